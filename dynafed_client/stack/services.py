@@ -1,0 +1,97 @@
+"""What the stack runs besides SeaweedFS: functions, event receiver, gateway.
+
+Functions run exactly as their container CMD
+(``gunicorn -c functions/<name>/gunicorn.conf.py functions.<name>.wsgi:app``)
+from the repository root.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import StackError
+
+EVENTS_MODULE = "dynafed_client.events"
+GATEWAY_MODULE = "dynafed_client.gateway"
+# inherited variables with these prefixes are dropped so a developer's
+# shell (e.g. DYNAFED_FN_AUTH_TOKEN, K_SINK) cannot leak into the stack
+_DROPPED_PREFIXES = ("DYNAFED_FN_", "K_")
+
+
+def repo_root() -> Path:
+    """The repository root (the directory holding ``functions/``)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def function_missing(name: str, root: Path | None = None) -> str | None:
+    """Why function ``name`` cannot be started, or None if its wsgi.py exists."""
+    base = (root or repo_root()) / "functions" / name
+    if not (base / "wsgi.py").is_file():
+        return f"functions/{name}/wsgi.py does not exist"
+    return None
+
+
+def module_missing(module: str) -> str | None:
+    """Why ``python -m module`` cannot run, or None if the module is importable."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    return None if spec is not None else f"module {module} not found"
+
+
+def gunicorn_binary() -> str:
+    """The gunicorn next to the running interpreter (the venv), else on PATH."""
+    found = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
+    if not found:
+        raise StackError("gunicorn not found next to the interpreter nor on PATH")
+    return found
+
+
+def function_command(name: str, root: Path | None = None) -> list[str]:
+    """The container CMD of function ``name``."""
+    conf = Path("functions") / name / "gunicorn.conf.py"
+    if not ((root or repo_root()) / conf).is_file():
+        raise StackError(f"{conf} does not exist (functions/{name}/wsgi.py does)")
+    return [gunicorn_binary(), "-c", str(conf), f"functions.{name}.wsgi:app"]
+
+
+def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The parent environment without DYNAFED_FN_*/K_* variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED_PREFIXES)}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def function_env(name: str, *, port: int, stores_file: Path, sink: str | None,
+                 extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment of function ``name`` as Knative + the stack would set it."""
+    env = base_env()
+    env.update({
+        "PORT": str(port),
+        "K_SERVICE": name,
+        "K_REVISION": f"{name}-local",
+        "K_CONFIGURATION": name,
+        "DYNAFED_FN_STORES_FILE": str(stores_file),
+        "DYNAFED_FN_HTTP_SOURCES": "http://127.0.0.1",
+        "DYNAFED_FN_ALLOW_PRIVATE_SOURCES": "1",
+    })
+    if sink:
+        env["K_SINK"] = sink
+    env.update(extra or {})
+    return env
+
+
+def events_command(port: int, log_file: Path) -> list[str]:
+    """argv of the CloudEvents receiver."""
+    return [sys.executable, "-m", EVENTS_MODULE, "serve", "--port", str(port), "--log", str(log_file)]
+
+
+def gateway_command(port: int, state_dir: Path) -> list[str]:
+    """argv of the gateway."""
+    return [sys.executable, "-m", GATEWAY_MODULE, "--port", str(port), "--state", str(state_dir)]

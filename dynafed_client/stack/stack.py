@@ -1,0 +1,348 @@
+"""up / down / status of the embedded local stack, and the ``Stack`` handle.
+
+Layout of a state dir::
+
+    state.json  stores.json  identities.json  events.ndjson
+    seaweedfs/  (recreated on every up)
+    logs/<component>.log  (kept across up/down)
+
+Start order: SeaweedFS, event receiver, functions, gateway; state.json is
+rewritten after every start so that a failure midway (even a crash of the
+process running ``up``) can be torn down with ``down``.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from . import ports, processes, seaweedfs, services
+from . import state as _state
+from .errors import StackError, StackWarning
+from .s3 import client_for_store
+from .state import StackState
+
+log = logging.getLogger(__name__)
+
+FUNCTIONS: tuple[str, ...] = ("checksum", "copy")
+# bucket -> store (identity) that creates it
+BUCKETS: dict[str, str] = {"demo": "default", "demo-copy": "default", "archive": "archive"}
+READY_TIMEOUT = 60.0
+SEAWEEDFS = "seaweedfs"
+EVENTS = "events"
+GATEWAY = "gateway"
+
+
+def _url(port: int) -> str:
+    return f"http://{ports.LOOPBACK}:{port}"
+
+
+def _skip(st: StackState, name: str, reason: str) -> None:
+    st.skipped[name] = reason
+    st.save()
+    warnings.warn(f"local stack: not starting {name}: {reason}", StackWarning, stacklevel=3)
+
+
+def _spawn(st: StackState, name: str, argv: list[str], *, env: Mapping[str, str] | None = None,
+           cwd: Path | None = None) -> int:
+    log_path = Path(st.state_dir) / "logs" / f"{name}.log"
+    proc = processes.spawn(argv, log_path=log_path, env=env, cwd=cwd)
+    st.pids[name] = proc.pid
+    st.commands[name] = list(argv)
+    st.logs[name] = str(log_path)
+    st.save()
+    return proc.pid
+
+
+def _used_ports(st: StackState) -> set[int]:
+    used = set(seaweedfs.SeaweedPorts(**st.seaweedfs["ports"]).all()) if st.seaweedfs else set()
+    for url in [*st.functions.values(), st.events, st.gateway]:
+        if url:
+            used.add(int(url.rsplit(":", 1)[1]))
+    return used
+
+
+def _start_seaweedfs(st: StackState, timeout: float) -> None:
+    root = Path(st.state_dir)
+    data_dir = root / "seaweedfs"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    wports = seaweedfs.SeaweedPorts.pick()
+    endpoint = _url(wports.s3)
+    stores = seaweedfs.generate_stores(endpoint)
+    identities_file = root / "identities.json"
+    stores_file = root / "stores.json"
+    _state.write_json_private(identities_file, seaweedfs.identities_document(stores))
+    _state.write_json_private(stores_file, {"stores": stores})
+    st.s3 = {"endpoint_url": endpoint, "region": seaweedfs.REGION}
+    st.stores_file = str(stores_file)
+    st.stores = stores
+    st.seaweedfs = {"ports": wports.to_dict(), "data_dir": str(data_dir),
+                    "identities_file": str(identities_file)}
+    argv = seaweedfs.weed_command(seaweedfs.weed_binary(), data_dir, wports, identities_file)
+    pid = _spawn(st, SEAWEEDFS, argv)
+    seaweedfs.wait_ready(stores, pid=pid, log_path=Path(st.logs[SEAWEEDFS]), timeout=timeout)
+    clients = {name: client_for_store(stores[name]) for name in set(BUCKETS.values())}
+    for bucket, owner in BUCKETS.items():
+        processes.wait_until(lambda: seaweedfs.create_bucket(clients[owner], bucket) or True,
+                             what=f"SeaweedFS bucket {bucket!r}", timeout=timeout, pid=pid,
+                             log_path=Path(st.logs[SEAWEEDFS]))
+    st.buckets = list(BUCKETS)
+    st.save()
+
+
+def _any_http_response(url: str) -> bool:
+    requests.get(url, timeout=2)
+    return True
+
+
+def _ready_200(url: str) -> bool | None:
+    return True if requests.get(url, timeout=2).status_code == 200 else None
+
+
+def _start_events(st: StackState, timeout: float) -> None:
+    reason = services.module_missing(services.EVENTS_MODULE)
+    if reason:
+        _skip(st, EVENTS, reason)
+        return
+    port = ports.free_port(exclude=_used_ports(st))
+    argv = services.events_command(port, Path(st.state_dir) / "events.ndjson")
+    pid = _spawn(st, EVENTS, argv, env=services.base_env(), cwd=services.repo_root())
+    url = _url(port)
+    processes.wait_until(lambda: _any_http_response(url), what="event receiver", timeout=timeout,
+                         pid=pid, log_path=Path(st.logs[EVENTS]))
+    st.events = url
+    st.save()
+
+
+def _start_functions(st: StackState, names: Iterable[str], extra_env: Mapping[str, str] | None,
+                     timeout: float) -> None:
+    root = services.repo_root()
+    started: dict[str, tuple[int, str]] = {}
+    for name in names:
+        reason = services.function_missing(name, root)
+        if reason:
+            _skip(st, name, reason)
+            continue
+        port = ports.free_port(exclude=_used_ports(st) | {int(u.rsplit(":", 1)[1])
+                                                         for _, u in started.values()})
+        env = services.function_env(name, port=port, stores_file=Path(st.stores_file),
+                                    sink=st.events, extra=extra_env)
+        pid = _spawn(st, name, services.function_command(name, root), env=env, cwd=root)
+        started[name] = (pid, _url(port))
+    # start all, then wait: their imports overlap
+    for name, (pid, url) in started.items():
+        processes.wait_until(lambda: _ready_200(f"{url}/readyz"), what=f"function {name}",
+                             timeout=timeout, pid=pid, log_path=Path(st.logs[name]))
+        st.functions[name] = url
+        st.save()
+
+
+def _start_gateway(st: StackState, timeout: float) -> None:
+    reason = services.module_missing(services.GATEWAY_MODULE)
+    if reason:
+        _skip(st, GATEWAY, reason)
+        return
+    port = ports.free_port(exclude=_used_ports(st))
+    argv = services.gateway_command(port, Path(st.state_dir))
+    pid = _spawn(st, GATEWAY, argv, env=services.base_env(), cwd=services.repo_root())
+    url = _url(port)
+    processes.wait_until(lambda: _any_http_response(url), what="gateway", timeout=timeout,
+                         pid=pid, log_path=Path(st.logs[GATEWAY]))
+    st.gateway = url
+    st.save()
+
+
+def _stop(st: StackState, timeout: float) -> dict[str, str]:
+    procs = {name: (pid, st.commands.get(name)) for name, pid in reversed(list(st.pids.items()))}
+    # without a recorded command line nothing proves the pid is ours
+    unchecked = {n for n, (_, argv) in procs.items() if not argv}
+    outcome = {n: "skipped (no command line recorded)" for n in unchecked}
+    outcome.update(processes.stop_processes(
+        {n: p for n, p in procs.items() if n not in unchecked}, timeout=timeout,
+        timeouts={SEAWEEDFS: min(timeout, seaweedfs.STOP_TIMEOUT)}))
+    if st.seaweedfs and outcome.get(SEAWEEDFS) != "still running":
+        seaweedfs.remove_sockets(seaweedfs.SeaweedPorts(**st.seaweedfs["ports"]))
+    return outcome
+
+
+def alive(st: StackState) -> dict[str, bool]:
+    """name -> whether its pid is running the recorded command line."""
+    return {name: processes.is_running(pid) and processes.matches(pid, st.commands.get(name) or [])
+            for name, pid in st.pids.items()}
+
+
+def up(state_dir: Path | str, *, functions: Iterable[str] = FUNCTIONS, with_events: bool = True,
+       with_gateway: bool = True, extra_env: Mapping[str, str] | None = None,
+       ready_timeout: float = READY_TIMEOUT) -> StackState:
+    """Start the local stack in ``state_dir`` and return its state.
+
+    Components whose code does not exist yet (a function's wsgi.py, the
+    events or gateway module) are skipped with a StackWarning and listed in
+    ``state.skipped``. ``extra_env`` is added to every function's
+    environment. On any failure everything started so far is stopped and
+    StackError is raised.
+    """
+    root = Path(state_dir).absolute()
+    existing = _state.load(root)
+    if existing is not None:
+        running = [name for name, ok in alive(existing).items() if ok]
+        if running:
+            raise StackError(f"a stack is already running in {root} ({', '.join(running)}); "
+                             "stop it first (stack down)")
+        _state.remove(root)
+    root.mkdir(parents=True, exist_ok=True)
+    st = StackState(state_dir=str(root))
+    try:
+        _start_seaweedfs(st, ready_timeout)
+        if with_events:
+            _start_events(st, ready_timeout)
+        _start_functions(st, functions, extra_env, ready_timeout)
+        if with_gateway:
+            _start_gateway(st, ready_timeout)
+    except BaseException as exc:
+        outcome = _stop(st, processes.DEFAULT_STOP_TIMEOUT)
+        if not any(v == "still running" for v in outcome.values()):
+            _state.remove(root)
+        if isinstance(exc, StackError):
+            raise
+        if isinstance(exc, Exception):
+            raise StackError(f"local stack failed to start: {type(exc).__name__}: {exc}") from exc
+        raise
+    log.info("local stack up in %s", root)
+    return st
+
+
+def down(state_dir: Path | str, *, timeout: float = processes.DEFAULT_STOP_TIMEOUT) -> dict[str, str]:
+    """Stop the processes recorded in ``state_dir``/state.json and remove it.
+
+    Returns component -> outcome (``stopped``, ``killed``, ``not running``,
+    ``skipped (...)``); empty if there is no state.json. Logs and data stay.
+    Raises StackError (keeping state.json) if a process survives SIGKILL.
+    """
+    st = _state.load(state_dir)
+    if st is None:
+        return {}
+    outcome = _stop(st, timeout)
+    stuck = [name for name, what in outcome.items() if what == "still running"]
+    if stuck:
+        raise StackError(f"still running after SIGKILL: {', '.join(stuck)}; state.json kept")
+    _state.remove(state_dir)
+    return outcome
+
+
+def status(state_dir: Path | str) -> dict[str, Any] | None:
+    """state.json of ``state_dir`` plus ``alive`` (component -> bool), or None."""
+    st = _state.load(state_dir)
+    if st is None:
+        return None
+    data = st.to_dict()
+    data["alive"] = alive(st)
+    return data
+
+
+class Stack:
+    """Handle on a local stack; a context manager that stops it on exit.
+
+    >>> with Stack.up(tmp_path) as st:              # doctest: +SKIP
+    ...     st.s3_client("default").list_buckets()
+    ...     requests.post(st.functions["checksum"], json=...)
+    """
+
+    def __init__(self, state: StackState, *, owned: bool = True) -> None:
+        self.state = state
+        self.owned = owned
+
+    @classmethod
+    def up(cls, state_dir: Path | str, **kwargs: Any) -> Stack:
+        """Start a stack (see :func:`up` for the keyword arguments)."""
+        return cls(up(state_dir, **kwargs), owned=True)
+
+    @classmethod
+    def attach(cls, state_dir: Path | str | None = None) -> Stack:
+        """Use a stack started elsewhere (``stack up``); leaving the context does not stop it."""
+        root = Path(state_dir) if state_dir is not None else _state.default_state_dir()
+        st = _state.load(root)
+        if st is None:
+            raise StackError(f"no local stack in {root.absolute()} (run: dynafed-fn stack up)")
+        return cls(st, owned=False)
+
+    @property
+    def state_dir(self) -> Path:
+        """The state directory."""
+        return Path(self.state.state_dir)
+
+    @property
+    def functions(self) -> dict[str, str]:
+        """function name -> base URL."""
+        return self.state.functions
+
+    @property
+    def stores(self) -> dict[str, dict[str, str]]:
+        """store name -> store entry (with credentials)."""
+        return self.state.stores
+
+    @property
+    def stores_file(self) -> Path:
+        """The stores JSON file the functions read."""
+        return Path(self.state.stores_file)
+
+    @property
+    def endpoint_url(self) -> str:
+        """The S3 endpoint."""
+        return self.state.s3["endpoint_url"]
+
+    @property
+    def buckets(self) -> list[str]:
+        """Buckets created at startup."""
+        return self.state.buckets
+
+    @property
+    def events(self) -> str | None:
+        """Event receiver URL (the functions' K_SINK), if running."""
+        return self.state.events
+
+    @property
+    def events_log(self) -> Path:
+        """NDJSON file the event receiver appends to."""
+        return self.state_dir / "events.ndjson"
+
+    @property
+    def gateway(self) -> str | None:
+        """Gateway URL, if running."""
+        return self.state.gateway
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        """Components not started, with the reason."""
+        return self.state.skipped
+
+    def s3_client(self, store_name: str = "default", **config: Any) -> Any:
+        """boto3 S3 client for a store (checksums only when required, path style)."""
+        try:
+            store = self.stores[store_name]
+        except KeyError:
+            raise StackError(f"unknown store {store_name!r} (have: {', '.join(self.stores)})") from None
+        return client_for_store(store, **config)
+
+    def status(self) -> dict[str, Any] | None:
+        """See :func:`status`."""
+        return status(self.state_dir)
+
+    def down(self, *, timeout: float = processes.DEFAULT_STOP_TIMEOUT) -> dict[str, str]:
+        """Stop the stack (idempotent)."""
+        return down(self.state_dir, timeout=timeout)
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.owned:
+            self.down()

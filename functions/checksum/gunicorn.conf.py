@@ -1,0 +1,7 @@
+"""gunicorn settings for the checksum function, from the environment
+(the same file the container CMD, the tests and the local stack use)."""
+import os
+
+from functions.runtime.gunicorn import settings
+
+globals().update(settings(os.environ, default_threads=8))

@@ -1,0 +1,74 @@
+"""The checksum domain: stored values, one streaming pass, verification,
+optional write-back. No Flask here."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from functions.contract.checksum import ChecksumRequest, checksum_result
+from functions.runtime import errors
+from functions.runtime.digests import digests_for
+from functions.runtime.objects import ObjectInfo, head_object, iter_object
+from functions.runtime.writeback import write_metadata
+
+log = logging.getLogger("dynafed_fn.checksum")
+
+
+def compute(request: ChecksumRequest, client: Any, *, chunk_size: int, on_bytes: Any = None) -> dict[str, Any]:
+    """Answer one checksum request (the 200 body)."""
+    started = time.perf_counter()
+    ref = request.object
+    info = head_object(client, ref.bucket, ref.key)
+    if request.is_range:
+        return _ranged(request, client, info, started, chunk_size, on_bytes)
+
+    wanted = list(request.algorithms)
+    from_cache = {a: info.stored[a] for a in wanted if a in info.stored} if request.cache in ("use", "write") else {}
+    missing = [a for a in wanted if a not in from_cache]
+    computed = _digest(client, info, missing, chunk_size=chunk_size, on_bytes=on_bytes) if missing else {}
+    if request.cache in ("none", "write"):
+        _verify_against_stored(info, computed)
+    written: list[str] = []
+    if request.cache in ("write", "refresh"):
+        new_values = {a: v for a, v in computed.items() if info.stored.get(a) != v}
+        if new_values:
+            write_metadata(client, info, new_values)
+            written = sorted(new_values)
+    checksums = {a: from_cache.get(a) or computed[a] for a in wanted}
+    return checksum_result(ref, size=info.size, etag=info.etag, checksums=checksums, cached=list(from_cache),
+                           elapsed_s=time.perf_counter() - started, written=written)
+
+
+def _ranged(request: ChecksumRequest, client: Any, info: ObjectInfo, started: float, chunk_size: int,
+            on_bytes: Any) -> dict[str, Any]:
+    assert request.range_start is not None and request.range_end is not None
+    start, end = request.range_start, min(request.range_end, info.size)
+    if start > info.size:
+        raise errors.InvalidRequest(f"range starts beyond the object size ({info.size})")
+    computed = _digest(client, info, list(request.algorithms), start=start, end=end,
+                       chunk_size=chunk_size, on_bytes=on_bytes)
+    return checksum_result(request.object, size=info.size, etag=info.etag, checksums=computed, cached=[],
+                           elapsed_s=time.perf_counter() - started, range_=(start, end))
+
+
+def _digest(client: Any, info: ObjectInfo, algorithms: list[str], *, start: int = 0, end: int | None = None,
+            chunk_size: int, on_bytes: Any = None) -> dict[str, str]:
+    engine = digests_for(algorithms)
+    try:
+        for chunk in iter_object(client, info, start=start, end=end, chunk_size=chunk_size):
+            engine.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+    finally:
+        result = engine.hexdigests()
+    return result
+
+
+def _verify_against_stored(info: ObjectInfo, computed: dict[str, str]) -> None:
+    """A stored value that disagrees with the bytes is reported, never hidden."""
+    for algorithm, value in computed.items():
+        stored = info.stored.get(algorithm)
+        if stored is not None and stored != value:
+            raise errors.ChecksumMismatch(
+                f"{algorithm} of {info.what} is {value} but the store holds {stored}")

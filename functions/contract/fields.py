@@ -1,0 +1,109 @@
+"""Small validators shared by the request parsers (pure functions)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from functions.contract.algorithms import ALGORITHMS, normalize_algorithm
+from functions.contract.errors import ContractViolation, ErrorCode
+
+#: S3 limits a key to 1024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+MAX_BODY_BYTES = 64 * 1024
+_STORE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,62}$")
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+
+
+def invalid(detail: str) -> ContractViolation:
+    return ContractViolation(ErrorCode.INVALID_REQUEST, detail)
+
+
+def require_mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise invalid(f"{what} must be a JSON object")
+    return value
+
+
+def reject_unknown(obj: Mapping[str, Any], allowed: set[str], what: str) -> None:
+    unknown = sorted(set(obj) - allowed)
+    if unknown:
+        raise invalid(f"unknown field(s) in {what}: {', '.join(unknown)}")
+
+
+def string_field(obj: Mapping[str, Any], name: str, *, default: str | None = None) -> str:
+    value = obj.get(name, default)
+    if value is None:
+        raise invalid(f"missing required field '{name}'")
+    if not isinstance(value, str) or not value:
+        raise invalid(f"field '{name}' must be a non-empty string")
+    return value
+
+
+def store_name(obj: Mapping[str, Any], name: str = "store") -> str:
+    value = string_field(obj, name, default="default")
+    if not _STORE_RE.match(value):
+        raise invalid(f"field '{name}' is not a valid store name")
+    return value
+
+
+def bucket_name(obj: Mapping[str, Any]) -> str:
+    value = string_field(obj, "bucket")
+    if not _BUCKET_RE.match(value):
+        raise invalid("field 'bucket' is not a valid S3 bucket name")
+    return value
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    value = string_field(obj, "key")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+        raise invalid(f"field 'key' is longer than {MAX_KEY_BYTES} bytes")
+    if "\x00" in value:
+        raise invalid("field 'key' contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid("field 'key' is not valid UTF-8") from None
+    return value
+
+
+def algorithm_list(value: Any, *, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Parse a list (or comma-separated string) of algorithm names; order is
+    kept, duplicates dropped; unknown names raise UNKNOWN_ALGORITHM."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not value:
+        raise invalid("field 'algorithms' must be a non-empty list of names")
+    if len(value) > 4 * len(ALGORITHMS):
+        raise invalid("field 'algorithms' has too many entries")
+    out: list[str] = []
+    for raw in value:
+        if not isinstance(raw, str):
+            raise invalid("field 'algorithms' must contain strings")
+        name = normalize_algorithm(raw)
+        if name is None:
+            shown = raw[:40]
+            raise ContractViolation(
+                ErrorCode.UNKNOWN_ALGORITHM,
+                f"unknown algorithm '{shown}'; supported: {', '.join(ALGORITHMS)}",
+            )
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def job_id(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _JOB_ID_RE.match(value):
+        raise invalid("field 'job_id' must match [A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+    return value
+
+
+def boolean(obj: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = obj.get(name, default)
+    if not isinstance(value, bool):
+        raise invalid(f"field '{name}' must be true or false")
+    return value

@@ -1,0 +1,142 @@
+"""OpenAPI 3.1 documents generated from the contract (served at /openapi.json)."""
+from __future__ import annotations
+
+from typing import Any
+
+from functions.contract.algorithms import ALGORITHMS
+from functions.contract.checksum import CACHE_MODES
+from functions.contract.copy import STATUSES, STRATEGIES, VERIFY_MODES
+from functions.contract.errors import ErrorCode
+
+PROBLEM = {
+    "type": "object",
+    "required": ["title", "status", "detail", "code", "retryable"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "enum": [c.value for c in ErrorCode]},
+        "retryable": {"type": "boolean"},
+        "instance": {"type": "string"},
+    },
+}
+_STORE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "default": "default"}
+_BUCKET = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.\\-_]{1,62}$"}
+_KEY = {"type": "string", "minLength": 1, "maxLength": 1024}
+_OBJECT = {
+    "type": "object",
+    "required": ["bucket", "key"],
+    "additionalProperties": False,
+    "properties": {"store": _STORE, "bucket": _BUCKET, "key": _KEY},
+}
+_ALGOS = {"type": "array", "minItems": 1, "maxItems": 28,
+          "items": {"type": "string", "enum": list(ALGORITHMS)}}
+_CHECKSUMS = {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]+$"}}
+
+CHECKSUM_REQUEST = {
+    **_OBJECT,
+    "properties": {
+        **_OBJECT["properties"],
+        "algorithms": _ALGOS,
+        "cache": {"type": "string", "enum": list(CACHE_MODES), "default": "none"},
+        "range": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
+    },
+}
+CHECKSUM_RESULT = {
+    "type": "object",
+    "required": ["store", "bucket", "key", "size", "etag", "checksums", "cached", "elapsed_s"],
+    "properties": {
+        "store": {"type": "string"}, "bucket": {"type": "string"}, "key": {"type": "string"},
+        "size": {"type": "integer", "minimum": 0}, "etag": {"type": "string"},
+        "checksums": _CHECKSUMS,
+        "cached": {"type": "array", "items": {"type": "string"}},
+        "written": {"type": "array", "items": {"type": "string"}},
+        "range": {"type": "array", "items": {"type": "integer"}},
+        "elapsed_s": {"type": "number"},
+    },
+}
+COPY_REQUEST = {
+    "type": "object",
+    "required": ["source", "destination"],
+    "additionalProperties": False,
+    "properties": {
+        "source": {"oneOf": [
+            _OBJECT,
+            {"type": "object", "required": ["url"], "additionalProperties": False,
+             "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192}}},
+        ]},
+        "destination": _OBJECT,
+        "job_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}$"},
+        "verify": {"type": "string", "enum": [*ALGORITHMS, "full"], "default": "adler32"},
+        "verify_mode": {"type": "string", "enum": list(VERIFY_MODES), "default": "auto"},
+        "overwrite": {"type": "boolean", "default": False},
+    },
+}
+COPY_RESULT = {
+    "type": "object",
+    "required": ["job_id", "status", "strategy", "bytes", "checksums", "verified", "elapsed_s"],
+    "properties": {
+        "type": {"type": "string", "enum": ["result"]},
+        "job_id": {"type": "string"},
+        "status": {"type": "string", "enum": list(STATUSES)},
+        "strategy": {"type": "string", "enum": list(STRATEGIES)},
+        "bytes": {"type": "integer", "minimum": 0},
+        "checksums": _CHECKSUMS,
+        "verified": {"type": "boolean"},
+        "elapsed_s": {"type": "number"},
+    },
+}
+
+
+def _problem_responses(*statuses: int) -> dict[str, Any]:
+    return {
+        str(s): {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
+        for s in statuses
+    }
+
+
+def _common_paths() -> dict[str, Any]:
+    ok = {"200": {"description": "ok", "content": {"application/json": {"schema": {"type": "object"}}}}}
+    return {
+        "/healthz": {"get": {"summary": "Liveness", "responses": ok}},
+        "/readyz": {"get": {"summary": "Readiness (stores reachable)",
+                            "responses": {**ok, **_problem_responses(503)}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics",
+                             "responses": {"200": {"description": "metrics",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": ok}},
+    }
+
+
+def function_document(title: str, summary: str, request: dict[str, Any], result: dict[str, Any],
+                      *, errors: tuple[int, ...] = (400, 401, 403, 404, 409, 412, 413, 422, 429, 502, 503),
+                      extra_content: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI document of one function."""
+    content = {"application/json": {"schema": result}, **(extra_content or {})}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1.0.0"},
+        "paths": {
+            "/": {"post": {
+                "summary": summary,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+                "responses": {"200": {"description": "result", "content": content},
+                              **_problem_responses(*errors)},
+            }},
+            **_common_paths(),
+        },
+    }
+
+
+def checksum_document() -> dict[str, Any]:
+    return function_document("Dynafed checksum function", "Compute checksums of an object in one pass",
+                             CHECKSUM_REQUEST, CHECKSUM_RESULT)
+
+
+def copy_document() -> dict[str, Any]:
+    return function_document(
+        "Dynafed copy function", "Copy an object, verified, with progress",
+        COPY_REQUEST, COPY_RESULT,
+        extra_content={"application/x-ndjson": {"schema": {"type": "string"}}},
+    )

@@ -1,0 +1,140 @@
+"""Configuration, parsed once from the environment at the edge.
+
+``Config.from_env(os.environ)`` validates everything at start-up and raises
+``ConfigError`` naming the offending variable. Nothing else reads os.environ.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from functions.runtime.stores import Store, StoreConfigError, parse_stores
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or invalid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    service: str
+    revision: str
+    configuration: str
+    stores: Mapping[str, Store]
+    http_sources: tuple[str, ...] = ()
+    allow_private_sources: bool = False
+    auth_token: str | None = dataclasses.field(default=None, repr=False)
+    sink: str | None = None
+    ce_extensions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    log_level: str = "INFO"
+    max_inflight: int = 8
+    s3_pool_size: int = 32
+    s3_max_attempts: int = 5
+    ready_cache_s: float = 5.0
+    #: Function-specific settings (``DYNAFED_FN_<NAME>_*`` variables), by suffix.
+    extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, function: str) -> "Config":
+        """Parse the environment for the function ``function``."""
+        stores = _load_stores(env)
+        sink = env.get("K_SINK") or None
+        if sink and not sink.startswith(("http://", "https://")):
+            raise ConfigError("K_SINK must be an http(s) URL")
+        threads = _int(env, "THREADS", 8, minimum=1)
+        prefix = f"DYNAFED_FN_{function.upper()}_"
+        return cls(
+            service=env.get("K_SERVICE") or function,
+            revision=env.get("K_REVISION") or f"{function}-local",
+            configuration=env.get("K_CONFIGURATION") or function,
+            stores=stores,
+            http_sources=tuple(p.strip() for p in env.get("DYNAFED_FN_HTTP_SOURCES", "").split(",") if p.strip()),
+            allow_private_sources=_bool(env, "DYNAFED_FN_ALLOW_PRIVATE_SOURCES", False),
+            auth_token=env.get("DYNAFED_FN_AUTH_TOKEN") or None,
+            sink=sink,
+            ce_extensions=_ce_overrides(env.get("K_CE_OVERRIDES")),
+            log_level=env.get("DYNAFED_FN_LOG_LEVEL", "INFO").upper(),
+            max_inflight=_int(env, "DYNAFED_FN_MAX_INFLIGHT", threads, minimum=1),
+            s3_pool_size=_int(env, "DYNAFED_FN_S3_POOL_SIZE", 32, minimum=1),
+            s3_max_attempts=_int(env, "DYNAFED_FN_S3_MAX_ATTEMPTS", 5, minimum=1),
+            extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
+        )
+
+    def store(self, name: str) -> Store:
+        from functions.runtime.errors import UnknownStore
+
+        try:
+            return self.stores[name]
+        except KeyError:
+            raise UnknownStore(f"unknown store '{name[:64]}'") from None
+
+    def setting(self, name: str, default: float) -> float:
+        """A numeric function-specific setting (``DYNAFED_FN_<FUNCTION>_<NAME>``)."""
+        raw = self.extra.get(name.upper())
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(f"setting {name.upper()} must be a number") from None
+
+
+def _load_stores(env: Mapping[str, str]) -> dict[str, Store]:
+    path = env.get("DYNAFED_FN_STORES_FILE")
+    try:
+        if path:
+            try:
+                text = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"DYNAFED_FN_STORES_FILE: cannot read {path}: {exc.strerror}") from None
+            return parse_stores(text, origin="DYNAFED_FN_STORES_FILE")
+        inline = env.get("DYNAFED_FN_STORES")
+        if inline:
+            return parse_stores(inline, origin="DYNAFED_FN_STORES")
+    except StoreConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    raise ConfigError("no stores configured: set DYNAFED_FN_STORES_FILE or DYNAFED_FN_STORES")
+
+
+def _ce_overrides(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        doc: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ConfigError("K_CE_OVERRIDES is not valid JSON") from None
+    extensions = doc.get("extensions", {}) if isinstance(doc, dict) else None
+    if not isinstance(extensions, dict):
+        raise ConfigError("K_CE_OVERRIDES must look like {\"extensions\": {...}}")
+    out = {}
+    for name, value in extensions.items():
+        if not (isinstance(name, str) and name.isalnum() and name.islower() and len(name) <= 20):
+            raise ConfigError(f"K_CE_OVERRIDES: extension name '{name}' must be lowercase alphanumerics")
+        out[name] = str(value)
+    return out
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be a boolean (1/0/true/false)")

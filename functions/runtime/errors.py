@@ -1,0 +1,298 @@
+"""The exception tree, and the one place foreign errors are translated.
+
+::
+
+    FunctionError                 (code, status, retryable: from ErrorCode)
+    ├── RequestRejected           4xx the caller can fix
+    │   ├── InvalidRequest, UnknownAlgorithm, UnknownStore, Unauthorized,
+    │   ├── SourceNotAllowed, PayloadTooLarge, TooManyRequests
+    ├── NotFoundError             NoSuchBucket, NoSuchObject
+    ├── ConflictError             DestinationExists, SourceChanged
+    ├── IntegrityError            ChecksumMismatch, ObjectTooLarge
+    ├── UpstreamError             UpstreamUnavailable (retryable), UpstreamFailure
+    └── InternalError             anything unexpected (detail never shown)
+
+``translate(exc)`` turns botocore / requests / Werkzeug / contract exceptions
+into this tree; ``problem(exc)`` renders the RFC 9457 body. Nothing else in the
+code base maps foreign exceptions.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from functions.contract.errors import ContractViolation, ErrorCode
+
+
+class FunctionError(Exception):
+    """Base of every error a function reports to its caller."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, code: ErrorCode | None = None, retryable: bool | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        if code is not None:
+            self.code = code
+        self.detail = detail
+        self.retryable = self.code.retryable if retryable is None else retryable
+        self.headers = headers or {}
+
+    @property
+    def status(self) -> int:
+        return self.code.status
+
+
+class RequestRejected(FunctionError):
+    code = ErrorCode.INVALID_REQUEST
+    title = "Invalid request"
+
+
+class InvalidRequest(RequestRejected):
+    pass
+
+
+class UnknownAlgorithm(RequestRejected):
+    code = ErrorCode.UNKNOWN_ALGORITHM
+    title = "Unknown checksum algorithm"
+
+
+class UnknownStore(RequestRejected):
+    code = ErrorCode.UNKNOWN_STORE
+    title = "Unknown store"
+
+
+class Unauthorized(RequestRejected):
+    code = ErrorCode.UNAUTHORIZED
+    title = "Unauthorized"
+
+
+class SourceNotAllowed(RequestRejected):
+    code = ErrorCode.SOURCE_NOT_ALLOWED
+    title = "Source not allowed"
+
+
+class PayloadTooLarge(RequestRejected):
+    code = ErrorCode.PAYLOAD_TOO_LARGE
+    title = "Request body too large"
+
+
+class TooManyRequests(RequestRejected):
+    code = ErrorCode.TOO_MANY_REQUESTS
+    title = "Too many requests"
+
+
+class NotFoundError(FunctionError):
+    code = ErrorCode.NO_SUCH_OBJECT
+    title = "Not found"
+
+
+class NoSuchBucket(NotFoundError):
+    code = ErrorCode.NO_SUCH_BUCKET
+    title = "No such bucket"
+
+
+class NoSuchObject(NotFoundError):
+    code = ErrorCode.NO_SUCH_OBJECT
+    title = "No such object"
+
+
+class ConflictError(FunctionError):
+    code = ErrorCode.DESTINATION_EXISTS
+    title = "Conflict"
+
+
+class DestinationExists(ConflictError):
+    title = "Destination exists"
+
+
+class SourceChanged(ConflictError):
+    code = ErrorCode.SOURCE_CHANGED
+    title = "Source changed during the operation"
+
+
+class IntegrityError(FunctionError):
+    code = ErrorCode.CHECKSUM_MISMATCH
+    title = "Checksum mismatch"
+
+
+class ChecksumMismatch(IntegrityError):
+    pass
+
+
+class ObjectTooLarge(IntegrityError):
+    code = ErrorCode.OBJECT_TOO_LARGE
+    title = "Object too large for this operation"
+
+
+class UpstreamError(FunctionError):
+    code = ErrorCode.UPSTREAM_ERROR
+    title = "Storage error"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
+    title = "Storage unavailable"
+
+
+class InternalError(FunctionError):
+    pass
+
+
+_BY_CODE: dict[ErrorCode, type[FunctionError]] = {
+    ErrorCode.INVALID_REQUEST: InvalidRequest,
+    ErrorCode.UNKNOWN_ALGORITHM: UnknownAlgorithm,
+    ErrorCode.UNKNOWN_STORE: UnknownStore,
+    ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.SOURCE_NOT_ALLOWED: SourceNotAllowed,
+    ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
+    ErrorCode.TOO_MANY_REQUESTS: TooManyRequests,
+    ErrorCode.NO_SUCH_BUCKET: NoSuchBucket,
+    ErrorCode.NO_SUCH_OBJECT: NoSuchObject,
+    ErrorCode.DESTINATION_EXISTS: DestinationExists,
+    ErrorCode.SOURCE_CHANGED: SourceChanged,
+    ErrorCode.CHECKSUM_MISMATCH: ChecksumMismatch,
+    ErrorCode.OBJECT_TOO_LARGE: ObjectTooLarge,
+    ErrorCode.UPSTREAM_ERROR: UpstreamError,
+    ErrorCode.UPSTREAM_UNAVAILABLE: UpstreamUnavailable,
+}
+
+
+def error_for(code: ErrorCode, detail: str, **kwargs: Any) -> FunctionError:
+    """The exception class of ``code``, instantiated."""
+    cls = _BY_CODE.get(code, FunctionError)
+    return cls(detail, code=code, **kwargs)
+
+
+# --- translation of foreign exceptions (the only place) ---------------------
+
+_S3_NOT_FOUND_OBJECT = {"NoSuchKey", "404", "NotFound"}
+_S3_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "RequestTimeTooSkewed",
+                   "InternalError", "500", "Throttling", "ThrottlingException"}
+_S3_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
+_S3_PRECONDITION = {"PreconditionFailed", "412"}
+_SECRETISH = re.compile(r"(X-Amz-(Signature|Credential|Security-Token)=)[^&\s]+", re.I)
+
+
+def scrub(text: str) -> str:
+    """Remove presigned-URL signatures and credentials from text meant for callers/logs."""
+    return _SECRETISH.sub(r"\1REDACTED", text)
+
+
+def translate(exc: BaseException, *, what: str = "") -> FunctionError:
+    """Map any exception to the tree. ``what`` names the object concerned
+    (e.g. ``"s3://bucket/key"``) for the detail message."""
+    if isinstance(exc, FunctionError):
+        return exc
+    if isinstance(exc, ContractViolation):
+        return error_for(exc.code, exc.detail)
+    try:
+        import botocore.exceptions as bce
+    except ImportError:  # pragma: no cover - runtime always has botocore
+        bce = None
+    if bce is not None:
+        if isinstance(exc, bce.ClientError):
+            return _translate_client_error(exc, what)
+        if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError,
+                            bce.ConnectionClosedError, bce.ResponseStreamingError,
+                            bce.IncompleteReadError)):
+            return UpstreamUnavailable(f"storage did not answer{_for(what)}")
+        if isinstance(exc, bce.NoCredentialsError):
+            return InternalError("store credentials are not configured")
+        if isinstance(exc, bce.BotoCoreError):
+            return UpstreamError(f"storage client error{_for(what)}: {type(exc).__name__}")
+    try:
+        import requests
+    except ImportError:  # pragma: no cover
+        requests = None  # type: ignore[assignment]
+    if requests is not None and isinstance(exc, requests.RequestException):
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+            return UpstreamUnavailable(f"source did not answer{_for(what)}")
+        response = getattr(exc, "response", None)
+        if response is not None:
+            return translate_http_status(response.status_code, what)
+        return UpstreamError(f"source error{_for(what)}")
+    try:
+        from werkzeug.exceptions import HTTPException
+    except ImportError:  # pragma: no cover
+        HTTPException = None  # type: ignore[assignment,misc]
+    if HTTPException is not None and isinstance(exc, HTTPException):
+        return _translate_werkzeug(exc)
+    try:
+        import urllib3.exceptions as u3
+    except ImportError:  # pragma: no cover
+        u3 = None  # type: ignore[assignment]
+    if u3 is not None and isinstance(exc, (u3.ProtocolError, u3.ReadTimeoutError, u3.IncompleteRead)):
+        return UpstreamUnavailable(f"connection to storage failed{_for(what)}")
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return UpstreamUnavailable(f"connection failed{_for(what)}")
+    return InternalError("unexpected internal error")
+
+
+def translate_http_status(status: int, what: str = "") -> FunctionError:
+    """An error status from an http(s) source."""
+    if status == 404 or status == 410:
+        return NoSuchObject(f"source not found{_for(what)}")
+    if status in (401, 403):
+        return SourceNotAllowed(f"source refused access ({status}){_for(what)}")
+    if status == 412:
+        return SourceChanged(f"source changed{_for(what)}")
+    if status in (429, 500, 502, 503, 504):
+        return UpstreamUnavailable(f"source unavailable ({status}){_for(what)}")
+    return UpstreamError(f"source answered {status}{_for(what)}")
+
+
+def _for(what: str) -> str:
+    return f" for {scrub(what)}" if what else ""
+
+
+def _translate_client_error(exc: Any, what: str) -> FunctionError:
+    error = exc.response.get("Error", {}) if hasattr(exc, "response") else {}
+    code = str(error.get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code == "NoSuchBucket":
+        return NoSuchBucket(f"no such bucket{_for(what)}")
+    if code in _S3_NOT_FOUND_OBJECT or status == 404:
+        return NoSuchObject(f"no such object{_for(what)}")
+    if code in _S3_PRECONDITION or status == 412:
+        return SourceChanged(f"object changed while being read{_for(what)}")
+    if code in _S3_DENIED or status == 403:
+        return FunctionError(f"storage refused access{_for(what)}", code=ErrorCode.STORE_NOT_ALLOWED)
+    if code in {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}:
+        return ChecksumMismatch(f"storage reported a checksum mismatch{_for(what)}")
+    if code in {"EntityTooLarge", "InvalidRequest"} and "size" in str(error.get("Message", "")).lower():
+        return ObjectTooLarge(f"object too large for this operation{_for(what)}")
+    if code in _S3_UNAVAILABLE or status >= 500:
+        return UpstreamUnavailable(f"storage unavailable ({code or status}){_for(what)}")
+    return UpstreamError(f"storage error {code or status}{_for(what)}")
+
+
+def _translate_werkzeug(exc: Any) -> FunctionError:
+    status = getattr(exc, "code", 500) or 500
+    if status == 413:
+        return PayloadTooLarge("request body is too large")
+    if status == 404:
+        return FunctionError("no such endpoint", code=ErrorCode.NOT_FOUND)
+    if status == 405:
+        return FunctionError("method not allowed on this endpoint", code=ErrorCode.METHOD_NOT_ALLOWED)
+    if status == 415:
+        return FunctionError("unsupported content type", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+    if 400 <= status < 500:
+        return InvalidRequest(f"malformed request ({status})")
+    return InternalError("unexpected internal error")
+
+
+def problem(exc: FunctionError, *, instance: str | None = None) -> dict[str, Any]:
+    """RFC 9457 problem body for ``exc`` (never a traceback, never a secret)."""
+    body: dict[str, Any] = {
+        "type": f"https://dynafed-fn.invalid/problems/{exc.code.value.lower().replace('_', '-')}",
+        "title": exc.title,
+        "status": exc.status,
+        "detail": scrub(exc.detail),
+        "code": exc.code.value,
+        "retryable": exc.retryable,
+    }
+    if instance:
+        body["instance"] = instance
+    return body

@@ -1,0 +1,33 @@
+"""Shared gunicorn settings (Knative container contract: bind ``$PORT``).
+
+``timeout = 0`` because long streamed requests are normal here and Knative's
+own timeouts bound them; ``graceful_timeout`` lets in-flight work finish after
+SIGTERM (Knative sets the pod's grace period to the revision timeout).
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+
+def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
+    threads = int(env.get("THREADS", default_threads))
+    return {
+        "bind": f"{env.get('HOST', '0.0.0.0')}:{int(env.get('PORT', '8080'))}",
+        "workers": int(env.get("WORKERS", "1")),
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 0,
+        "graceful_timeout": int(env.get("GRACEFUL_TIMEOUT", "30")),
+        "keepalive": 75,  # longer than typical proxy idle timeouts (queue-proxy, Kourier)
+        "accesslog": None,  # the app logs each request as JSON
+        "errorlog": "-",
+        "loglevel": env.get("DYNAFED_FN_LOG_LEVEL", "info").lower(),
+        "forwarded_allow_ips": "*",
+        "worker_tmp_dir": env.get("WORKER_TMP_DIR", "/dev/shm" if _exists("/dev/shm") else None),
+    }
+
+
+def _exists(path: str) -> bool:
+    import os
+
+    return os.path.isdir(path)

@@ -1,0 +1,60 @@
+"""The one S3 client factory.
+
+Clients are built per store, lazily, and shared between threads (boto3
+clients are thread-safe). Settings: a connection pool big enough for the
+worker's threads and parallel ranges, retries in ``standard`` mode, and
+``when_required`` checksum behaviour because botocore >= 1.36 otherwise sends
+CRC trailers that several S3-compatible servers reject (PROTOCOLS.md §5).
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, Mapping
+
+from functions.runtime.stores import Store
+
+ClientFactory = Callable[[Store], Any]
+
+
+def make_s3_client(store: Store, *, pool_size: int = 32, max_attempts: int = 5,
+                   connect_timeout: float = 5.0, read_timeout: float = 60.0) -> Any:
+    """A boto3 S3 client for ``store``."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    config = BotoConfig(
+        region_name=store.region,
+        max_pool_connections=pool_size,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": store.addressing_style},
+        tcp_keepalive=True,
+    )
+    session = boto3.session.Session(
+        aws_access_key_id=store.access_key_id,
+        aws_secret_access_key=store.secret_access_key,
+        aws_session_token=store.session_token,
+        region_name=store.region,
+    )
+    return session.client("s3", endpoint_url=store.endpoint_url, config=config)
+
+
+class S3Clients:
+    """Lazily built, cached S3 clients by store name."""
+
+    def __init__(self, stores: Mapping[str, Store], factory: ClientFactory | None = None,
+                 *, pool_size: int = 32, max_attempts: int = 5) -> None:
+        self._stores = stores
+        self._factory = factory or (lambda s: make_s3_client(s, pool_size=pool_size, max_attempts=max_attempts))
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, store: Store) -> Any:
+        with self._lock:
+            client = self._clients.get(store.name)
+            if client is None:
+                client = self._clients[store.name] = self._factory(store)
+            return client
