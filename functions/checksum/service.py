@@ -8,8 +8,8 @@ from typing import Any
 
 from functions.contract.checksum import ChecksumRequest, checksum_result
 from functions.runtime import errors
-from functions.runtime.digests import digests_for
-from functions.runtime.objects import ObjectInfo, head_object, iter_object
+from functions.runtime.hashing import digest_object
+from functions.runtime.objects import ObjectInfo, head_object
 from functions.runtime.writeback import write_metadata
 
 log = logging.getLogger("dynafed_fn.checksum")
@@ -54,15 +54,7 @@ def _ranged(request: ChecksumRequest, client: Any, info: ObjectInfo, started: fl
 
 def _digest(client: Any, info: ObjectInfo, algorithms: list[str], *, start: int = 0, end: int | None = None,
             chunk_size: int, on_bytes: Any = None) -> dict[str, str]:
-    engine = digests_for(algorithms)
-    try:
-        for chunk in iter_object(client, info, start=start, end=end, chunk_size=chunk_size):
-            engine.update(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
-    finally:
-        result = engine.hexdigests()
-    return result
+    return digest_object(client, info, algorithms, start=start, end=end, chunk_size=chunk_size, on_bytes=on_bytes)
 
 
 def _verify_against_stored(info: ObjectInfo, computed: dict[str, str]) -> None:
