@@ -1,0 +1,69 @@
+"""Object references as people type them: ``[store:]bucket/key`` or an http(s) URL."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dynafed_client.errors import ConfigError
+from functions.contract.checksum import ObjectRef
+from functions.contract.copy import UrlSource
+
+DEFAULT_STORE = "default"
+
+Source = ObjectRef | UrlSource
+
+
+def parse_object_ref(text: str, *, default_store: str = DEFAULT_STORE) -> ObjectRef:
+    """``bucket/key`` or ``store:bucket/key`` → ObjectRef (the key may contain ``/`` and ``:``)."""
+    store = default_store
+    head, slash, _ = text.partition("/")
+    if ":" in head:  # bucket names cannot hold ':', so a colon before the first '/' ends a store name
+        store, _, text = text.partition(":")
+    bucket, slash, key = text.partition("/")
+    if not store or not bucket or not slash or not key:
+        raise ConfigError(f"expected [store:]bucket/key, got {text!r}")
+    return ObjectRef(store=store, bucket=bucket, key=key)
+
+
+def parse_source(text: str, *, default_store: str = DEFAULT_STORE) -> Source:
+    """Like :func:`parse_object_ref`, but an ``http://`` / ``https://`` URL is a URL source."""
+    if text.lower().startswith(("http://", "https://")):
+        return UrlSource(text)
+    return parse_object_ref(text, default_store=default_store)
+
+
+def as_source(value: Source | str | Mapping[str, Any]) -> Source:
+    """Accept an ObjectRef, UrlSource, text, or a request-shaped mapping."""
+    if isinstance(value, ObjectRef | UrlSource):
+        return value
+    if isinstance(value, str):
+        return parse_source(value)
+    if isinstance(value, Mapping):
+        if "url" in value:
+            return UrlSource(str(value["url"]))
+        return ObjectRef(store=str(value.get("store", DEFAULT_STORE)), bucket=str(value["bucket"]),
+                         key=str(value["key"]))
+    raise TypeError(f"cannot use {type(value).__name__} as an object reference")
+
+
+def as_object_ref(value: ObjectRef | str | Mapping[str, Any]) -> ObjectRef:
+    """Like :func:`as_source` but URLs are refused (destinations, checksums)."""
+    ref = as_source(value)
+    if not isinstance(ref, ObjectRef):
+        raise ConfigError("a URL cannot be used here; expected [store:]bucket/key")
+    return ref
+
+
+def source_json(source: Source) -> dict[str, str]:
+    """The request form of a source (the full URL: UrlSource.to_json redacts it for logs)."""
+    if isinstance(source, UrlSource):
+        return {"url": source.url}
+    return source.to_json()
+
+
+def display(ref: Source) -> str:
+    """Short human form; URLs without their query (presigned signatures)."""
+    if isinstance(ref, UrlSource):
+        return ref.redacted()
+    prefix = "" if ref.store == DEFAULT_STORE else f"{ref.store}:"
+    return f"{prefix}{ref.bucket}/{ref.key}"
