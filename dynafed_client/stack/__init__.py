@@ -12,8 +12,9 @@ Public API::
 from __future__ import annotations
 
 from .errors import StackError, StackWarning
+from .handle import Stack
+from .stack import down, status, up
 from .state import StackState, default_state_dir
-from .stack import Stack, down, status, up
 
 __all__ = ["Stack", "StackError", "StackState", "StackWarning", "default_state_dir", "down",
            "status", "up"]

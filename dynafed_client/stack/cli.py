@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from . import stack as _stack
-from .errors import StackError
+from .errors import StackError, StackWarning
 from .state import STATE_DIR_ENV, default_state_dir
 
 
@@ -133,11 +134,19 @@ def add_stack_commands(subparsers: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run a parsed stack command, turning StackError into a message and exit code 1."""
-    try:
-        return int(args.func(args))
-    except StackError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StackWarning)
+        try:
+            return int(args.func(args))
+        except StackError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            for item in caught:
+                if issubclass(item.category, StackWarning):
+                    print(f"warning: {item.message}", file=sys.stderr)
+                else:
+                    warnings.showwarning(item.message, item.category, item.filename, item.lineno)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,8 @@ from .errors import StackError
 T = TypeVar("T")
 
 DEFAULT_STOP_TIMEOUT = 10.0
+# first characters of the line spawn() writes to a log before each start
+START_MARKER = "\n--- "
 
 # Popen objects of the children started by this process, so they can be
 # reaped (no zombies, no "still running" ResourceWarning).
@@ -31,10 +33,11 @@ def spawn(argv: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None 
     """Start ``argv`` in a new session with stdout+stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting: {' '.join(argv)}\n".encode())
+        log.write(f"{START_MARKER}{time.strftime('%Y-%m-%dT%H:%M:%S')} starting: "
+                  f"{' '.join(argv)}\n".encode())
         log.flush()
         try:
-            proc = subprocess.Popen(  # noqa: S603 - argv is built by the stack itself
+            proc = subprocess.Popen(
                 list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True)
         except OSError as exc:
@@ -57,8 +60,7 @@ def read_cmdline(pid: int) -> list[str] | None:
 def _reap(pid: int) -> None:
     proc = _CHILDREN.get(pid)
     if proc is not None:
-        if proc.poll() is not None:
-            _CHILDREN.pop(pid, None)
+        proc.poll()  # reaps; the Popen keeps the exit code for exit_code()
         return
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -165,7 +167,7 @@ def stop_processes(procs: Mapping[str, tuple[int, Sequence[str] | None]], *,
                 del pending[name]
         if pending:
             time.sleep(0.05)
-    return outcome
+    return {name: outcome[name] for name in procs}
 
 
 def log_tail(path: Path | str | None, lines: int = 30) -> str:
@@ -184,10 +186,12 @@ def log_tail(path: Path | str | None, lines: int = 30) -> str:
 
 
 def wait_until(check: Callable[[], T | None], *, what: str, timeout: float, pid: int | None = None,
-               log_path: Path | None = None, interval: float = 0.2) -> T:
+               log_path: Path | None = None, interval: float = 0.2,
+               retry_on: tuple[type[BaseException], ...] = (OSError,)) -> T:
     """Call ``check`` until it returns a non-None value; return that value.
 
-    ``check`` may raise to mean "not yet"; the last exception is reported.
+    ``check`` may raise one of ``retry_on`` to mean "not yet" (the last one
+    is reported); other exceptions propagate at once.
     Fails early if ``pid`` exits. Raises StackError with the log tail of
     ``log_path`` on timeout or exit.
     """
@@ -196,7 +200,7 @@ def wait_until(check: Callable[[], T | None], *, what: str, timeout: float, pid:
     while True:
         try:
             result = check()
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready yet"
+        except retry_on as exc:
             last = f"{type(exc).__name__}: {exc}"
         else:
             if result is not None:

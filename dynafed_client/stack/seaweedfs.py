@@ -8,6 +8,7 @@ See /work/shared/PROTOCOLS.md §6 for the observed behaviour.
 """
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import stat
@@ -18,11 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import ports as _ports
 from .errors import StackError
-from .processes import wait_until
+from .processes import START_MARKER, wait_until
 from .s3 import client_for_store, store_entry
 
 IDENTITIES = ("default", "archive")
@@ -33,6 +34,8 @@ VOLUME_SIZE_LIMIT_MB = 256
 # gateway is subscribed to the filer (seen alive >25 s after SIGTERM), and
 # the data dir is recreated on every `up`: do not wait long before SIGKILL.
 STOP_TIMEOUT = 3.0
+# what a not-yet-ready S3 gateway answers
+S3_ERRORS: tuple[type[Exception], ...] = (ClientError, BotoCoreError)
 
 
 @dataclass(frozen=True)
@@ -122,23 +125,44 @@ def wait_ready(stores: Mapping[str, Mapping[str, str]], *, pid: int, log_path: P
             client.list_buckets()
         return True
 
-    wait_until(check, what="SeaweedFS S3 gateway", timeout=timeout, pid=pid, log_path=log_path)
+    try:
+        wait_until(check, what="SeaweedFS S3 gateway", timeout=timeout, pid=pid, log_path=log_path,
+                   retry_on=S3_ERRORS)
+    except StackError as exc:
+        fatal = fatal_line(log_path)
+        if fatal:
+            raise StackError(f"{exc}\n--- SeaweedFS fatal error ---\n{fatal}") from None
+        raise
 
 
-def create_bucket(client: Any, bucket: str) -> None:
-    """Create ``bucket``; an existing bucket of ours is fine."""
+def create_bucket(client: Any, bucket: str) -> bool:
+    """Create ``bucket`` (an existing bucket is fine); True when it exists."""
     try:
         client.create_bucket(Bucket=bucket)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
                                                               "BucketAlreadyExists"):
             raise
+    return True
+
+
+def fatal_line(log_path: Path) -> str | None:
+    """The first glog fatal line (``F<mmdd> ...``) or flag error of the last run in a weed log."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text[text.rfind(START_MARKER) + 1:].splitlines():
+        if re.match(r"F\d{4} ", line) or "flag provided but not defined" in line:
+            return line.rstrip()
+    return None
 
 
 def remove_sockets(ports: SeaweedPorts) -> None:
     """Delete the unix sockets weed leaves in /tmp for these ports (after it is dead)."""
     for port in ports.all():
-        for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):
+        # weed hard-codes /tmp for these sockets
+        for path in Path("/tmp").glob(f"seaweedfs-*-{port}.sock"):  # noqa: S108
             try:
                 if stat.S_ISSOCK(path.lstat().st_mode):
                     path.unlink()

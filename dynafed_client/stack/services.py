@@ -36,9 +36,12 @@ def function_missing(name: str, root: Path | None = None) -> str | None:
 
 
 def module_missing(module: str) -> str | None:
-    """Why ``python -m module`` cannot run, or None if the module is importable."""
+    """Why ``python -m module`` cannot run, or None if it can (module, or package with __main__)."""
     try:
         spec = importlib.util.find_spec(module)
+        if spec is not None and spec.submodule_search_locations is not None:
+            if importlib.util.find_spec(f"{module}.__main__") is None:
+                return f"package {module} has no __main__ module"
     except (ImportError, ValueError):
         spec = None
     return None if spec is not None else f"module {module} not found"

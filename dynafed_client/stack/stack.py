@@ -1,4 +1,4 @@
-"""up / down / status of the embedded local stack, and the ``Stack`` handle.
+"""up / down / status of the embedded local stack.
 
 Layout of a state dir::
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import shutil
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import requests
@@ -90,9 +90,9 @@ def _start_seaweedfs(st: StackState, timeout: float) -> None:
     seaweedfs.wait_ready(stores, pid=pid, log_path=Path(st.logs[SEAWEEDFS]), timeout=timeout)
     clients = {name: client_for_store(stores[name]) for name in set(BUCKETS.values())}
     for bucket, owner in BUCKETS.items():
-        processes.wait_until(lambda: seaweedfs.create_bucket(clients[owner], bucket) or True,
+        processes.wait_until(partial(seaweedfs.create_bucket, clients[owner], bucket),
                              what=f"SeaweedFS bucket {bucket!r}", timeout=timeout, pid=pid,
-                             log_path=Path(st.logs[SEAWEEDFS]))
+                             log_path=Path(st.logs[SEAWEEDFS]), retry_on=seaweedfs.S3_ERRORS)
     st.buckets = list(BUCKETS)
     st.save()
 
@@ -106,6 +106,12 @@ def _ready_200(url: str) -> bool | None:
     return True if requests.get(url, timeout=2).status_code == 200 else None
 
 
+def _wait_http(st: StackState, name: str, what: str, check: Callable[[], bool | None], pid: int,
+               timeout: float) -> None:
+    processes.wait_until(check, what=what, timeout=timeout, pid=pid, log_path=Path(st.logs[name]),
+                         retry_on=(requests.RequestException,))
+
+
 def _start_events(st: StackState, timeout: float) -> None:
     reason = services.module_missing(services.EVENTS_MODULE)
     if reason:
@@ -115,8 +121,7 @@ def _start_events(st: StackState, timeout: float) -> None:
     argv = services.events_command(port, Path(st.state_dir) / "events.ndjson")
     pid = _spawn(st, EVENTS, argv, env=services.base_env(), cwd=services.repo_root())
     url = _url(port)
-    processes.wait_until(lambda: _any_http_response(url), what="event receiver", timeout=timeout,
-                         pid=pid, log_path=Path(st.logs[EVENTS]))
+    _wait_http(st, EVENTS, "event receiver", lambda: _any_http_response(url), pid, timeout)
     st.events = url
     st.save()
 
@@ -134,12 +139,17 @@ def _start_functions(st: StackState, names: Iterable[str], extra_env: Mapping[st
                                                          for _, u in started.values()})
         env = services.function_env(name, port=port, stores_file=Path(st.stores_file),
                                     sink=st.events, extra=extra_env)
+        # gunicorn's control socket defaults to $XDG_RUNTIME_DIR/gunicorn.ctl
+        # (else ~/.gunicorn/gunicorn.ctl), shared by every gunicorn of the user
+        run_dir = Path(st.state_dir) / "run" / name
+        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if "XDG_RUNTIME_DIR" not in (extra_env or {}):
+            env["XDG_RUNTIME_DIR"] = str(run_dir)
         pid = _spawn(st, name, services.function_command(name, root), env=env, cwd=root)
         started[name] = (pid, _url(port))
     # start all, then wait: their imports overlap
     for name, (pid, url) in started.items():
-        processes.wait_until(lambda: _ready_200(f"{url}/readyz"), what=f"function {name}",
-                             timeout=timeout, pid=pid, log_path=Path(st.logs[name]))
+        _wait_http(st, name, f"function {name}", partial(_ready_200, f"{url}/readyz"), pid, timeout)
         st.functions[name] = url
         st.save()
 
@@ -153,8 +163,7 @@ def _start_gateway(st: StackState, timeout: float) -> None:
     argv = services.gateway_command(port, Path(st.state_dir))
     pid = _spawn(st, GATEWAY, argv, env=services.base_env(), cwd=services.repo_root())
     url = _url(port)
-    processes.wait_until(lambda: _any_http_response(url), what="gateway", timeout=timeout,
-                         pid=pid, log_path=Path(st.logs[GATEWAY]))
+    _wait_http(st, GATEWAY, "gateway", lambda: _any_http_response(url), pid, timeout)
     st.gateway = url
     st.save()
 
@@ -245,104 +254,3 @@ def status(state_dir: Path | str) -> dict[str, Any] | None:
     data = st.to_dict()
     data["alive"] = alive(st)
     return data
-
-
-class Stack:
-    """Handle on a local stack; a context manager that stops it on exit.
-
-    >>> with Stack.up(tmp_path) as st:              # doctest: +SKIP
-    ...     st.s3_client("default").list_buckets()
-    ...     requests.post(st.functions["checksum"], json=...)
-    """
-
-    def __init__(self, state: StackState, *, owned: bool = True) -> None:
-        self.state = state
-        self.owned = owned
-
-    @classmethod
-    def up(cls, state_dir: Path | str, **kwargs: Any) -> Stack:
-        """Start a stack (see :func:`up` for the keyword arguments)."""
-        return cls(up(state_dir, **kwargs), owned=True)
-
-    @classmethod
-    def attach(cls, state_dir: Path | str | None = None) -> Stack:
-        """Use a stack started elsewhere (``stack up``); leaving the context does not stop it."""
-        root = Path(state_dir) if state_dir is not None else _state.default_state_dir()
-        st = _state.load(root)
-        if st is None:
-            raise StackError(f"no local stack in {root.absolute()} (run: dynafed-fn stack up)")
-        return cls(st, owned=False)
-
-    @property
-    def state_dir(self) -> Path:
-        """The state directory."""
-        return Path(self.state.state_dir)
-
-    @property
-    def functions(self) -> dict[str, str]:
-        """function name -> base URL."""
-        return self.state.functions
-
-    @property
-    def stores(self) -> dict[str, dict[str, str]]:
-        """store name -> store entry (with credentials)."""
-        return self.state.stores
-
-    @property
-    def stores_file(self) -> Path:
-        """The stores JSON file the functions read."""
-        return Path(self.state.stores_file)
-
-    @property
-    def endpoint_url(self) -> str:
-        """The S3 endpoint."""
-        return self.state.s3["endpoint_url"]
-
-    @property
-    def buckets(self) -> list[str]:
-        """Buckets created at startup."""
-        return self.state.buckets
-
-    @property
-    def events(self) -> str | None:
-        """Event receiver URL (the functions' K_SINK), if running."""
-        return self.state.events
-
-    @property
-    def events_log(self) -> Path:
-        """NDJSON file the event receiver appends to."""
-        return self.state_dir / "events.ndjson"
-
-    @property
-    def gateway(self) -> str | None:
-        """Gateway URL, if running."""
-        return self.state.gateway
-
-    @property
-    def skipped(self) -> dict[str, str]:
-        """Components not started, with the reason."""
-        return self.state.skipped
-
-    def s3_client(self, store_name: str = "default", **config: Any) -> Any:
-        """boto3 S3 client for a store (checksums only when required, path style)."""
-        try:
-            store = self.stores[store_name]
-        except KeyError:
-            raise StackError(f"unknown store {store_name!r} (have: {', '.join(self.stores)})") from None
-        return client_for_store(store, **config)
-
-    def status(self) -> dict[str, Any] | None:
-        """See :func:`status`."""
-        return status(self.state_dir)
-
-    def down(self, *, timeout: float = processes.DEFAULT_STOP_TIMEOUT) -> dict[str, str]:
-        """Stop the stack (idempotent)."""
-        return down(self.state_dir, timeout=timeout)
-
-    def __enter__(self) -> Stack:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        if self.owned:
-            self.down()
