@@ -77,6 +77,8 @@ def function_env(name: str, *, port: int, stores_file: Path, sink: str | None,
     env = base_env()
     env.update({
         "PORT": str(port),
+        # Loopback only: the container binds 0.0.0.0, a developer machine must not.
+        "HOST": "127.0.0.1",
         "K_SERVICE": name,
         "K_REVISION": f"{name}-local",
         "K_CONFIGURATION": name,

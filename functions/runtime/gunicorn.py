@@ -23,6 +23,9 @@ def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
         "errorlog": "-",
         "loglevel": env.get("DYNAFED_FN_LOG_LEVEL", "info").lower(),
         "forwarded_allow_ips": "*",
+        # gunicorn >= 23 opens a control socket at one per-user path that every
+        # gunicorn on the machine would share; functions do not use it.
+        "control_socket_disable": True,
         "worker_tmp_dir": env.get("WORKER_TMP_DIR", "/dev/shm" if _exists("/dev/shm") else None),
     }
 
