@@ -127,7 +127,7 @@ def cmd_checksum(args: argparse.Namespace, *, out: IO[str] | None = None, err: I
             outcomes = run_batch(call, refs, concurrency=max(1, config.concurrency // args.fan_out))
         else:
             outcomes = client.checksum_many(refs, algorithms, cache=args.cache)
-        for text, outcome in zip(args.objects, outcomes):
+        for text, outcome in zip(args.objects, outcomes, strict=True):
             if outcome.ok:
                 result = outcome.result
                 assert result is not None
@@ -173,7 +173,8 @@ def add_copy_command(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-stream", action="store_true",
                         help="do not ask for the ndjson progress stream (progress then comes from events only)")
     parser.add_argument("--events", action="store_true",
-                        help="also follow the job's CloudEvents at the event receiver (stack or $DYNAFED_FN_EVENTS_URL)")
+                        help="also follow the job's CloudEvents at the event receiver "
+                             "(the stack's, or $DYNAFED_FN_EVENTS_URL)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_client_options(parser)
     parser.set_defaults(func=cmd_copy)

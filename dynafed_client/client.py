@@ -199,7 +199,7 @@ class Client:
                 transport_retries += retries
             except _MidStream as broken:
                 # the job id makes the re-post safe: the function resumes or answers already-present
-                wait = state.should_retry(broken.error)
+                wait = state.should_retry(broken.error, resumable=broken.error.retryable)
                 if wait is None:
                     raise broken.error from None
                 log.info("copy %s: answer broke off (%s); re-posting in %.2fs", job_id, broken.error.message, wait)

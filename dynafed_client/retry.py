@@ -103,13 +103,22 @@ class RetryState:
         self._clock = clock
         self._sleep = sleep
         self._started = clock()
+        self._waited = 0.0
 
-    def should_retry(self, error: ClientError) -> float | None:
-        """The wait before the next attempt, or None to give up and raise ``error``."""
-        if self.attempt + 1 >= self.policy.attempts or not self.policy.is_retryable(error):
+    def should_retry(self, error: ClientError, *, resumable: bool = False) -> float | None:
+        """The wait before the next attempt, or None to give up and raise ``error``.
+
+        ``resumable``: the caller knows a repeat is safe whatever the error
+        class (a copy whose answer broke off: its job id resumes it), so only
+        the attempt and deadline limits apply."""
+        if self.attempt + 1 >= self.policy.attempts:
+            return None
+        if not resumable and not self.policy.is_retryable(error):
             return None
         wait = self.policy.delay(self.attempt, error)
-        if self._clock() + wait - self._started > self.policy.deadline:
+        # waits count even when ``sleep`` is a fake that does not advance the clock
+        elapsed = max(self._clock() - self._started, self._waited)
+        if elapsed + wait > self.policy.deadline:
             return None
         return wait
 
@@ -117,5 +126,6 @@ class RetryState:
         """Sleep, then count the next attempt."""
         if seconds > 0:
             self._sleep(seconds)
+            self._waited += seconds
         self.attempt += 1
         self.retries += 1

@@ -50,7 +50,9 @@ class Response:
     def lines(self) -> Iterator[dict[str, Any]]:
         """The JSON objects of an ndjson body, as they arrive."""
         try:
-            for line in self.raw.iter_lines(chunk_size=None):
+            # chunk_size=None yields bytes as they arrive; the default (512) would hold
+            # progress lines back until 512 bytes had accumulated
+            for line in self.raw.iter_lines(chunk_size=None):  # type: ignore[call-overload]
                 if not line or not line.strip():
                     continue
                 try:

@@ -59,7 +59,8 @@ class EventReceiver:
     def start(self) -> EventReceiver:
         """Serve in a daemon thread."""
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, name="event-receiver", daemon=True)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name="event-receiver", daemon=True)
             self._thread.start()
         return self
 
