@@ -113,6 +113,8 @@ def cmd_checksum(args: argparse.Namespace, *, out: IO[str] | None = None, err: I
         raise errors.ConfigError("--algo: no algorithm given")
     if args.fan_out < 1:
         raise errors.ConfigError("--fan-out must be >= 1")
+    if args.fan_out > 1 and args.cache != "none":
+        raise errors.ConfigError("--fan-out computes byte ranges, which cannot use or write the cache")
     config = config_from_args(args, "checksum")
     failed = 0
     documents: list[dict[str, Any]] = []
@@ -312,14 +314,23 @@ def _broken(entry: CommandEntry, exc: BaseException) -> Callable[[Any], Any]:
     return add
 
 
-def build_parser(commands: Sequence[CommandEntry] = COMMANDS) -> argparse.ArgumentParser:
-    """The ``dynafed-fn`` parser with every available sub-command."""
+def build_parser(commands: Sequence[CommandEntry] = COMMANDS, *,
+                 only: str | None = None) -> argparse.ArgumentParser:
+    """The ``dynafed-fn`` parser with every available sub-command.
+
+    ``only``: import just that command's module (the others get a bare
+    placeholder): a single ``dynafed-fn checksum`` then does not pay for
+    importing boto3, Flask and the gateway.
+    """
     parser = argparse.ArgumentParser(prog="dynafed-fn",
                                      description="Dispatch Dynafed checksum and copy work to serverless functions.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for entry in commands:
+        if only is not None and entry.name != only:
+            subparsers.add_parser(entry.name, help=entry.help)
+            continue
         adder = _load(entry)
         if adder is None:
             continue
@@ -332,9 +343,21 @@ def build_parser(commands: Sequence[CommandEntry] = COMMANDS) -> argparse.Argume
     return parser
 
 
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named on the command line, if it is a registered one."""
+    for token in argv:
+        if token.startswith("-"):
+            if token in ("-v", "-vv", "-vvv", "--verbose"):
+                continue
+            return None  # -h / unknown option before the command: build everything
+        return token if any(entry.name == token for entry in COMMANDS) else None
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dynafed-fn``; returns the exit status."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_chosen_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")

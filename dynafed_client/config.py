@@ -15,6 +15,7 @@ Environment::
     DYNAFED_FN_CONNECT_TIMEOUT, DYNAFED_FN_READ_TIMEOUT  seconds
     DYNAFED_FN_RETRIES          attempts per request, including the first
     DYNAFED_FN_CONCURRENCY      requests in flight in a batch
+    DYNAFED_FN_TRUST_ENV        1 = use HTTP(S)_PROXY/NO_PROXY from the environment
 """
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ class ClientConfig:
     max_resubmissions: int = 10_000
     events_url: str | None = None
     user_agent: str = "dynafed-fn-client/0.1"
+    #: honour HTTP(S)_PROXY / NO_PROXY / .netrc from the environment; off by default so a
+    #: developer's proxy never captures loopback or in-cluster calls
+    trust_env: bool = False
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -127,6 +131,8 @@ class ClientConfig:
                                  ("DYNAFED_FN_CONCURRENCY", "concurrency", int)):
             if env.get(var):
                 kwargs[field] = _convert(var, env[var], conv)
+        if env.get("DYNAFED_FN_TRUST_ENV"):
+            kwargs["trust_env"] = env["DYNAFED_FN_TRUST_ENV"].strip().lower() in ("1", "true", "yes")
         if env.get("DYNAFED_FN_RETRIES"):
             kwargs["retry"] = RetryPolicy(attempts=_convert("DYNAFED_FN_RETRIES", env["DYNAFED_FN_RETRIES"], int))
         kwargs.update(overrides)

@@ -91,7 +91,7 @@ class HttpTransport:
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=size, max_retries=0)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.trust_env = False  # a developer's HTTP_PROXY must not capture loopback/cluster calls
+        session.trust_env = config.trust_env
         return session
 
     def close(self) -> None:
