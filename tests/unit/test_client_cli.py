@@ -176,3 +176,36 @@ def test_plain_progress_throttles() -> None:
         now[0] = t
         show(CopyProgress("j", n, 100))
     assert [line.split()[1] for line in stream.getvalue().splitlines()] == ["0", "30", "100"]
+
+
+@pytest.mark.parametrize("argv,chosen", [
+    (["checksum", "demo/a"], "checksum"), (["-v", "copy", "a/b", "c/d"], "copy"),
+    (["--help"], None), (["nonsense"], None), ([], None),
+])
+def test_only_the_chosen_command_is_loaded(argv: list[str], chosen: str | None) -> None:
+    assert cli._chosen_command(argv) == chosen
+
+
+def test_events_command_prints_each_event(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import requests
+    from cloudevents.core.bindings.http import to_binary_event
+
+    from functions.runtime.events import build_event
+
+    proc = subprocess.Popen([sys.executable, "-m", "dynafed_client.cli", "events", "--port", "0",
+                             "--log", str(tmp_path / "ev.ndjson")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None and proc.stdout is not None
+        url = proc.stderr.readline().strip().rsplit(" ", 1)[1]
+        message = to_binary_event(build_event("ch.cern.dynafed.copy.progress", source="/dynafed-fn/copy",
+                                              subject="job-9", data={"bytes": 5, "total": 10}))
+        assert requests.post(url, headers=dict(message.headers), data=message.body, timeout=5).status_code == 202
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    assert line.split()[1:] == ["ch.cern.dynafed.copy.progress", "job-9", "bytes=5/10"]
