@@ -2,31 +2,38 @@
 optional write-back. No Flask here."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
 
 from functions.contract.checksum import ChecksumRequest, checksum_result
 from functions.runtime import errors
-from functions.runtime.hashing import digest_object
+from functions.runtime.hashing import ReadTuning, digest_object
 from functions.runtime.objects import ObjectInfo, head_object
 from functions.runtime.writeback import write_metadata
 
 log = logging.getLogger("dynafed_fn.checksum")
 
 
-def compute(request: ChecksumRequest, client: Any, *, chunk_size: int, on_bytes: Any = None) -> dict[str, Any]:
-    """Answer one checksum request (the 200 body)."""
+def compute(request: ChecksumRequest, client: Any, *, chunk_size: int, on_bytes: Any = None,
+            tuning: ReadTuning | None = None) -> dict[str, Any]:
+    """Answer one checksum request (the 200 body).
+
+    ``tuning`` says how bytes are read (buffers, read-ahead, parallel ranges;
+    ``ReadTuning`` defaults when None), ``chunk_size`` overrides its buffer size.
+    """
     started = time.perf_counter()
+    tuning = dataclasses.replace(tuning or ReadTuning(), chunk_size=chunk_size)
     ref = request.object
     info = head_object(client, ref.bucket, ref.key)
     if request.is_range:
-        return _ranged(request, client, info, started, chunk_size, on_bytes)
+        return _ranged(request, client, info, started, tuning, on_bytes)
 
     wanted = list(request.algorithms)
     from_cache = {a: info.stored[a] for a in wanted if a in info.stored} if request.cache in ("use", "write") else {}
     missing = [a for a in wanted if a not in from_cache]
-    computed = _digest(client, info, missing, chunk_size=chunk_size, on_bytes=on_bytes) if missing else {}
+    computed = _digest(client, info, missing, tuning=tuning, on_bytes=on_bytes) if missing else {}
     if request.cache in ("none", "write"):
         _verify_against_stored(info, computed)
     written: list[str] = []
@@ -40,21 +47,21 @@ def compute(request: ChecksumRequest, client: Any, *, chunk_size: int, on_bytes:
                            elapsed_s=time.perf_counter() - started, written=written)
 
 
-def _ranged(request: ChecksumRequest, client: Any, info: ObjectInfo, started: float, chunk_size: int,
+def _ranged(request: ChecksumRequest, client: Any, info: ObjectInfo, started: float, tuning: ReadTuning,
             on_bytes: Any) -> dict[str, Any]:
     assert request.range_start is not None and request.range_end is not None
     start, end = request.range_start, min(request.range_end, info.size)
     if start > info.size:
         raise errors.InvalidRequest(f"range starts beyond the object size ({info.size})")
     computed = _digest(client, info, list(request.algorithms), start=start, end=end,
-                       chunk_size=chunk_size, on_bytes=on_bytes)
+                       tuning=tuning, on_bytes=on_bytes)
     return checksum_result(request.object, size=info.size, etag=info.etag, checksums=computed, cached=[],
                            elapsed_s=time.perf_counter() - started, range_=(start, end))
 
 
 def _digest(client: Any, info: ObjectInfo, algorithms: list[str], *, start: int = 0, end: int | None = None,
-            chunk_size: int, on_bytes: Any = None) -> dict[str, str]:
-    return digest_object(client, info, algorithms, start=start, end=end, chunk_size=chunk_size, on_bytes=on_bytes)
+            tuning: ReadTuning, on_bytes: Any = None) -> dict[str, str]:
+    return digest_object(client, info, algorithms, start=start, end=end, tuning=tuning, on_bytes=on_bytes)
 
 
 def _verify_against_stored(info: ObjectInfo, computed: dict[str, str]) -> None:

@@ -1,14 +1,23 @@
 """The digest engine: every requested algorithm over one pass of the bytes.
 
-``new_digest(name)`` returns the fastest implementation available here (chosen
-once at import: ISA-L / zlib-ng for adler32 and crc32, google-crc32c for
-crc32c, hashlib for md5/sha*), falling back to the standard library or to a
-pure-Python table when an accelerated package is missing.
+``new_digest(name)`` returns the fastest implementation available here, chosen
+once at import from measurements on this kind of machine (docs/performance.md):
 
-``DigestSet`` feeds the same buffers to every digest. ``PipelinedDigests``
-runs each digest on its own thread behind a bounded queue so that the reader
-(network I/O) and the digests (which release the GIL on large buffers)
-overlap; buffers are shared, never copied.
+    adler32  zlib-ng (~19-30 GB/s) > ISA-L (~12-15 GB/s) > zlib (~2.5 GB/s)
+    crc32    ISA-L (~10-12 GB/s) > zlib (~2.5-3 GB/s)
+    crc32c   libcrc32c of google-crc32c through ctypes (~17 GB/s, any buffer)
+             > google-crc32c's C extension (bytes only) > pure Python
+    md5/sha* hashlib (OpenSSL; ~0.6 GB/s md5, ~1.4 GB/s sha1/sha256 here)
+
+All of them release the GIL on large buffers, so digests run in parallel on
+several cores.
+
+``DigestSet`` feeds the same buffers to every digest on the calling thread.
+``PipelinedDigests`` runs the digests on their own threads behind bounded
+queues, so the reader (network I/O) and the digests overlap; buffers are
+shared, never copied, and handed back to their owner (``release``) once every
+digest has consumed them — that is what lets a reader recycle a fixed set of
+preallocated buffers.
 """
 from __future__ import annotations
 
@@ -16,11 +25,13 @@ import hashlib
 import queue
 import threading
 import zlib
-from typing import Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 from functions.contract.algorithms import ALGORITHMS, CRC_LIKE
 
 Buffer = bytes | bytearray | memoryview
+Release = Callable[[], None]
 
 
 class Digest(Protocol):
@@ -33,15 +44,15 @@ class Digest(Protocol):
 
 def _pick_adler32() -> tuple[Callable[[Buffer, int], int], str]:
     try:
-        from isal import isal_zlib
-
-        return isal_zlib.adler32, "isal"
-    except ImportError:
-        pass
-    try:
         from zlib_ng import zlib_ng
 
         return zlib_ng.adler32, "zlib-ng"
+    except ImportError:
+        pass
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib.adler32, "isal"
     except ImportError:
         return zlib.adler32, "zlib"
 
@@ -73,15 +84,67 @@ def _pure_crc32c(data: Buffer, crc: int = 0) -> int:
     return crc ^ 0xFFFFFFFF
 
 
+def _libcrc32c_extend(package_file: str) -> Callable[[int, Any, int], int] | None:
+    """``crc32c_extend`` of the libcrc32c that the google-crc32c wheel bundles.
+
+    Its C extension parses its argument with ``y#``, which refuses bytearray
+    and memoryview: the engine's recycled buffers would each need a copy.
+    Through ctypes the same library reads any writable buffer in place, and
+    ctypes releases the GIL for the call.
+    """
+    import ctypes
+    import glob
+    import os
+
+    package_dir = os.path.dirname(package_file)
+    candidates = sorted(glob.glob(os.path.join(package_dir + ".libs", "libcrc32c*.so*")))
+    candidates += sorted(glob.glob(os.path.join(package_dir, "libcrc32c*.so*")))
+    for path in candidates:
+        try:
+            fn = ctypes.CDLL(path).crc32c_extend
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_uint32
+        fn.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t]
+
+        def extend(crc: int, data: Any, n: int, _fn: Any = fn) -> int:
+            return int(_fn(crc, (ctypes.c_char * n).from_buffer(data), n))
+
+        return extend
+    return None
+
+
 def _pick_crc32c() -> tuple[Callable[[Buffer, int], int], str]:
     try:
         import google_crc32c
-
-        if google_crc32c.implementation == "c":
-            return (lambda data, crc: google_crc32c.extend(crc, data)), "google-crc32c"
     except ImportError:
-        pass
-    return _pure_crc32c, "pure-python"
+        return _pure_crc32c, "pure-python"
+    if google_crc32c.implementation != "c":
+        return _pure_crc32c, "pure-python"
+    cext_extend = google_crc32c.extend
+    try:
+        lib_extend = _libcrc32c_extend(google_crc32c.__file__)
+    except Exception:  # pragma: no cover - an odd wheel layout: keep the C extension
+        lib_extend = None
+
+    if lib_extend is None:  # pragma: no cover - wheels bundle the library
+        def crc32c_cext(data: Buffer, crc: int) -> int:
+            return cext_extend(crc, data if type(data) is bytes else bytes(data))
+
+        return crc32c_cext, "google-crc32c"
+
+    def crc32c(data: Buffer, crc: int) -> int:
+        if type(data) is bytes:
+            return cext_extend(crc, data)
+        n = memoryview(data).nbytes if not isinstance(data, bytearray) else len(data)
+        if n == 0:
+            return crc
+        try:
+            return lib_extend(crc, data, n)
+        except (TypeError, ValueError):  # read-only or oddly shaped buffer: copy it
+            return cext_extend(crc, bytes(data))
+
+    return crc32c, "google-crc32c"
 
 
 _CRC32C_TABLE = _crc32c_table()
@@ -104,7 +167,7 @@ IMPLEMENTATIONS: dict[str, str] = {
 class RollingChecksum:
     """adler32 / crc32 / crc32c as a digest object (8 lowercase hex digits)."""
 
-    __slots__ = ("name", "_fn", "value")
+    __slots__ = ("_fn", "name", "value")
 
     def __init__(self, name: str, fn: Callable[[Buffer, int], int], initial: int) -> None:
         self.name = name
@@ -119,7 +182,7 @@ class RollingChecksum:
 
 
 class HashlibDigest:
-    __slots__ = ("name", "_hash")
+    __slots__ = ("_hash", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -151,9 +214,14 @@ class DigestSet:
     def __init__(self, algorithms: Iterable[str]) -> None:
         self.digests = [new_digest(a) for a in algorithms]
 
-    def update(self, data: Buffer) -> None:
-        for digest in self.digests:
-            digest.update(data)
+    def update(self, data: Buffer, release: Release | None = None) -> None:
+        """Feed ``data`` to every digest, then call ``release`` (if given)."""
+        try:
+            for digest in self.digests:
+                digest.update(data)
+        finally:
+            if release is not None:
+                release()
 
     def hexdigests(self) -> dict[str, str]:
         return {d.name: d.hexdigest() for d in self.digests}
@@ -165,14 +233,33 @@ class DigestSet:
 _STOP = object()
 
 
+class _Countdown:
+    """Calls ``release`` once ``count`` consumers are done with a buffer."""
+
+    __slots__ = ("_count", "_lock", "_release")
+
+    def __init__(self, count: int, release: Release) -> None:
+        self._count = count
+        self._release = release
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._count -= 1
+            last = self._count == 0
+        if last:
+            self._release()
+
+
 class PipelinedDigests:
     """Digests each on its own thread behind a bounded queue.
 
     ``update`` hands the buffer to every digest thread (no copy: callers must
-    not mutate a buffer after passing it) and returns at once unless the
-    queues are full, which bounds memory to ``depth`` buffers per digest.
-    Cheap CRC-like digests share one thread; hashlib digests get one each
-    (they release the GIL on large buffers, so they run in parallel).
+    not mutate a buffer until its ``release`` callback ran, or, without one,
+    ever) and returns at once unless a queue is full, which bounds memory to
+    ``depth`` buffers per digest. Cheap CRC-like digests share one thread
+    (together they run at several GB/s); hashlib digests get one each (they
+    release the GIL on buffers over 2 KiB, so they run in parallel).
     """
 
     def __init__(self, algorithms: Iterable[str], *, depth: int = 4) -> None:
@@ -187,7 +274,7 @@ class PipelinedDigests:
         self._errors: list[BaseException] = []
         self._threads = [
             threading.Thread(target=self._work, args=(q, g), name=f"digest-{g[0].name}", daemon=True)
-            for q, g in zip(self._queues, groups)
+            for q, g in zip(self._queues, groups, strict=True)
         ]
         for thread in self._threads:
             thread.start()
@@ -198,15 +285,30 @@ class PipelinedDigests:
             item = q.get()
             if item is _STOP:
                 return
+            data: Buffer
+            countdown: _Countdown | None
+            data, countdown = item  # type: ignore[misc]
             try:
-                for digest in group:
-                    digest.update(item)  # type: ignore[arg-type]
+                if not self._errors:
+                    for digest in group:
+                        digest.update(data)
             except BaseException as exc:  # pragma: no cover - digests do not fail
                 self._errors.append(exc)
+            finally:
+                if countdown is not None:
+                    countdown.done()
 
-    def update(self, data: Buffer) -> None:
+    def update(self, data: Buffer, release: Release | None = None) -> None:
+        """Queue ``data`` for every digest; ``release`` runs once all consumed it."""
+        if self._errors:
+            raise self._errors[0]
+        if not self._queues:
+            if release is not None:
+                release()
+            return
+        countdown = _Countdown(len(self._queues), release) if release is not None else None
         for q in self._queues:
-            q.put(data)
+            q.put((data, countdown))
 
     def close(self) -> None:
         """Stop the threads after they consume what is queued (idempotent)."""

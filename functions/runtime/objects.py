@@ -5,13 +5,22 @@ Every read after the HEAD is pinned to the ETag seen there (``IfMatch``), so
 an object overwritten mid-read fails with SourceChanged instead of yielding
 bytes of two versions. A connection cut mid-body resumes with a ranged GET
 from the last byte received (still pinned), a bounded number of times.
+
+Two ways to read: ``iter_object`` yields fresh ``bytes`` (simple, one copy
+per chunk), ``read_buffers`` fills a ``BufferPool``'s preallocated bytearrays
+in place with ``readinto`` straight from the HTTP response (no copy in user
+space, a fixed memory footprint) — the checksum engine's path.
 """
 from __future__ import annotations
 
 import base64
 import dataclasses
+import http.client
 import logging
-from typing import Any, Iterator, Mapping
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from functions.contract.algorithms import ALGORITHMS, normalize_hex
 from functions.runtime import errors
@@ -85,7 +94,7 @@ def stored_checksums(metadata: Mapping[str, str], head: Mapping[str, Any]) -> di
     out: dict[str, str] = {}
     for algorithm in ALGORITHMS:
         value = metadata.get(algorithm)
-        if value and all(c in "0123456789abcdefABCDEF" for c in value.strip()):
+        if value and value.strip() and all(c in "0123456789abcdefABCDEF" for c in value.strip()):
             out[algorithm] = normalize_hex(algorithm, value)
     if str(head.get("ChecksumType", "FULL_OBJECT")).upper() == "FULL_OBJECT":
         for algorithm, field in _S3_CHECKSUM_FIELDS.items():
@@ -141,3 +150,150 @@ def _get(client: Any, info: ObjectInfo, position: int, end: int) -> Any:
         return client.get_object(**kwargs)["Body"]
     except Exception as exc:
         raise errors.translate(exc, what=info.what) from None
+
+
+class BufferPool:
+    """At most ``count`` bytearrays of ``size`` bytes, allocated on first need
+    and recycled: ``get`` blocks while all are in use, which is what bounds a
+    read-ahead pipeline's memory to ``count * size``."""
+
+    def __init__(self, count: int, size: int) -> None:
+        if count < 1 or size < 1:
+            raise ValueError("a buffer pool needs count >= 1 and size >= 1")
+        self.count = count
+        self.size = size
+        self._free: deque[bytearray] = deque()
+        self._allocated = 0
+        self._cond = threading.Condition()
+        self._closed = False
+
+    def get(self) -> bytearray:
+        """A free buffer (blocks until one is put back; raises if closed)."""
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise BufferPoolClosed("buffer pool closed")
+                if self._free:
+                    return self._free.pop()
+                if self._allocated < self.count:
+                    self._allocated += 1
+                    return bytearray(self.size)
+                self._cond.wait()
+
+    def put(self, buffer: bytearray) -> None:
+        """Give ``buffer`` back (any thread)."""
+        with self._cond:
+            self._free.append(buffer)
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Wake every waiter with BufferPoolClosed (used to cancel a reader)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+class BufferPoolClosed(Exception):
+    """The pool was closed while a reader waited for a buffer."""
+
+
+Readinto = Callable[[memoryview], "int | None"]
+
+
+def _readinto_of(body: Any) -> Readinto:
+    """The cheapest ``readinto`` of a botocore body.
+
+    urllib3's ``HTTPResponse.readinto`` reads into a temporary bytes object and
+    copies it; the ``http.client`` response underneath reads from the socket
+    into the caller's buffer directly. botocore asks urllib3 not to decode
+    content (the object's bytes are what is stored), so the layers agree on
+    the bytes; we count them ourselves. Fakes (moto) offer a plain readinto.
+    """
+    raw = getattr(body, "_raw_stream", body)
+    fp = getattr(raw, "_fp", None)
+    if isinstance(fp, http.client.HTTPResponse):
+        return fp.readinto
+    if hasattr(raw, "readinto"):
+        return raw.readinto  # type: ignore[no-any-return]
+
+    def copy_in(view: memoryview) -> int:
+        data = body.read(len(view))
+        view[:len(data)] = data
+        return len(data)
+
+    return copy_in
+
+
+def _finish(body: Any, complete: bool) -> None:
+    """Hand a fully read connection back to the pool; drop any other."""
+    raw = getattr(body, "_raw_stream", None)
+    try:
+        if complete and raw is not None and hasattr(raw, "release_conn"):
+            raw.release_conn()
+        else:
+            body.close()
+    except Exception:  # noqa: S110 - closing a dead connection may fail; nothing to do
+        pass
+
+
+def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int = 0, end: int | None = None,
+                 max_resumes: int = 3) -> Iterator[memoryview]:
+    """Yield views of ``pool`` buffers holding the bytes [start, end) in order.
+
+    Every view but the last is a full buffer. The caller owns each buffer it
+    receives and must give it back with ``pool.put(view.obj)`` once done (a
+    consumer on another thread may do so later: the reader only waits when
+    the pool is empty). One GET for the range, pinned with ``IfMatch``;
+    resumed from the byte reached when the connection fails, like
+    ``iter_object``. Nothing is requested for an empty range.
+    """
+    end = info.size if end is None else min(end, info.size)
+    position = start
+    resumes = 0
+    body: Any = None
+    readinto: Readinto | None = None
+    try:
+        while position < end:
+            buffer = pool.get()
+            yielded = False
+            try:
+                view = memoryview(buffer)[:min(len(buffer), end - position)]
+                filled = 0
+                while filled < len(view):
+                    if body is None:
+                        body = _get(client, info, position + filled, end)
+                        readinto = _readinto_of(body)
+                    assert readinto is not None
+                    try:
+                        count = readinto(view[filled:])
+                    except errors.FunctionError:
+                        raise
+                    except (http.client.HTTPException, OSError) as exc:
+                        log.debug("read failed: %r", exc)
+                        count = None
+                    except Exception as exc:
+                        error = errors.translate(exc, what=info.what)
+                        if not isinstance(error, errors.UpstreamUnavailable):
+                            raise error from None
+                        count = None
+                    if not count:
+                        # connection cut (or a short body): resume from here
+                        _finish(body, complete=False)
+                        body = readinto = None
+                        resumes += 1
+                        if resumes > max_resumes:
+                            raise errors.UpstreamUnavailable(
+                                f"connection to storage kept failing while reading {info.what}")
+                        log.warning("read interrupted, resuming",
+                                    extra={"object": info.what, "offset": position + filled})
+                        continue
+                    filled += count
+                position += filled
+                yielded = True
+                yield view
+            finally:
+                if not yielded:
+                    pool.put(buffer)
+    finally:
+        if body is not None:
+            _finish(body, complete=position >= end)
