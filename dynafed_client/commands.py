@@ -32,6 +32,10 @@ COMMANDS: list[CommandEntry] = [
     CommandEntry("copy", "dynafed_client.cli:add_copy_command", "copy an object with live progress"),
     CommandEntry("events", "dynafed_client.cli:add_events_command", "receive and print CloudEvents"),
     CommandEntry("stack", "dynafed_client.stack.cli:add_stack_commands", "embedded local stack"),
+    CommandEntry("gateway", "dynafed_client.gateway.cli:add_gateway_command",
+                 "WLCG-facing HTTP front (Want-Digest, HTTP-TPC COPY)"),
+    CommandEntry("hook", "dynafed_client.hooks.cli:add_hook_commands",
+                 "Dynafed hook commands (filepull, filepush, checksum)"),
     # colleagues: gateway, hook, loadtest, bench, new-function — one line each, e.g.
     # CommandEntry("gateway", "dynafed_client.gateway.cli:add_gateway_command", "WLCG-facing HTTP front"),
 ]

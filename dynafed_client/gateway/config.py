@@ -1,0 +1,132 @@
+"""GatewayConfig: what the gateway serves and how, read once at start-up.
+
+Sources (the CLI's order): flags; the environment; the local stack's
+``state.json`` (``--state``: its stores file, function URLs and loopback as
+the allowed http source, like the stack's functions).
+
+Environment::
+
+    DYNAFED_FN_STORES_FILE      stores JSON (as the functions read it)
+    DYNAFED_FN_GATEWAY_STORES   comma-separated store names to expose (default: all)
+    DYNAFED_FN_GATEWAY_TOKEN    bearer token WLCG clients must present (default: none)
+    DYNAFED_FN_HTTP_SOURCES     comma-separated URL prefixes allowed as COPY sources
+    DYNAFED_FN_MAPPING          mapping file: more URL prefixes that are our stores
+    DYNAFED_FN_<NAME>_URL, DYNAFED_FN_TOKEN, …   the functions (dynafed_client.config)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dynafed_client.errors import ConfigError
+from dynafed_client.mapping import StoreMapping
+
+CACHE_MODES = ("none", "use", "write", "refresh")
+#: the local stack's functions accept loopback sources (stack/services.py); so does its gateway
+STACK_HTTP_SOURCES = ("http://127.0.0.1",)
+
+
+@dataclasses.dataclass(frozen=True)
+class GatewayConfig:
+    """Everything the gateway app needs besides its collaborators."""
+
+    #: store name -> store entry (endpoint, credentials): the stores JSON's "stores"
+    stores: Mapping[str, Mapping[str, str]]
+    #: store names served under ``/<store>/…``; None = every configured store
+    exposed: tuple[str, ...] | None = None
+    #: more URL prefixes that name our objects (Source/Destination resolution)
+    mapping: StoreMapping = dataclasses.field(default_factory=StoreMapping)
+    #: extra base URLs of this gateway (behind a proxy or a DNS name)
+    public_urls: tuple[str, ...] = ()
+    #: URL prefixes allowed as http(s) COPY sources (checked before answering 202)
+    http_sources: tuple[str, ...] = ()
+    #: bearer token WLCG clients must present; None = open (loopback deployments)
+    token: str | None = None
+    #: checksum cache mode for ``Want-Digest`` (``use``: stored x-amz-meta values answer)
+    checksum_cache: str = "use"
+    #: verification algorithm asked of the copy function
+    verify: str = "adler32"
+    presign_expires_s: int = 3600
+    #: longest silence between two Perf Markers
+    marker_interval_s: float = 2.0
+    #: shortest gap between two progress-driven Perf Markers
+    marker_min_gap_s: float = 0.5
+    #: a COPY still running after this many seconds ends with ``failure:``; None = never
+    copy_timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stores", {k: dict(v) for k, v in self.stores.items()})
+        if self.exposed is not None:
+            missing = [s for s in self.exposed if s not in self.stores]
+            if missing:
+                raise ConfigError(f"exposed store(s) not configured: {', '.join(missing)} "
+                                  f"(configured: {', '.join(self.stores) or 'none'})")
+        if self.checksum_cache not in CACHE_MODES:
+            raise ConfigError(f"checksum cache must be one of {', '.join(CACHE_MODES)}")
+        if not 0 < self.marker_interval_s <= 30:
+            raise ConfigError("marker interval must be in (0, 30] seconds (HTTP-TPC asks for <= 30 s)")
+        if self.marker_min_gap_s < 0:
+            raise ConfigError("marker min gap must be >= 0")
+
+    def is_exposed(self, store: str) -> bool:
+        return store in self.stores and (self.exposed is None or store in self.exposed)
+
+    @property
+    def exposed_names(self) -> tuple[str, ...]:
+        return tuple(self.exposed) if self.exposed is not None else tuple(self.stores)
+
+    def source_allowed(self, url: str) -> bool:
+        """Whether an http(s) source URL matches the allow-list (prefix on a boundary)."""
+        for prefix in self.http_sources:
+            if url == prefix or (url.startswith(prefix) and (prefix.endswith("/")
+                                                             or url[len(prefix)] in "/:?")):
+                return True
+        return False
+
+
+def read_stores_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
+    """The ``stores`` of a stores JSON file (``{"stores": {...}}``)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read stores file {p}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"stores file {p} is not JSON: {exc}") from None
+    stores = data.get("stores") if isinstance(data, dict) else None
+    if not isinstance(stores, dict) or not all(isinstance(v, dict) for v in stores.values()):
+        raise ConfigError(f"stores file {p} has no 'stores' object")
+    for name, entry in stores.items():
+        for field in ("endpoint_url", "access_key_id", "secret_access_key"):
+            if not entry.get(field):
+                raise ConfigError(f"stores file {p}: store {name!r} lacks {field!r}")
+    return stores
+
+
+def read_state(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """The local stack's state.json."""
+    path = Path(state_dir) / "state.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"no local stack state in {Path(state_dir).absolute()} (run: dynafed-fn stack up)") \
+            from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} is not a stack state file")
+    return data
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """``"a, b,,c"`` -> ``("a", "b", "c")``."""
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def env_lookup(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return value if value else None

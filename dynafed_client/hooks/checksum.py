@@ -1,0 +1,173 @@
+"""``dynafed-fn-checksum-hook get|put``: the UVic ``dynafed-storage checksums`` interface.
+
+::
+
+    dynafed-fn-checksum-hook get -u URL -t adler32 [-e ENDPOINT] [--cache use|write|none|refresh]
+    dynafed-fn-checksum-hook put -u URL -t adler32 --checksum 0a1b2c3d [-e ENDPOINT]
+
+``get`` prints the value (lowercase hex; adler32 8 digits): the stored one
+(``x-amz-meta-<type>``) when there is one, else computed by the checksum
+function (``--cache write`` also stores it). ``put`` stores the given value
+as ``x-amz-meta-<type>`` (needs the stores file: it writes the object's
+metadata). The URL is mapped to store/bucket/key by the mapping file; failing
+that, ``-e`` names the store and the URL path is ``/<bucket>/<key>`` (a
+path-style S3 URL, as UVic's tool takes). UVic's logging and config options
+(``-c``, ``-v``, ``-f``, ``--log*``, ``--stdout``) are accepted and ignored.
+
+Exit statuses: 0 ok, 1 failed, 2 usage/configuration, 4 no such object
+(``get`` then prints ``None``, as UVic's tool does).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO, Any
+from urllib.parse import unquote, urlsplit
+
+from dynafed_client.hooks import exitcodes
+from functions.contract.algorithms import normalize_algorithm, normalize_hex
+from functions.contract.checksum import ObjectRef
+
+
+def build_parser(prog: str = "dynafed-fn-checksum-hook") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description="Get or put an object's checksum (UVic semantics).")
+    sub = parser.add_subparsers(dest="action", required=True)
+    for action in ("get", "put"):
+        p = sub.add_parser(action)
+        p.add_argument("-u", "--url", required=True, help="URL of the object (SE or federation URL)")
+        p.add_argument("-t", "--hash_type", "--type", dest="hash_type", required=True,
+                       help="checksum type (adler32, md5, …)")
+        p.add_argument("-e", "--endpoint", help="store name, when the mapping does not cover the URL")
+        p.add_argument("-c", "--config", nargs="*", help=argparse.SUPPRESS)
+        p.add_argument("-f", "--force", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--logfile", help=argparse.SUPPRESS)
+        p.add_argument("--logid", help=argparse.SUPPRESS)
+        p.add_argument("--loglevel", help=argparse.SUPPRESS)
+        p.add_argument("--stdout", action="store_true", help=argparse.SUPPRESS)
+        if action == "get":
+            p.add_argument("--cache", choices=("use", "write", "none", "refresh"), default="use",
+                           help="use stored values (default), also store computed ones, or always compute")
+        else:
+            p.add_argument("--checksum", required=True, help="the value to store (hex)")
+    return parser
+
+
+def resolve_url(url: str, endpoint: str | None, env: Mapping[str, str]) -> ObjectRef:
+    """Mapping file first; else ``-e store`` with a path-style ``/<bucket>/<key>``."""
+    from dynafed_client.errors import ConfigError
+    from dynafed_client.hooks.settings import HookSettings
+
+    try:
+        ref = HookSettings.from_env(env).mapping.resolve(url)
+    except ConfigError:
+        if not endpoint:
+            raise
+        ref = None
+    if ref is not None:
+        return ref
+    if endpoint:
+        path = unquote(urlsplit(url).path if "://" in url else url.split("?", 1)[0]).lstrip("/")
+        bucket, _, key = path.partition("/")
+        if bucket and key:
+            return ObjectRef(endpoint, bucket, key)
+    raise ConfigError(f"URL is not in a mapped store: {url.split('?', 1)[0][:300]}")
+
+
+def _stores(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    import json
+    from pathlib import Path
+
+    from dynafed_client.config import default_state_dir
+    from dynafed_client.errors import ConfigError
+    from dynafed_client.gateway.config import read_stores_file
+
+    path = env.get("DYNAFED_FN_STORES_FILE")
+    if not path:
+        state = Path(env.get("DYNAFED_FN_STATE_DIR") or default_state_dir()) / "state.json"
+        try:
+            path = json.loads(state.read_text(encoding="utf-8")).get("stores_file")
+        except (OSError, ValueError, AttributeError):
+            path = None
+    if not path:
+        raise ConfigError("put needs the stores file: set DYNAFED_FN_STORES_FILE")
+    return read_stores_file(path)
+
+
+def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None, client: Any = None,
+        out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    from dynafed_client import errors as ce
+
+    env = os.environ if env is None else env
+    out, err = out or sys.stdout, err or sys.stderr
+    algorithm = normalize_algorithm(args.hash_type)
+    if algorithm is None:
+        err.write(f"checksum-hook: unknown checksum type {args.hash_type[:40]!r}\n")
+        return exitcodes.USAGE
+    try:
+        ref = resolve_url(args.url, args.endpoint, env)
+        if args.action == "get":
+            return _get(ref, algorithm, args.cache, client, env, out)
+        return _put(ref, algorithm, args.checksum, env)
+    except ce.NotFoundError as exc:
+        if args.action == "get":
+            out.write("None\n")
+        err.write(f"checksum-hook: {exc.message}\n")
+        return exitcodes.NOT_FOUND
+    except ce.ClientError as exc:
+        err.write(f"checksum-hook: {exc.message}\n")
+        return exitcodes.for_error(exc)
+    except ValueError as exc:
+        err.write(f"checksum-hook: {exc}\n")
+        return exitcodes.USAGE
+
+
+def _get(ref: ObjectRef, algorithm: str, cache: str, client: Any, env: Mapping[str, str], out: IO[str]) -> int:
+    if client is None:
+        from dynafed_client import Client
+        from dynafed_client.hooks.settings import client_config
+
+        client = Client(client_config(env))
+    value = client.checksum(ref, [algorithm], cache=cache).checksums.get(algorithm)
+    if value is None:
+        out.write("None\n")
+        return exitcodes.FAILED
+    out.write(normalize_hex(algorithm, value) + "\n")
+    return exitcodes.OK
+
+
+def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str]) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from dynafed_client import errors as ce
+    from dynafed_client.gateway.storage import default_client_factory
+    from dynafed_client.hooks.metadata import canonical_value, store_checksum
+
+    canonical_value(algorithm, value)  # ValueError -> usage, before touching the store
+    stores = _stores(env)
+    if ref.store not in stores:
+        raise ce.ConfigError(f"no store named {ref.store!r} in the stores file")
+    s3 = default_client_factory(stores[ref.store])
+    try:
+        store_checksum(s3, ref.bucket, ref.key, algorithm, value)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in ("NoSuchKey", "NoSuchBucket", "404") or status == 404:
+            raise ce.NotFoundError(code="NO_SUCH_OBJECT", status=404, detail="no such object") from None
+        raise ce.ServerError(code="UPSTREAM_ERROR", status=502, detail=f"store refused: {code or status}") from None
+    except BotoCoreError as exc:
+        raise ce.ServerError(code="UPSTREAM_UNAVAILABLE", status=503, detail=type(exc).__name__) from None
+    return exitcodes.OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``dynafed-fn-checksum-hook``."""
+    args = build_parser().parse_args(argv)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

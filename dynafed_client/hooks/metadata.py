@@ -1,0 +1,57 @@
+"""Store a checksum as S3 user metadata, the UVic ``dynafed-storage checksums put`` way.
+
+``x-amz-meta-<algorithm>: <lowercase hex>``, written by copying the object
+onto itself with ``MetadataDirective=REPLACE``, keeping the other metadata
+and the content type, pinned to the ETag read (an object replaced meanwhile
+is left alone: 412). The content never changes.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from functions.contract.algorithms import CRC_LIKE, normalize_hex
+
+#: hex digits of each algorithm's value
+_HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+_HEX = re.compile(r"^[0-9a-f]+$")
+#: CopyObject's limit; beyond it boto3's managed copy goes multipart
+_SINGLE_COPY_LIMIT = 5 * 1024**3
+
+
+def canonical_value(algorithm: str, value: str) -> str:
+    """Lowercase hex, CRC-like zero-padded to 8; ValueError if it cannot be a value of ``algorithm``."""
+    text = normalize_hex(algorithm, value)
+    if not _HEX.match(text):
+        raise ValueError(f"{algorithm} value must be hexadecimal")
+    expected = 8 if algorithm in CRC_LIKE else _HEX_LENGTH.get(algorithm)
+    if expected is None or len(text) != expected:
+        raise ValueError(f"{algorithm} value must have {expected} hex digits")
+    return text
+
+
+def read_stored(client: Any, bucket: str, key: str, algorithm: str) -> str | None:
+    """The stored value, metadata keys matched case-insensitively (S3 servers differ)."""
+    meta = client.head_object(Bucket=bucket, Key=key).get("Metadata") or {}
+    for name, value in meta.items():
+        if name.lower() == algorithm:
+            return str(value).lower()
+    return None
+
+
+def store_checksum(client: Any, bucket: str, key: str, algorithm: str, value: str) -> None:
+    """Write ``x-amz-meta-<algorithm>`` (keeping the rest); raises botocore errors."""
+    from boto3.s3.transfer import TransferConfig
+
+    head = client.head_object(Bucket=bucket, Key=key)
+    metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items() if k.lower() != algorithm}
+    metadata[algorithm] = canonical_value(algorithm, value)
+    extra: dict[str, Any] = {"MetadataDirective": "REPLACE", "Metadata": metadata}
+    if head.get("ContentType"):
+        extra["ContentType"] = head["ContentType"]
+    source = {"Bucket": bucket, "Key": key}
+    if int(head.get("ContentLength", 0)) <= _SINGLE_COPY_LIMIT:
+        client.copy_object(Bucket=bucket, Key=key, CopySource=source, CopySourceIfMatch=head["ETag"], **extra)
+    else:
+        client.copy(source, bucket, key, ExtraArgs=extra,
+                    Config=TransferConfig(multipart_threshold=_SINGLE_COPY_LIMIT))

@@ -1,0 +1,122 @@
+"""What ``filepull`` and ``filepush`` do: map the URLs, copy, print ``monitor:``, verify.
+
+Pull (``glb.filepullhook``): the destination is ours (it must map to a
+store); the source is ours too or any http(s) URL (the copy function's
+allow-list decides). Push (``glb.filepushhook``): the source is ours, and
+since the copy function writes only into configured stores the destination
+must map to one as well.
+
+With ``cksumcheck`` set, success also means: the destination's checksum,
+computed afresh by the checksum function, equals the source's known one (its
+stored value when the store has one — the catalogue value Dynafed and FTS
+compare against — else computed; for a URL source the value the copy
+function computed from the bytes it read). Exit statuses:
+:mod:`dynafed_client.hooks.exitcodes`.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from typing import IO, Any
+
+from dynafed_client.hooks import exitcodes
+from dynafed_client.hooks.argv import HookArgs
+from dynafed_client.hooks.monitor import MonitorPrinter
+from dynafed_client.hooks.settings import HookSettings
+from dynafed_client.refs import display
+from functions.contract.algorithms import normalize_hex
+from functions.contract.checksum import ObjectRef
+from functions.contract.copy import UrlSource
+
+log = logging.getLogger("dynafed_client.hooks")
+
+PULL, PUSH = "pull", "push"
+
+
+class HookFailure(Exception):
+    """A failure with its exit status and a one-line message for stderr."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[ObjectRef | UrlSource, ObjectRef]:
+    """(source, destination) of the copy; HookFailure when a URL is not ours."""
+    mapping = settings.mapping
+    source_ref = mapping.resolve(args.source)
+    destination = mapping.resolve(args.destination)
+    source: ObjectRef | UrlSource
+    if source_ref is not None:
+        source = source_ref
+    elif direction == PULL and args.source.lower().startswith(("http://", "https://")):
+        source = UrlSource(args.source)
+    elif direction == PUSH:
+        raise HookFailure(exitcodes.USAGE, f"push source is not in a mapped store: {_short(args.source)}")
+    else:
+        raise HookFailure(exitcodes.USAGE, f"pull source is neither a mapped store nor an http(s) URL: "
+                                           f"{_short(args.source)}")
+    if destination is None:
+        what = "pull destination" if direction == PULL else "push destination (only configured stores can be written)"
+        raise HookFailure(exitcodes.NOT_ALLOWED if direction == PUSH else exitcodes.USAGE,
+                          f"{what} is not in a mapped store: {_short(args.destination)}")
+    return source, destination
+
+
+def run_transfer(args: HookArgs, direction: str, *, client: Any, settings: HookSettings,
+                 out: IO[str] | None = None, err: IO[str] | None = None) -> int:
+    """Run one hook invocation; returns the exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        source, destination = resolve(args, direction, settings)
+        algorithm = args.checksum_type or settings.default_verify
+        printer = MonitorPrinter(args.source, args.destination, out=out, interval=settings.monitor_interval)
+        printer.start()
+        result = None
+        try:
+            result = client.copy(source, destination, verify=algorithm, overwrite=settings.overwrite,
+                                 on_progress=lambda update: printer.update(int(update.bytes)))
+        finally:
+            printer.finish(int(result.bytes) if result is not None else None)
+        if args.checksum_check:
+            _verify(client, source, destination, algorithm, result)
+    except HookFailure as failure:
+        err.write(f"{direction}: {failure.message}\n")
+        return failure.status
+    except Exception as exc:
+        from dynafed_client.errors import ClientError
+
+        if not isinstance(exc, ClientError):
+            log.exception("unexpected error")
+        err.write(f"{direction}: {_message(exc)}\n")
+        return exitcodes.for_error(exc)
+    err.write(f"{direction}: {display(source)} -> {display(destination)}: {result.status}, {result.bytes} bytes"
+              f"{', ' + algorithm + ' verified' if args.checksum_check else ''}\n")
+    return exitcodes.OK
+
+
+def _verify(client: Any, source: ObjectRef | UrlSource, destination: ObjectRef, algorithm: str, result: Any) -> None:
+    if isinstance(source, ObjectRef):
+        expected = client.checksum(source, [algorithm], cache="use").checksums.get(algorithm)
+    else:
+        expected = (result.checksums or {}).get(algorithm)
+    if expected is None:
+        raise HookFailure(exitcodes.FAILED, f"no {algorithm} checksum of the source to verify against")
+    actual = client.checksum(destination, [algorithm], cache="none").checksums.get(algorithm)
+    if actual is None or normalize_hex(algorithm, actual) != normalize_hex(algorithm, expected):
+        raise HookFailure(exitcodes.CHECKSUM_MISMATCH,
+                          f"{algorithm} mismatch: source {expected}, destination {actual}")
+
+
+def _short(url: str) -> str:
+    return url.split("?", 1)[0][:300]
+
+
+def _message(exc: BaseException) -> str:
+    from dynafed_client.errors import ClientError
+
+    if isinstance(exc, ClientError):
+        return exc.message
+    return f"{type(exc).__name__}: {exc}"
