@@ -11,7 +11,7 @@ from functions.contract.checksum import ChecksumRequest, parse_checksum_request,
 from functions.contract.openapi import checksum_document
 from functions.runtime import errors
 from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.config import Config
+from functions.runtime.config import Config, ConfigError
 from functions.runtime.events import Transport
 from functions.runtime.incoming import Incoming
 from functions.runtime.s3 import ClientFactory
@@ -19,26 +19,42 @@ from functions.checksum import service
 
 NAME = "checksum"
 MAX_NOTIFICATION_RECORDS = 100
+DEFAULT_CHUNK_BYTES = 8 * 1024**2
+
+
+#: CloudEvent type prefixes of S3 bucket notifications (Ceph RGW with
+#: cloudevents=true sends ``com.amazonaws.ObjectCreated:Put`` with one record
+#: as data; MinIO-style sources ``com.amazonaws.s3.s3:ObjectCreated:*``).
+S3_NOTIFICATION_TYPES = ("com.amazonaws.ObjectCreated:", "com.amazonaws.s3.s3:ObjectCreated:")
 
 
 def handle(incoming: Incoming, ctx: FunctionContext) -> dict[str, Any]:
-    if incoming.event_type not in (None, events.CHECKSUM_REQUESTED) and not _is_s3_notification(incoming.data):
-        raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
-    if _is_s3_notification(incoming.data):
+    notification = _s3_notification(incoming)
+    if notification is not None:
         store = ctx.config.extra.get("NOTIFICATION_STORE", "default")
-        requests = parse_s3_notification(incoming.data, store)
+        requests = parse_s3_notification(notification, store)
         return {"results": [_run(r, ctx) for r in requests[:MAX_NOTIFICATION_RECORDS]]}
+    if incoming.event_type not in (None, events.CHECKSUM_REQUESTED):
+        raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
     return _run(parse_checksum_request(incoming.data), ctx)
 
 
-def _is_s3_notification(data: Any) -> bool:
-    return isinstance(data, dict) and "Records" in data
+def _s3_notification(incoming: Incoming) -> dict[str, Any] | None:
+    """The notification document (``{"Records": [...]}``) if this is one."""
+    data = incoming.data
+    if isinstance(data, dict) and "Records" in data:
+        return data
+    if incoming.event_type and incoming.event_type.startswith(S3_NOTIFICATION_TYPES):
+        if isinstance(data, dict) and "s3" in data:
+            return {"Records": [data]}
+        raise errors.InvalidRequest("S3 notification event without an s3 record")
+    return None
 
 
 def _run(request: ChecksumRequest, ctx: FunctionContext) -> dict[str, Any]:
     client = ctx.client(request.object.store)
     bytes_read = ctx.metrics.bytes.labels(NAME, "read")
-    result = service.compute(request, client, chunk_size=int(ctx.config.setting("CHUNK_BYTES", 8 * 1024**2)),
+    result = service.compute(request, client, chunk_size=int(ctx.config.setting("CHUNK_BYTES", DEFAULT_CHUNK_BYTES)),
                              on_bytes=bytes_read.inc)
     ctx.events.emit(events.CHECKSUM_COMPUTED, f"{request.object.store}/{request.object.bucket}/{request.object.key}",
                     result)
@@ -52,4 +68,11 @@ def create_app(config: Config | None = None, *, env: Mapping[str, str] | None = 
                s3: ClientFactory | None = None, sink_transport: Transport | None = None) -> Flask:
     """App factory. Tests inject ``s3`` (e.g. moto clients) and a recording sink."""
     config = config or Config.from_env(os.environ if env is None else env, function=NAME)
+    _check_settings(config)
     return create_function_app(SPEC, config, s3=s3, sink_transport=sink_transport)
+
+
+def _check_settings(config: Config) -> None:
+    """Validate this function's own settings at start-up, not on the first request."""
+    if config.setting("CHUNK_BYTES", DEFAULT_CHUNK_BYTES) < 1:
+        raise ConfigError("DYNAFED_FN_CHECKSUM_CHUNK_BYTES must be a positive number of bytes")

@@ -1,4 +1,11 @@
-"""Copy request, progress lines and result (the copy function's wire format)."""
+"""Copy request, progress lines, events data and result (the copy function's wire format).
+
+One copy *job* (named by ``job_id``, the idempotency key) may take several
+requests: each request works for at most the function's slice time and then
+answers ``"status": "in-progress"``; the caller re-posts the same request
+(same ``job_id``) until the status is ``completed`` or ``already-present``.
+The destination's open multipart upload is the checkpoint between requests.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -9,11 +16,27 @@ from functions.contract import fields
 from functions.contract.checksum import ObjectRef, object_ref
 
 #: ``auto`` verifies by the best means available; ``full`` also re-reads the
-#: destination after a server-side copy.
+#: destination after the copy and compares its digest.
 VERIFY_MODES = ("auto", "full")
+#: ``server-side``: one CopyObject; ``server-side-multipart``: UploadPartCopy
+#: parts; ``stream``: bytes through the function into a multipart upload;
+#: ``put-empty``: a zero-byte object (one PutObject).
 STRATEGIES = ("server-side", "server-side-multipart", "stream", "put-empty")
-STATUSES = ("completed", "already-present", "in-progress")
+COMPLETED = "completed"
+ALREADY_PRESENT = "already-present"
+IN_PROGRESS = "in-progress"
+STATUSES = (COMPLETED, ALREADY_PRESENT, IN_PROGRESS)
 MAX_URL_LENGTH = 8192
+
+#: User metadata the copy writes on every destination object (S3 shows them as
+#: ``x-amz-meta-<name>``); the verified checksum goes to ``x-amz-meta-<algorithm>``.
+JOB_ID_METADATA = "dynafed-job-id"
+SOURCE_ETAG_METADATA = "dynafed-source-etag"
+
+#: ndjson line types (``"type"`` of each line of an ``application/x-ndjson`` answer).
+LINE_PROGRESS = "progress"
+LINE_RESULT = "result"
+LINE_ERROR = "error"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,6 +46,7 @@ class UrlSource:
     url: str
 
     def redacted(self) -> str:
+        """scheme://host[:port]/path: no query (signatures), no userinfo."""
         parts = urlsplit(self.url)
         return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
 
@@ -54,11 +78,19 @@ def parse_copy_request(body: Any) -> CopyRequest:
         url = fields.string_field(source_json, "url")
         if len(url) > MAX_URL_LENGTH:
             raise fields.invalid("source url is too long")
-        scheme = urlsplit(url).scheme.lower()
-        if scheme not in ("http", "https"):
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            raise fields.invalid("source url is malformed") from None
+        if parts.scheme.lower() not in ("http", "https"):
             raise fields.invalid("source url must be http:// or https://")
-        if not urlsplit(url).hostname:
+        if not parts.hostname:
             raise fields.invalid("source url has no host")
+        if parts.username is not None or parts.password is not None:
+            raise fields.invalid("source url must not carry credentials (user:password@)")
+        if any(c in url for c in "\r\n\t ") or any(ord(c) < 0x20 for c in url):
+            raise fields.invalid("source url contains whitespace or control characters")
         source = UrlSource(url)
     else:
         fields.reject_unknown(source_json, {"store", "bucket", "key"}, "source")
@@ -70,8 +102,9 @@ def parse_copy_request(body: Any) -> CopyRequest:
     verify_mode = body.get("verify_mode", "auto")
     if verify_raw == "full":  # shorthand: default algorithm, full re-read
         verify_raw, verify_mode = "adler32", "full"
-    (verify,) = fields.algorithm_list([verify_raw] if isinstance(verify_raw, str) else verify_raw,
-                                      default=("adler32",))[:1]
+    if not isinstance(verify_raw, str):
+        raise fields.invalid("field 'verify' must be an algorithm name or 'full'")
+    (verify,) = fields.algorithm_list([verify_raw], default=("adler32",))[:1]
     if verify_mode not in VERIFY_MODES:
         raise fields.invalid(f"field 'verify_mode' must be one of {', '.join(VERIFY_MODES)}")
     if isinstance(source, ObjectRef) and source == destination:
@@ -86,10 +119,13 @@ def parse_copy_request(body: Any) -> CopyRequest:
     )
 
 
-def progress_line(job_id: str, bytes_done: int, total: int, rate_bps: float, elapsed_s: float) -> dict[str, Any]:
-    """One ndjson progress line (``"type": "progress"``)."""
+def progress_line(job_id: str, bytes_done: int, total: int | None, rate_bps: float,
+                  elapsed_s: float) -> dict[str, Any]:
+    """One ndjson progress line (``"type": "progress"``); also the data of a
+    ``ch.cern.dynafed.copy.progress`` event (without ``type``). ``bytes`` never
+    decreases within a job, across all of its requests."""
     return {
-        "type": "progress",
+        "type": LINE_PROGRESS,
         "job_id": job_id,
         "bytes": bytes_done,
         "total": total,
@@ -109,15 +145,21 @@ def copy_result(
     elapsed_s: float,
     source: ObjectRef | UrlSource,
     destination: ObjectRef,
+    total: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """The final result (the 200 body, or the last ndjson line with ``"type": "result"``)."""
+    """The final result (the 200 body, or the last ndjson line with ``"type": "result"``).
+
+    ``status: in-progress`` means "re-post the same request": ``bytes`` is what
+    is durably copied so far, ``resume`` describes the checkpoint (informative:
+    the function finds the checkpoint itself from the job id)."""
     return {
-        "type": "result",
+        "type": LINE_RESULT,
         "job_id": job_id,
         "status": status,
         "strategy": strategy,
         "bytes": bytes_,
+        "total": bytes_ if total is None else total,
         "checksums": dict(checksums),
         "verified": verified,
         "elapsed_s": round(elapsed_s, 6),
@@ -125,3 +167,53 @@ def copy_result(
         "destination": destination.to_json(),
         **extra,
     }
+
+
+def started_data(*, job_id: str, strategy: str, total: int, source: ObjectRef | UrlSource,
+                 destination: ObjectRef, resumed: bool, bytes_done: int = 0,
+                 **extra: Any) -> dict[str, Any]:
+    """Data of ``ch.cern.dynafed.copy.started``."""
+    return {"job_id": job_id, "strategy": strategy, "total": total, "bytes": bytes_done,
+            "resumed": resumed, "source": source.to_json(), "destination": destination.to_json(), **extra}
+
+
+def failed_data(*, job_id: str, problem: Mapping[str, Any], bytes_done: int, total: int | None) -> dict[str, Any]:
+    """Data of ``ch.cern.dynafed.copy.failed``: the problem's code, status,
+    detail and retryable flag, and how far the job got."""
+    return {"job_id": job_id, "code": problem.get("code"), "status": problem.get("status"),
+            "title": problem.get("title"), "detail": problem.get("detail"),
+            "retryable": problem.get("retryable"), "bytes": bytes_done, "total": total}
+
+
+def error_line(job_id: str, problem: Mapping[str, Any]) -> dict[str, Any]:
+    """The last ndjson line when the job failed after the answer had started
+    (the HTTP status is already 200 by then): the problem document with
+    ``"type": "error"`` (its URI moves to ``problem_type``)."""
+    line = {k: v for k, v in problem.items() if k != "type"}
+    return {"type": LINE_ERROR, "job_id": job_id, "problem_type": problem.get("type"), **line}
+
+
+@dataclasses.dataclass(frozen=True)
+class CleanupRequest:
+    """Abort multipart uploads in one bucket initiated more than ``older_than_s`` ago."""
+
+    store: str
+    bucket: str
+    older_than_s: float
+    prefix: str = ""
+    dry_run: bool = False
+
+
+def parse_cleanup_request(body: Any) -> CleanupRequest:
+    """Validate a ``POST /cleanup`` body (raises ContractViolation)."""
+    body = fields.require_mapping(body, "request body")
+    fields.reject_unknown(body, {"store", "bucket", "older_than_s", "prefix", "dry_run"}, "cleanup request")
+    older = body.get("older_than_s")
+    if isinstance(older, bool) or not isinstance(older, (int, float)) or older < 0:
+        raise fields.invalid("field 'older_than_s' must be a number of seconds >= 0")
+    prefix = body.get("prefix", "")
+    if not isinstance(prefix, str) or len(prefix.encode()) > fields.MAX_KEY_BYTES:
+        raise fields.invalid("field 'prefix' must be a string of at most 1024 bytes")
+    return CleanupRequest(store=fields.store_name(body), bucket=fields.bucket_name(body),
+                          older_than_s=float(older), prefix=prefix,
+                          dry_run=fields.boolean(body, "dry_run", False))

@@ -75,16 +75,65 @@ COPY_REQUEST = {
 }
 COPY_RESULT = {
     "type": "object",
-    "required": ["job_id", "status", "strategy", "bytes", "checksums", "verified", "elapsed_s"],
+    "description": (
+        "status 'completed' / 'already-present' ends the job. status 'in-progress' means the function "
+        "used up its per-request time (DYNAFED_FN_COPY_SLICE_SECONDS): POST the same request again "
+        "(same job_id) to continue; 'bytes' is what is durably copied so far and never decreases."
+    ),
+    "required": ["job_id", "status", "strategy", "bytes", "total", "checksums", "verified", "elapsed_s"],
     "properties": {
         "type": {"type": "string", "enum": ["result"]},
         "job_id": {"type": "string"},
         "status": {"type": "string", "enum": list(STATUSES)},
         "strategy": {"type": "string", "enum": list(STRATEGIES)},
         "bytes": {"type": "integer", "minimum": 0},
+        "total": {"type": "integer", "minimum": 0},
         "checksums": _CHECKSUMS,
         "verified": {"type": "boolean"},
         "elapsed_s": {"type": "number"},
+        "source": {"type": "object"},
+        "destination": {"type": "object"},
+        "etag": {"type": "string"},
+        "verified_by": {"type": "array", "items": {"type": "string"}},
+        "resume": {
+            "type": "object",
+            "description": "in-progress only: the checkpoint (informative; the job id is enough to resume)",
+            "properties": {
+                "parts_done": {"type": "integer"}, "parts_total": {"type": "integer"},
+                "part_size": {"type": "integer"},
+            },
+        },
+    },
+}
+COPY_NDJSON_LINE = {
+    "type": "object",
+    "description": (
+        "One line of an application/x-ndjson answer: 'progress' lines (job_id, bytes, total, rate_bps, "
+        "elapsed_s), then exactly one last line, 'result' (the result object) or 'error' (a problem "
+        "document with type 'error': the HTTP status was already 200 when the job failed)."
+    ),
+    "required": ["type", "job_id"],
+    "properties": {"type": {"type": "string", "enum": ["progress", "result", "error"]},
+                   "job_id": {"type": "string"}},
+}
+CLEANUP_REQUEST = {
+    "type": "object",
+    "required": ["bucket", "older_than_s"],
+    "additionalProperties": False,
+    "properties": {
+        "store": _STORE, "bucket": _BUCKET,
+        "older_than_s": {"type": "number", "minimum": 0},
+        "prefix": {"type": "string", "maxLength": 1024},
+        "dry_run": {"type": "boolean", "default": False},
+    },
+}
+CLEANUP_RESULT = {
+    "type": "object",
+    "required": ["store", "bucket", "aborted"],
+    "properties": {
+        "store": {"type": "string"}, "bucket": {"type": "string"}, "dry_run": {"type": "boolean"},
+        "aborted": {"type": "array", "items": {"type": "object", "properties": {
+            "key": {"type": "string"}, "upload_id": {"type": "string"}, "initiated": {"type": "string"}}}},
     },
 }
 
@@ -135,8 +184,16 @@ def checksum_document() -> dict[str, Any]:
 
 
 def copy_document() -> dict[str, Any]:
-    return function_document(
+    document = function_document(
         "Dynafed copy function", "Copy an object, verified, with progress",
         COPY_REQUEST, COPY_RESULT,
-        extra_content={"application/x-ndjson": {"schema": {"type": "string"}}},
+        extra_content={"application/x-ndjson": {"schema": COPY_NDJSON_LINE}},
     )
+    document["paths"]["/cleanup"] = {"post": {
+        "summary": "Abort multipart uploads older than older_than_s (orphans of killed workers)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": CLEANUP_REQUEST}}},
+        "responses": {"200": {"description": "aborted uploads",
+                              "content": {"application/json": {"schema": CLEANUP_RESULT}}},
+                      **_problem_responses(400, 401, 403, 404, 502, 503)},
+    }}
+    return document

@@ -60,13 +60,17 @@ resources:
   - $rel
 namespace: $NAMESPACE
 images:
-  - name: $base_registry/dynafed-fn-checksum
-    newName: $IMAGE_REGISTRY/dynafed-fn-checksum
-    newTag: "$IMAGE_TAG"
-  - name: $base_registry/dynafed-fn-copy
-    newName: $IMAGE_REGISTRY/dynafed-fn-copy
+EOF
+# One entry per function image (functions/<name>/Dockerfile), so a function
+# added with `dynafed-fn new-function` is deployed with the same registry/tag.
+for dockerfile in "$root"/functions/*/Dockerfile; do
+  fn="$(basename "$(dirname "$dockerfile")")"
+  cat >>"$work/kustomization.yaml" <<EOF
+  - name: $base_registry/dynafed-fn-$fn
+    newName: $IMAGE_REGISTRY/dynafed-fn-$fn
     newTag: "$IMAGE_TAG"
 EOF
+done
 
 case "$action" in
   render)

@@ -166,7 +166,7 @@ CASES: dict[str, tuple[Mutation, str]] = {
                                    ["annotations"].update({"eventing.knative.dev/broker.class": "Kafka"}),
                                    "install.sh installs"),
     "binding misses a Service": (lambda b: svc(b, "copy")["metadata"]["labels"].pop("events.dynafed.cern.ch/sink"),
-                                 "SinkBinding selects ['checksum']"),
+                                 "SinkBinding selects ['checksum', 'scrub']"),
     "bad extension name": (lambda b: checks.objects(b, "sources.knative.dev", "SinkBinding")[0]["spec"]
                            ["ceOverrides"]["extensions"].update({"dynafed-env": "x"}), "lowercase alphanumerics"),
     "secret in the build": (lambda b: b.append({"apiVersion": "v1", "kind": "Secret",

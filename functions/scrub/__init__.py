@@ -1,0 +1,1 @@
+"""The scrub function (scaffolded by `dynafed-fn new-function`)."""

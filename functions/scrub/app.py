@@ -1,0 +1,38 @@
+"""The scrub function: walk a prefix, re-verify stored checksums, report
+mismatches. Built with `dynafed-fn new-function scrub`; everything but the
+walk (errors, health, metrics, events, auth, logs) is the shared runtime."""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from flask import Flask
+
+from functions.contract.scrub import PING, REQUESTED, openapi_document, parse_scrub_request
+from functions.runtime import errors
+from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
+from functions.runtime.config import Config
+from functions.runtime.events import Transport
+from functions.runtime.incoming import Incoming
+from functions.runtime.s3 import ClientFactory
+from functions.scrub import service
+
+NAME = "scrub"
+
+
+def handle(incoming: Incoming, ctx: FunctionContext) -> dict[str, Any]:
+    # On demand (JSON or a scrub.requested event) or on schedule (a PingSource
+    # event whose data is the same request JSON).
+    if incoming.event_type not in (None, REQUESTED, PING):
+        raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
+    request = parse_scrub_request(incoming.data)
+    return service.run(request, ctx)
+
+
+SPEC = FunctionSpec(name=NAME, handler=handle, openapi=openapi_document)
+
+
+def create_app(config: Config | None = None, *, env: Mapping[str, str] | None = None,
+               s3: ClientFactory | None = None, sink_transport: Transport | None = None) -> Flask:
+    config = config or Config.from_env(os.environ if env is None else env, function=NAME)
+    return create_function_app(SPEC, config, s3=s3, sink_transport=sink_transport)
