@@ -36,6 +36,7 @@ COMMANDS: list[CommandEntry] = [
                  "WLCG-facing HTTP front (Want-Digest, HTTP-TPC COPY)"),
     CommandEntry("hook", "dynafed_client.hooks.cli:add_hook_commands",
                  "Dynafed hook commands (filepull, filepush, checksum)"),
-    # colleagues: gateway, hook, loadtest, bench, new-function — one line each, e.g.
-    # CommandEntry("gateway", "dynafed_client.gateway.cli:add_gateway_command", "WLCG-facing HTTP front"),
+    CommandEntry("loadtest", "loadtest.cli:add_loadtest_commands", "Locust autoscaling benchmarks (run, compare, seed)"),
+    CommandEntry("new-function", "dynafed_client.scaffold:add_parser",
+                 "scaffold a new function on the shared runtime"),
 ]
