@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 
 from functions.contract.algorithms import normalize_hex
@@ -34,6 +35,9 @@ TOKENS: dict[str, tuple[str, str]] = {
     "sha512": ("sha512", "base64"),
 }
 MAX_TOKENS = 16
+#: digest sizes of the base64-encoded algorithms
+_DIGEST_BYTES = {"md5": 16, "sha1": 20, "sha256": 32, "sha512": 64}
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,16 +88,19 @@ def _q_value(params: str) -> float:
 
 
 def encode_value(token: str, hex_value: str) -> str | None:
-    """The RFC 3230 form of a lowercase-hex digest for ``token``, or None if
-    the value is not valid hex."""
+    """The RFC 3230 form of a lowercase-hex digest for ``token``, or None when
+    the value is not a well-formed digest of that algorithm (never pass
+    garbage on: davix would report it as the file's checksum)."""
     algorithm, encoding = TOKENS[token]
-    if encoding == "hex":
-        return normalize_hex(algorithm, hex_value)
-    try:
-        raw = binascii.unhexlify(hex_value.strip())
-    except (binascii.Error, ValueError):
+    text = hex_value.strip().lower()
+    if not text or not _HEX.fullmatch(text):
         return None
-    return base64.b64encode(raw).decode("ascii")
+    if encoding == "hex":
+        value = normalize_hex(algorithm, text)
+        return value if len(value) == 8 else None
+    if len(text) != 2 * _DIGEST_BYTES[algorithm]:
+        return None
+    return base64.b64encode(binascii.unhexlify(text)).decode("ascii")
 
 
 def format_digest(wanted: Iterable[WantedDigest], checksums: Mapping[str, str]) -> str | None:

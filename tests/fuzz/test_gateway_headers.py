@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 from urllib.parse import urlsplit
 
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -64,9 +63,6 @@ def test_digest_header_is_what_davix_can_read(values: list[str], checksums: dict
     _assert_davix_readable(digests.format_digest(digests.parse_want_digest(values), checksums))
 
 
-@pytest.mark.xfail(strict=True, reason="known: encode_value passes non-hex adler32/crc32c values through "
-                   "(normalize_hex does not validate) and emits 'md5=' for an empty value; its docstring "
-                   "promises None for invalid hex. Reported to the gateway owner.")
 @FUZZ
 @given(st.lists(want_values, min_size=1, max_size=2), broken_checksums)
 def test_digest_header_drops_values_that_are_not_hex(values: list[str], checksums: dict[str, str]) -> None:
