@@ -38,6 +38,7 @@ log = logging.getLogger("dynafed_client.gateway")
 
 ALLOW = "OPTIONS, HEAD, GET, PROPFIND, DELETE, MKCOL, COPY"
 STREAM_CHUNK = 1024 * 1024
+OCTETS = "application/octet-stream"
 
 
 class Dispatcher(Protocol):
@@ -179,7 +180,7 @@ class GatewayApp:
             headers["Last-Modified"] = webdav.http_date(info.last_modified)
         if not want_header:
             if request.method == "HEAD":
-                return Response(status=200, headers=headers)
+                return Response(status=200, headers=headers, mimetype=OCTETS)
             location = self.storage.presign_get(ref, expires_s=self.config.presign_expires_s)
             return Response(status=302, headers={"Location": location, "Content-Length": "0"})
         wanted = digests.parse_want_digest(want_header)
@@ -196,9 +197,9 @@ class GatewayApp:
                 # the digests describe this version: answer its size and ETag
                 headers["ETag"], headers["Content-Length"] = str(result.etag), str(result.size)
         if request.method == "HEAD":
-            return Response(status=200, headers=headers)
+            return Response(status=200, headers=headers, mimetype=OCTETS)
         _, body = self.storage.open(ref)
-        return Response(_stream_body(body), status=200, headers=headers, mimetype="application/octet-stream",
+        return Response(_stream_body(body), status=200, headers=headers, mimetype=OCTETS,
                         direct_passthrough=True)
 
     def propfind(self, request: Request) -> Response:

@@ -14,8 +14,13 @@ that, ``-e`` names the store and the URL path is ``/<bucket>/<key>`` (a
 path-style S3 URL, as UVic's tool takes). UVic's logging and config options
 (``-c``, ``-v``, ``-f``, ``--log*``, ``--stdout``) are accepted and ignored.
 
-Exit statuses: 0 ok, 1 failed, 2 usage/configuration, 4 no such object
-(``get`` then prints ``None``, as UVic's tool does).
+``--cache none`` computes and checks the stored value: one that disagrees
+with the bytes is reported (exit 3); ``--cache refresh`` recomputes and
+replaces it.
+
+Exit statuses: 0 ok, 1 failed, 2 usage/configuration, 3 the stored value
+disagrees with the content, 4 no such object (``get`` then prints ``None``,
+as UVic's tool does).
 """
 from __future__ import annotations
 

@@ -1,0 +1,193 @@
+"""Helpers for the interop tests (and the gateway/hook integration tests).
+
+* :func:`require` — skip loudly on a developer machine without the Debian
+  packages, FAIL when ``DYNAFED_FN_REQUIRE_REAL_PARTS=1`` (CI).
+* :func:`run_gfal2` — a gfal2 script under Debian's ``/usr/bin/python3``
+  (the binding is built for it, not for the venv).
+* :class:`HttpSource` — a small http server with a throttled, optionally
+  truncated, Range-aware GET: a "remote storage" a copy pulls from.
+* :func:`gateway_process` — ``python -m dynafed_client.gateway`` against a
+  stack's state, with test-friendly options.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+REQUIRE_ENV = "DYNAFED_FN_REQUIRE_REAL_PARTS"
+DEBIAN_PYTHON = "/usr/bin/python3"
+INSTALL_HINT = "apt-get install -y gfal2 gfal2-plugin-http python3-gfal2 davix"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def require(missing: str | None) -> None:
+    """Nothing if ``missing`` is None; else skip with a loud reason, or fail in CI."""
+    if missing is None:
+        return
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"real part missing: {missing} ({REQUIRE_ENV}=1 makes it required; {INSTALL_HINT})",
+                    pytrace=False)
+    pytest.skip(f"INTEROP TEST NOT RUN: {missing}. Install with: {INSTALL_HINT} "
+                f"(CI sets {REQUIRE_ENV}=1 and fails instead)")
+
+
+def gfal2_missing() -> str | None:
+    """Why gfal2 (with its http plugin) cannot be driven, or None."""
+    if not Path(DEBIAN_PYTHON).is_file():
+        return f"{DEBIAN_PYTHON} not found"
+    probe = "import gfal2; print(' '.join(gfal2.creat_context().get_plugin_names()))"
+    try:
+        done = subprocess.run([DEBIAN_PYTHON, "-c", probe], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"cannot run {DEBIAN_PYTHON}: {exc}"
+    if done.returncode != 0:
+        return f"python3-gfal2 not importable by {DEBIAN_PYTHON} ({done.stderr.strip().splitlines()[-1:]})"
+    if "http" not in done.stdout:
+        return f"gfal2 has no http plugin (plugins: {done.stdout.strip() or 'none'}); install gfal2-plugin-http"
+    return None
+
+
+def davix_missing() -> str | None:
+    return None if shutil.which("davix-http") else "davix-http not on PATH (package davix)"
+
+
+def run_gfal2(script: str, *args: str, timeout: float = 240) -> dict[str, Any]:
+    """Run ``script`` with Debian's python; its last stdout line is JSON (returned)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    done = subprocess.run([DEBIAN_PYTHON, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        raise AssertionError(f"gfal2 script failed (exit {done.returncode}):\nstdout:\n{done.stdout[-3000:]}\n"
+                             f"stderr:\n{done.stderr[-3000:]}")
+    result = json.loads(lines[-1])
+    result["_stdout"] = done.stdout
+    result["_stderr"] = done.stderr
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class HttpSource:
+    """Serves ``blobs`` at ``/<name>`` on 127.0.0.1 (GET with Range, HEAD).
+
+    ``rate``: bytes per second of GET bodies (None = as fast as possible);
+    ``truncate_at``: full GETs announce the whole length but the connection
+    ends after this many bytes (a source failing mid-transfer). Requests are
+    recorded as (method, path, headers).
+    """
+
+    def __init__(self, blobs: Mapping[str, bytes], *, rate: float | None = None,
+                 truncate_at: int | None = None) -> None:
+        self.blobs = dict(blobs)
+        self.rate, self.truncate_at = rate, truncate_at
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.port}"
+
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        self.requests.append((request.method, request.path, dict(request.headers)))
+        data = self.blobs.get(request.path.lstrip("/"))
+        if data is None:
+            return Response("not found\n", status=404)(environ, start_response)
+        if request.method == "HEAD":
+            return Response(status=200, headers={"Content-Length": str(len(data)),
+                                                 "Accept-Ranges": "bytes"})(environ, start_response)
+        if request.method != "GET":
+            return Response(status=405)(environ, start_response)
+        status, start, end = 200, 0, len(data)
+        if request.range is not None and request.range.ranges:
+            begin, stop = request.range.range_for_length(len(data)) or (0, len(data))
+            status, start, end = 206, begin, stop
+        body = data[start:end]
+        headers = {"Content-Length": str(len(body)), "Accept-Ranges": "bytes"}
+        if status == 206:
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
+        limit = self.truncate_at if status == 200 and self.truncate_at is not None else len(body)
+        return Response(self._paced(body[:limit]), status=status, headers=headers,
+                        direct_passthrough=True)(environ, start_response)
+
+    def _paced(self, body: bytes) -> Iterator[bytes]:
+        step = 64 * 1024
+        started = time.monotonic()
+        for offset in range(0, len(body), step):
+            if self.rate:
+                due = started + offset / self.rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield body[offset:offset + step]
+
+    def __enter__(self) -> HttpSource:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+        self._server.server_close()
+
+
+@contextlib.contextmanager
+def gateway_process(state_dir: Path, *args: str, env: Mapping[str, str] | None = None,
+                    log: Path | None = None) -> Iterator[str]:
+    """A gateway subprocess on a free loopback port for the stack in ``state_dir``; yields its URL."""
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
+    base.update(env or {})
+    base["PYTHONUNBUFFERED"] = "1"
+    log_path = log or (state_dir / f"test-gateway-{port}.log")
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "dynafed_client.gateway", "--port", str(port), "--state",
+                                 str(state_dir), *args], stdout=log_file, stderr=subprocess.STDOUT, env=base,
+                                cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"gateway exited {proc.returncode}:\n{log_path.read_text()[-2000:]}")
+            try:
+                requests.options(url + "/", timeout=1)
+                break
+            except requests.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"gateway not answering:\n{log_path.read_text()[-2000:]}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
