@@ -31,9 +31,14 @@ S3_NOTIFICATION_TYPES = ("com.amazonaws.ObjectCreated:", "com.amazonaws.s3.s3:Ob
 def handle(incoming: Incoming, ctx: FunctionContext) -> dict[str, Any]:
     notification = _s3_notification(incoming)
     if notification is not None:
+        records = notification["Records"]
+        if isinstance(records, list) and len(records) > MAX_NOTIFICATION_RECORDS:
+            # refused, not truncated: a silently dropped record is an object never checksummed
+            raise errors.InvalidRequest(f"S3 notification with {len(records)} records; at most "
+                                        f"{MAX_NOTIFICATION_RECORDS} per request")
         store = ctx.config.extra.get("NOTIFICATION_STORE", "default")
         requests = parse_s3_notification(notification, store)
-        return {"results": [_run(r, ctx) for r in requests[:MAX_NOTIFICATION_RECORDS]]}
+        return {"results": [_run(r, ctx) for r in requests]}
     if incoming.event_type not in (None, events.CHECKSUM_REQUESTED):
         raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
     return _run(parse_checksum_request(incoming.data), ctx)

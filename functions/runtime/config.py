@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -15,6 +16,16 @@ from functions.runtime.stores import Store, StoreConfigError, parse_stores
 
 class ConfigError(ValueError):
     """A configuration variable is missing or invalid."""
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: CloudEvents 1.0: attribute names are ASCII lowercase letters and digits
+#: ("SHOULD NOT exceed 20 characters").
+_CE_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+#: Context attributes an override must not replace: they identify the event
+#: (receivers de-duplicate on source + id) or describe its data.
+_CE_RESERVED = frozenset({"id", "source", "specversion", "type", "datacontenttype", "dataschema",
+                          "subject", "time", "data", "data_base64"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +44,8 @@ class Config:
     s3_pool_size: int = 32
     s3_max_attempts: int = 5
     ready_cache_s: float = 5.0
+    #: The function name (prefix of its ``DYNAFED_FN_<FUNCTION>_*`` settings).
+    function: str = ""
     #: Function-specific settings (``DYNAFED_FN_<NAME>_*`` variables), by suffix.
     extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
@@ -45,21 +58,25 @@ class Config:
             raise ConfigError("K_SINK must be an http(s) URL")
         threads = _int(env, "THREADS", 8, minimum=1)
         prefix = f"DYNAFED_FN_{function.upper()}_"
+        log_level = env.get("DYNAFED_FN_LOG_LEVEL", "INFO").strip().upper() or "INFO"
+        if log_level not in LOG_LEVELS:
+            raise ConfigError(f"DYNAFED_FN_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
         return cls(
             service=env.get("K_SERVICE") or function,
             revision=env.get("K_REVISION") or f"{function}-local",
             configuration=env.get("K_CONFIGURATION") or function,
             stores=stores,
-            http_sources=tuple(p.strip() for p in env.get("DYNAFED_FN_HTTP_SOURCES", "").split(",") if p.strip()),
+            http_sources=_http_sources(env.get("DYNAFED_FN_HTTP_SOURCES", "")),
             allow_private_sources=_bool(env, "DYNAFED_FN_ALLOW_PRIVATE_SOURCES", False),
             auth_token=env.get("DYNAFED_FN_AUTH_TOKEN") or None,
             sink=sink,
             ce_extensions=_ce_overrides(env.get("K_CE_OVERRIDES")),
-            log_level=env.get("DYNAFED_FN_LOG_LEVEL", "INFO").upper(),
+            log_level=log_level,
             max_inflight=_int(env, "DYNAFED_FN_MAX_INFLIGHT", threads, minimum=1),
             s3_pool_size=_int(env, "DYNAFED_FN_S3_POOL_SIZE", 32, minimum=1),
             s3_max_attempts=_int(env, "DYNAFED_FN_S3_MAX_ATTEMPTS", 5, minimum=1),
             extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
+            function=function,
         )
 
     def store(self, name: str) -> Store:
@@ -78,7 +95,8 @@ class Config:
         try:
             return float(raw)
         except ValueError:
-            raise ConfigError(f"setting {name.upper()} must be a number") from None
+            raise ConfigError(f"DYNAFED_FN_{self.function.upper()}_{name.upper()} must be a number, "
+                              f"got {raw!r}") from None
 
 
 def _load_stores(env: Mapping[str, str]) -> dict[str, Store]:
@@ -110,10 +128,21 @@ def _ce_overrides(raw: str | None) -> dict[str, str]:
         raise ConfigError("K_CE_OVERRIDES must look like {\"extensions\": {...}}")
     out = {}
     for name, value in extensions.items():
-        if not (isinstance(name, str) and name.isalnum() and name.islower() and len(name) <= 20):
-            raise ConfigError(f"K_CE_OVERRIDES: extension name '{name}' must be lowercase alphanumerics")
+        if not (isinstance(name, str) and _CE_EXTENSION_NAME.match(name)):
+            raise ConfigError(f"K_CE_OVERRIDES: extension name '{name}' must be 1-20 lowercase ASCII "
+                              "letters or digits")
+        if name in _CE_RESERVED:
+            raise ConfigError(f"K_CE_OVERRIDES: '{name}' is a CloudEvents context attribute, not an extension")
         out[name] = str(value)
     return out
+
+
+def _http_sources(raw: str) -> tuple[str, ...]:
+    prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for prefix in prefixes:
+        if not prefix.lower().startswith(("http://", "https://")):
+            raise ConfigError(f"DYNAFED_FN_HTTP_SOURCES: {prefix[:80]!r} is not an http(s) URL prefix")
+    return prefixes
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -5,12 +5,17 @@
     FunctionError                 (code, status, retryable: from ErrorCode)
     ├── RequestRejected           4xx the caller can fix
     │   ├── InvalidRequest, UnknownAlgorithm, UnknownStore, Unauthorized,
-    │   ├── SourceNotAllowed, PayloadTooLarge, TooManyRequests
+    │   ├── StoreNotAllowed, SourceNotAllowed, PayloadTooLarge, TooManyRequests,
+    │   └── EndpointNotFound, MethodNotAllowed, UnsupportedMediaType
     ├── NotFoundError             NoSuchBucket, NoSuchObject
     ├── ConflictError             DestinationExists, SourceChanged
     ├── IntegrityError            ChecksumMismatch, ObjectTooLarge
-    ├── UpstreamError             UpstreamUnavailable (retryable), UpstreamFailure
+    ├── UpstreamError             UpstreamUnavailable (retryable)
+    ├── ShuttingDown              503, retryable: the worker is draining
     └── InternalError             anything unexpected (detail never shown)
+
+Every ``ErrorCode`` has exactly one class here (``error_for``), so a problem's
+``title`` always agrees with its ``code``.
 
 ``translate(exc)`` turns botocore / requests / Werkzeug / contract exceptions
 into this tree; ``problem(exc)`` renders the RFC 9457 body. Nothing else in the
@@ -68,6 +73,11 @@ class Unauthorized(RequestRejected):
     title = "Unauthorized"
 
 
+class StoreNotAllowed(RequestRejected):
+    code = ErrorCode.STORE_NOT_ALLOWED
+    title = "Store not allowed"
+
+
 class SourceNotAllowed(RequestRejected):
     code = ErrorCode.SOURCE_NOT_ALLOWED
     title = "Source not allowed"
@@ -81,6 +91,21 @@ class PayloadTooLarge(RequestRejected):
 class TooManyRequests(RequestRejected):
     code = ErrorCode.TOO_MANY_REQUESTS
     title = "Too many requests"
+
+
+class EndpointNotFound(RequestRejected):
+    code = ErrorCode.NOT_FOUND
+    title = "No such endpoint"
+
+
+class MethodNotAllowed(RequestRejected):
+    code = ErrorCode.METHOD_NOT_ALLOWED
+    title = "Method not allowed"
+
+
+class UnsupportedMediaType(RequestRejected):
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    title = "Unsupported media type"
 
 
 class NotFoundError(FunctionError):
@@ -136,6 +161,11 @@ class UpstreamUnavailable(UpstreamError):
     title = "Storage unavailable"
 
 
+class ShuttingDown(FunctionError):
+    code = ErrorCode.SHUTTING_DOWN
+    title = "Shutting down"
+
+
 class InternalError(FunctionError):
     pass
 
@@ -145,7 +175,11 @@ _BY_CODE: dict[ErrorCode, type[FunctionError]] = {
     ErrorCode.UNKNOWN_ALGORITHM: UnknownAlgorithm,
     ErrorCode.UNKNOWN_STORE: UnknownStore,
     ErrorCode.UNAUTHORIZED: Unauthorized,
+    ErrorCode.STORE_NOT_ALLOWED: StoreNotAllowed,
     ErrorCode.SOURCE_NOT_ALLOWED: SourceNotAllowed,
+    ErrorCode.NOT_FOUND: EndpointNotFound,
+    ErrorCode.METHOD_NOT_ALLOWED: MethodNotAllowed,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaType,
     ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
     ErrorCode.TOO_MANY_REQUESTS: TooManyRequests,
     ErrorCode.NO_SUCH_BUCKET: NoSuchBucket,
@@ -156,6 +190,8 @@ _BY_CODE: dict[ErrorCode, type[FunctionError]] = {
     ErrorCode.OBJECT_TOO_LARGE: ObjectTooLarge,
     ErrorCode.UPSTREAM_ERROR: UpstreamError,
     ErrorCode.UPSTREAM_UNAVAILABLE: UpstreamUnavailable,
+    ErrorCode.SHUTTING_DOWN: ShuttingDown,
+    ErrorCode.INTERNAL: InternalError,
 }
 
 
@@ -194,8 +230,9 @@ def translate(exc: BaseException, *, what: str = "") -> FunctionError:
     if bce is not None:
         if isinstance(exc, bce.ClientError):
             return _translate_client_error(exc, what)
-        if isinstance(exc, (bce.EndpointConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError,
-                            bce.ConnectionClosedError, bce.ResponseStreamingError,
+        # the bases, not a list of leaves: SSLError and ProxyConnectionError are
+        # ConnectionError subclasses, ConnectionClosedError/ReadTimeoutError HTTPClientError ones
+        if isinstance(exc, (bce.ConnectionError, bce.HTTPClientError, bce.ResponseStreamingError,
                             bce.IncompleteReadError)):
             return UpstreamUnavailable(f"storage did not answer{_for(what)}")
         if isinstance(exc, bce.NoCredentialsError):
@@ -258,10 +295,10 @@ def _translate_client_error(exc: Any, what: str) -> FunctionError:
     if code in _S3_PRECONDITION or status == 412:
         return SourceChanged(f"object changed while being read{_for(what)}")
     if code in _S3_DENIED or status == 403:
-        return FunctionError(f"storage refused access{_for(what)}", code=ErrorCode.STORE_NOT_ALLOWED)
+        return StoreNotAllowed(f"storage refused access{_for(what)}")
     if code in {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"}:
         return ChecksumMismatch(f"storage reported a checksum mismatch{_for(what)}")
-    if code in {"EntityTooLarge", "InvalidRequest"} and "size" in str(error.get("Message", "")).lower():
+    if code == "EntityTooLarge" or (code == "InvalidRequest" and "size" in str(error.get("Message", "")).lower()):
         return ObjectTooLarge(f"object too large for this operation{_for(what)}")
     if code in _S3_UNAVAILABLE or status >= 500:
         return UpstreamUnavailable(f"storage unavailable ({code or status}){_for(what)}")
@@ -273,11 +310,15 @@ def _translate_werkzeug(exc: Any) -> FunctionError:
     if status == 413:
         return PayloadTooLarge("request body is too large")
     if status == 404:
-        return FunctionError("no such endpoint", code=ErrorCode.NOT_FOUND)
+        return EndpointNotFound("no such endpoint")
     if status == 405:
-        return FunctionError("method not allowed on this endpoint", code=ErrorCode.METHOD_NOT_ALLOWED)
+        return MethodNotAllowed("method not allowed on this endpoint")
     if status == 415:
-        return FunctionError("unsupported content type", code=ErrorCode.UNSUPPORTED_MEDIA_TYPE)
+        return UnsupportedMediaType("unsupported content type")
+    if status == 401:
+        return Unauthorized("missing or invalid credentials")
+    if status == 429:
+        return TooManyRequests("too many requests; retry later")
     if 400 <= status < 500:
         return InvalidRequest(f"malformed request ({status})")
     return InternalError("unexpected internal error")

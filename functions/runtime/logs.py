@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from functions.runtime.errors import scrub
+
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
@@ -23,7 +25,9 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            # exception texts and messages may quote presigned URLs: scrub them here,
+            # the one place every log line passes through
+            "msg": scrub(record.getMessage()),
             "service": self.service,
             "revision": self.revision,
             "request_id": request_id.get(),
@@ -34,7 +38,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # Tracebacks stay in the server log, never in responses.
             doc["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(doc, default=str)
 
 

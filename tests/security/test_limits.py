@@ -128,9 +128,6 @@ def test_notification_batch_at_the_limit_is_processed(s3: Any, client: Any) -> N
     assert len(response.get_json()["results"]) == 100
 
 
-@pytest.mark.xfail(strict=True, reason="known: a notification with more than 100 records is silently truncated "
-                   "to 100 (functions/contract/checksum.py parse_s3_notification and "
-                   "functions/checksum/app.py MAX_NOTIFICATION_RECORDS) instead of being refused")
 def test_notification_batch_over_the_limit_is_refused_not_truncated(s3: Any, client: Any,
                                                                      calls: list[str]) -> None:
     response = client.post("/", json=_notification(101))

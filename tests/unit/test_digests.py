@@ -1,0 +1,191 @@
+"""The digest engine: known vectors, agreement with reference libraries, and
+chunking invariance (one pass over any split of the bytes gives the same
+digests, on the calling thread or pipelined)."""
+from __future__ import annotations
+
+import hashlib
+import random
+import sys
+import threading
+import zlib
+
+import google_crc32c
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from functions.contract.algorithms import ALGORITHMS
+from functions.runtime import digests
+from functions.runtime.digests import (
+    IMPLEMENTATIONS,
+    DigestSet,
+    PipelinedDigests,
+    digest_bytes,
+    digests_for,
+    new_digest,
+)
+
+pytestmark = pytest.mark.unit
+
+# PROTOCOLS.md §2 plus the standard check values ("123456789") of each CRC.
+KNOWN = [
+    ("adler32", b"", "00000001"),
+    ("adler32", b"\x00", "00010001"),
+    ("adler32", b"Wikipedia", "11e60398"),
+    ("adler32", b"123456789", "091e01de"),
+    ("crc32", b"", "00000000"),
+    ("crc32", b"123456789", "cbf43926"),
+    ("crc32c", b"", "00000000"),
+    ("crc32c", b"123456789", "e3069283"),
+    ("md5", b"", "d41d8cd98f00b204e9800998ecf8427e"),
+    ("md5", b"123456789", "25f9e794323b453885f5181f1b624d0b"),
+    ("sha1", b"", "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
+    ("sha1", b"abc", "a9993e364706816aba3e25717850c26c9cd0d89d"),
+    ("sha256", b"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    ("sha256", b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ("sha512", b"abc",
+     "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
+     "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
+]
+
+
+def reference(algorithm: str, data: bytes) -> str:
+    """Independent computation (zlib, google-crc32c, hashlib)."""
+    if algorithm == "adler32":
+        return f"{zlib.adler32(data):08x}"
+    if algorithm == "crc32":
+        return f"{zlib.crc32(data):08x}"
+    if algorithm == "crc32c":
+        return f"{google_crc32c.value(data):08x}"
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+@pytest.mark.parametrize(("algorithm", "data", "expected"), KNOWN, ids=[f"{a}-{d[:9]!r}" for a, d, _ in KNOWN])
+def test_known_vectors(algorithm: str, data: bytes, expected: str) -> None:
+    assert digest_bytes(data, [algorithm]) == {algorithm: expected}
+
+
+def test_every_algorithm_has_a_known_vector() -> None:
+    assert {a for a, _, _ in KNOWN} == set(ALGORITHMS)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_output_is_lowercase_hex_of_fixed_width(algorithm: str) -> None:
+    value = digest_bytes(b"\xff" * 1000, [algorithm])[algorithm]
+    width = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}.get(algorithm, 8)
+    assert len(value) == width
+    assert value == value.lower() and int(value, 16) >= 0
+
+
+@pytest.mark.parametrize("size", [1, 4095, 65536, 1 << 20, (1 << 20) + 7])
+def test_random_data_matches_reference_libraries(size: int) -> None:
+    data = random.Random(size).randbytes(size)
+    assert digest_bytes(data, ALGORITHMS) == {a: reference(a, data) for a in ALGORITHMS}
+
+
+def test_adler32_large_sums_wrap_modulo_65521() -> None:
+    # 0xff bytes make both sums overflow 16 bits quickly: a naive
+    # implementation without the modulo gets this wrong
+    data = b"\xff" * 100_000
+    assert digest_bytes(data, ["adler32"])["adler32"] == f"{zlib.adler32(data):08x}"
+
+
+def test_pure_python_crc32c_fallback_agrees() -> None:
+    data = random.Random(7).randbytes(3000)
+    assert digests._pure_crc32c(b"123456789") == 0xE3069283
+    crc = 0
+    for i in range(0, len(data), 777):  # incremental, as the engine calls it
+        crc = digests._pure_crc32c(memoryview(data)[i:i + 777], crc)
+    assert crc == google_crc32c.value(data)
+
+
+@pytest.mark.parametrize(
+    ("picker", "blocked", "expected_impl"),
+    [
+        ("_pick_adler32", ["isal", "isal.isal_zlib"], "zlib-ng"),
+        ("_pick_adler32", ["isal", "isal.isal_zlib", "zlib_ng", "zlib_ng.zlib_ng"], "zlib"),
+        ("_pick_crc32", ["isal", "isal.isal_zlib"], "zlib"),
+        ("_pick_crc32c", ["google_crc32c"], "pure-python"),
+    ],
+)
+def test_fallbacks_when_accelerators_are_missing(monkeypatch: pytest.MonkeyPatch, picker: str,
+                                                 blocked: list[str], expected_impl: str) -> None:
+    for module in blocked:
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
+    fn, impl = getattr(digests, picker)()
+    assert impl == expected_impl
+    algorithm = {"_pick_adler32": "adler32", "_pick_crc32": "crc32", "_pick_crc32c": "crc32c"}[picker]
+    initial = 1 if algorithm == "adler32" else 0
+    assert f"{fn(b'123456789', initial) & 0xFFFFFFFF:08x}" == reference(algorithm, b"123456789")
+
+
+def test_implementations_are_reported_for_every_algorithm() -> None:
+    assert set(IMPLEMENTATIONS) == set(ALGORITHMS)
+    assert all(isinstance(v, str) and v for v in IMPLEMENTATIONS.values())
+
+
+def test_new_digest_rejects_unknown_names() -> None:
+    with pytest.raises(KeyError):
+        new_digest("md4")
+
+
+def test_digests_for_picks_the_engine() -> None:
+    assert isinstance(digests_for([]), DigestSet)
+    assert isinstance(digests_for(["md5"], pipelined=False), DigestSet)
+    engine = digests_for(["md5", "adler32"])
+    assert isinstance(engine, PipelinedDigests)
+    assert engine.hexdigests() == {"adler32": "00000001", "md5": "d41d8cd98f00b204e9800998ecf8427e"}
+
+
+def test_pipelined_close_is_idempotent() -> None:
+    engine = PipelinedDigests(ALGORITHMS, depth=2)
+    for _ in range(10):
+        engine.update(b"x" * 1000)
+    first = engine.hexdigests()
+    engine.close()
+    assert engine.hexdigests() == first == {a: reference(a, b"x" * 10_000) for a in ALGORITHMS}
+
+
+def test_pipelined_threads_end_when_closed() -> None:
+    before = set(threading.enumerate())
+    engine = PipelinedDigests(ALGORITHMS)
+    engine.update(b"abc")
+    engine.close()
+    assert [t for t in threading.enumerate() if t not in before and t.is_alive()] == []
+
+
+def _chunks(data: bytes, cuts: list[int], as_memoryview: bool) -> list[bytes | memoryview]:
+    points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    view = memoryview(data) if as_memoryview else data
+    return [view[a:b] for a, b in zip(points, points[1:])]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.binary(max_size=20_000),
+    cuts=st.lists(st.integers(min_value=0, max_value=20_000), max_size=12),
+    algorithms=st.lists(st.sampled_from(ALGORITHMS), min_size=1, max_size=7, unique=True),
+    pipelined=st.booleans(),
+    as_memoryview=st.booleans(),
+    empty_updates=st.booleans(),
+)
+def test_any_chunking_gives_the_same_digests(data: bytes, cuts: list[int], algorithms: list[str],
+                                             pipelined: bool, as_memoryview: bool, empty_updates: bool) -> None:
+    expected = {a: reference(a, data) for a in algorithms}
+    engine = digests_for(algorithms, pipelined=pipelined, depth=2)
+    for chunk in _chunks(data, cuts, as_memoryview):
+        engine.update(chunk)
+        if empty_updates:
+            engine.update(b"")
+    assert engine.hexdigests() == expected
+
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview], ids=lambda k: k.__name__)
+@pytest.mark.parametrize("pipelined", [False, True], ids=["digestset", "pipelined"])
+def test_every_buffer_type_is_accepted(kind: type, pipelined: bool) -> None:
+    data = random.Random(3).randbytes(10_000)
+    engine = digests_for(ALGORITHMS, pipelined=pipelined)
+    engine.update(kind(data[:5000]))
+    engine.update(kind(data[5000:]))
+    assert engine.hexdigests() == {a: reference(a, data) for a in ALGORITHMS}
