@@ -10,7 +10,7 @@ from typing import Any
 from functions.contract.checksum import ChecksumRequest, checksum_result
 from functions.runtime import errors
 from functions.runtime.hashing import ReadTuning, digest_object
-from functions.runtime.objects import ObjectInfo, head_object
+from functions.runtime.objects import ObjectInfo, head_object, open_object
 from functions.runtime.writeback import write_metadata
 
 log = logging.getLogger("dynafed_fn.checksum")
@@ -26,14 +26,24 @@ def compute(request: ChecksumRequest, client: Any, *, chunk_size: int, on_bytes:
     started = time.perf_counter()
     tuning = dataclasses.replace(tuning or ReadTuning(), chunk_size=chunk_size)
     ref = request.object
-    info = head_object(client, ref.bucket, ref.key)
+    body = None
+    if not request.is_range and request.cache in ("none", "refresh"):
+        # every byte will be read: the GET's headers serve as the HEAD
+        info, body = open_object(client, ref.bucket, ref.key)
+    else:
+        info = head_object(client, ref.bucket, ref.key)
     if request.is_range:
         return _ranged(request, client, info, started, tuning, on_bytes)
 
     wanted = list(request.algorithms)
     from_cache = {a: info.stored[a] for a in wanted if a in info.stored} if request.cache in ("use", "write") else {}
     missing = [a for a in wanted if a not in from_cache]
-    computed = _digest(client, info, missing, tuning=tuning, on_bytes=on_bytes) if missing else {}
+    if missing:
+        computed = _digest(client, info, missing, tuning=tuning, on_bytes=on_bytes, body=body)
+    else:
+        computed = {}
+        if body is not None:
+            body.close()
     if request.cache in ("none", "write"):
         _verify_against_stored(info, computed)
     written: list[str] = []
@@ -60,8 +70,9 @@ def _ranged(request: ChecksumRequest, client: Any, info: ObjectInfo, started: fl
 
 
 def _digest(client: Any, info: ObjectInfo, algorithms: list[str], *, start: int = 0, end: int | None = None,
-            tuning: ReadTuning, on_bytes: Any = None) -> dict[str, str]:
-    return digest_object(client, info, algorithms, start=start, end=end, tuning=tuning, on_bytes=on_bytes)
+            tuning: ReadTuning, on_bytes: Any = None, body: Any = None) -> dict[str, str]:
+    return digest_object(client, info, algorithms, start=start, end=end, tuning=tuning, on_bytes=on_bytes,
+                         body=body)
 
 
 def _verify_against_stored(info: ObjectInfo, computed: dict[str, str]) -> None:

@@ -53,19 +53,23 @@ class ReadTuning:
 def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, start: int = 0,
                   end: int | None = None, chunk_size: int | None = None,
                   on_bytes: Callable[[int], Any] | None = None,
-                  tuning: ReadTuning | None = None) -> dict[str, str]:
-    """Hex digests of bytes [start, end) of the object, pinned to its ETag."""
+                  tuning: ReadTuning | None = None, body: Any = None) -> dict[str, str]:
+    """Hex digests of bytes [start, end) of the object, pinned to its ETag.
+
+    ``body``: a response body already open at ``start`` (``open_object``);
+    it is read first instead of a new GET, and closed in any case.
+    """
     tuning = tuning or ReadTuning()
     if chunk_size is not None:
         tuning = dataclasses.replace(tuning, chunk_size=chunk_size)
     end = info.size if end is None else min(end, info.size)
-    length = max(0, end - start)
     algorithms = list(algorithms)
+    length = max(0, end - start)
 
     if length <= tuning.inline_max:
         digests = DigestSet(algorithms)
         pool = BufferPool(1, max(1, length))
-        for view in read_buffers(client, info, pool, start=start, end=end):
+        for view in read_buffers(client, info, pool, start=start, end=end, body=body):
             digests.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
             if on_bytes is not None:
                 on_bytes(len(view))
@@ -74,20 +78,22 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
     parallel = length >= tuning.parallel_min
     if parallel and tuning.streams > 1 and algorithms and set(algorithms) <= COMBINABLE:
         return combined_checksums(client, info, algorithms, start=start, end=end, streams=tuning.streams,
-                                  part_size=tuning.part_size, chunk_size=tuning.chunk_size, on_bytes=on_bytes)
+                                  part_size=tuning.part_size, chunk_size=tuning.chunk_size, on_bytes=on_bytes,
+                                  first_body=body)
 
     engine = PipelinedDigests(algorithms, depth=tuning.read_ahead + 1)
     try:
         if parallel and tuning.ordered_streams > 1:
             for view, owner in read_buffers_parallel(
                     client, info, start=start, end=end, streams=tuning.ordered_streams,
-                    part_size=tuning.part_size, chunk_size=tuning.chunk_size, read_ahead=tuning.read_ahead):
+                    part_size=tuning.part_size, chunk_size=tuning.chunk_size, read_ahead=tuning.read_ahead,
+                    first_body=body):
                 engine.update(view, release=lambda b=view.obj, p=owner: p.put(b))  # type: ignore[misc]
                 if on_bytes is not None:
                     on_bytes(len(view))
         else:
-            pool = BufferPool(tuning.read_ahead, min(tuning.chunk_size, length))
-            for view in read_buffers(client, info, pool, start=start, end=end):
+            pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)))
+            for view in read_buffers(client, info, pool, start=start, end=end, body=body):
                 engine.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
                 if on_bytes is not None:
                     on_bytes(len(view))

@@ -82,10 +82,38 @@ class _Workers:
             raise self.errors[0]
 
 
+class _FirstBody:
+    """The caller's open body, handed to whichever reader takes range 0."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self._lock = threading.Lock()
+
+    def take(self, index: int) -> Any:
+        if index != 0:
+            return None
+        with self._lock:
+            body, self._body = self._body, None
+        return body
+
+    def close(self) -> None:
+        """Close the body if no reader took it."""
+        body = self.take(0)
+        if body is not None:
+            body.close()
+
+
 def combined_checksums(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, start: int, end: int,
-                       streams: int, part_size: int, chunk_size: int, on_bytes: OnBytes = None) -> dict[str, str]:
-    """adler32 / crc32 / crc32c of [start, end) from ``streams`` parallel ranged GETs."""
+                       streams: int, part_size: int, chunk_size: int, on_bytes: OnBytes = None,
+                       first_body: Any = None) -> dict[str, str]:
+    """adler32 / crc32 / crc32c of [start, end) from ``streams`` parallel ranged GETs.
+
+    ``first_body``: a response body already open at ``start``; it serves the
+    first range (read up to the range end, then dropped) and is closed in
+    any case.
+    """
     parts = plan_ranges(start, end, part_size)
+    bodies = _FirstBody(first_body)
     values: list[dict[str, int] | None] = [None] * len(parts)
     next_part = iter(range(len(parts)))
     lock = threading.Lock()
@@ -101,7 +129,7 @@ def combined_checksums(client: Any, info: ObjectInfo, algorithms: Sequence[str],
                 return
             s, e = parts[index]
             digests = DigestSet(algorithms)
-            for view in read_buffers(client, info, pool, start=s, end=e):
+            for view in read_buffers(client, info, pool, start=s, end=e, body=bodies.take(index)):
                 # hashed on this thread: the digest releases the GIL, so the
                 # other workers' reads and digests go on meanwhile
                 digests.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
@@ -111,9 +139,12 @@ def combined_checksums(client: Any, info: ObjectInfo, algorithms: Sequence[str],
                     return
             values[index] = {d.name: int(d.hexdigest(), 16) for d in digests.digests}
 
-    for i in range(max(1, min(streams, len(parts)))):
-        workers.start(work, f"range-{i}")
-    workers.join()
+    try:
+        for i in range(max(1, min(streams, len(parts)))):
+            workers.start(work, f"range-{i}")
+        workers.join()
+    finally:
+        bodies.close()
     workers.raise_first()
     if any(v is None for v in values):  # pragma: no cover - a worker ended without error or result
         raise errors.InternalError("a range was not read")
@@ -126,16 +157,19 @@ _WORKER_ENDED = object()
 
 
 def read_buffers_parallel(client: Any, info: ObjectInfo, *, start: int, end: int, streams: int, part_size: int,
-                          chunk_size: int, read_ahead: int) -> Iterator[tuple[memoryview, BufferPool]]:
+                          chunk_size: int, read_ahead: int,
+                          first_body: Any = None) -> Iterator[tuple[memoryview, BufferPool]]:
     """Yield ``(view, pool)`` for the bytes [start, end) in order, fetched by
     ``streams`` workers ranging ahead of the consumer.
 
     Worker i reads ranges i, i+N, i+2N… into its own pool of ``read_ahead``
     buffers, so a worker ahead of the consumer waits on its own buffers and
     never starves the one the consumer waits for. The consumer gives each
-    buffer back with ``pool.put(view.obj)``.
+    buffer back with ``pool.put(view.obj)``. ``first_body`` as for
+    ``combined_checksums``.
     """
     parts = plan_ranges(start, end, part_size)
+    bodies = _FirstBody(first_body)
     count = max(1, min(streams, len(parts)))
     outputs: list[queue.Queue[object]] = [queue.Queue() for _ in range(count)]
     pools = [BufferPool(read_ahead, min(chunk_size, part_size)) for _ in range(count)]
@@ -145,8 +179,9 @@ def read_buffers_parallel(client: Any, info: ObjectInfo, *, start: int, end: int
 
     def work(i: int) -> None:
         try:
-            for s, e in parts[i::count]:
-                for view in read_buffers(client, info, pools[i], start=s, end=e):
+            for index in range(i, len(parts), count):
+                s, e = parts[index]
+                for view in read_buffers(client, info, pools[i], start=s, end=e, body=bodies.take(index)):
                     outputs[i].put(view)
                     if workers.cancelled.is_set():
                         return
@@ -172,4 +207,5 @@ def read_buffers_parallel(client: Any, info: ObjectInfo, *, start: int, end: int
     finally:
         workers.cancel()
         workers.join()
+        bodies.close()
     workers.raise_first()

@@ -25,7 +25,14 @@ from moto import mock_aws
 from functions.contract.algorithms import ALGORITHMS
 from functions.runtime import errors
 from functions.runtime.hashing import ReadTuning, digest_object
-from functions.runtime.objects import BufferPool, BufferPoolClosed, ObjectInfo, head_object, read_buffers
+from functions.runtime.objects import (
+    BufferPool,
+    BufferPoolClosed,
+    ObjectInfo,
+    head_object,
+    open_object,
+    read_buffers,
+)
 from functions.runtime.ranges import combined_checksums, plan_ranges, read_buffers_parallel
 
 pytestmark = pytest.mark.unit
@@ -49,6 +56,12 @@ class CutStream(io.BytesIO):
     def __init__(self, data: bytes, cut_after: int | None) -> None:
         super().__init__(data)
         self.cut_after = cut_after
+        self.released = False
+
+    def release_conn(self) -> None:
+        """urllib3's: the connection goes back to the pool (only if fully read)."""
+        assert self.tell() == len(self.getvalue()), "released with unread bytes"
+        self.released = True
 
     def readinto(self, buffer: Any) -> int:
         if self.cut_after is not None:
@@ -70,6 +83,7 @@ class MemoryS3:
         self.cuts: list[int] = []  # cut the next GETs' bodies after so many bytes
         self.changed_after_calls: int | None = None  # the object is overwritten after N GETs
         self.lock = threading.Lock()
+        self.streams: list[CutStream] = []
 
     def get_object(self, **kwargs: Any) -> dict[str, Any]:
         with self.lock:
@@ -88,7 +102,9 @@ class MemoryS3:
             first, last = kwargs["Range"].removeprefix("bytes=").split("-")
             start, end = int(first), min(int(last), len(self.data) - 1)
         body = self.data[start:end + 1]
-        return {"Body": StreamingBody(CutStream(body, cut), len(body)), "ContentLength": len(body)}
+        self.streams.append(CutStream(body, cut))
+        return {"Body": StreamingBody(self.streams[-1], len(body)), "ContentLength": len(body), "ETag": etag,
+                "Metadata": {"adler32": "0000abcd"}}
 
     def ranges(self) -> list[tuple[int, int]]:
         """[start, end) of every GET."""
@@ -404,3 +420,60 @@ def test_digest_object_failure_leaves_no_threads(path: str) -> None:
     with pytest.raises(errors.SourceChanged):
         digest_object(fake, info_for(data), ["adler32", "sha1"] if path != "parallel" else ["adler32"],
                       tuning=PATHS[path])
+
+
+# -- one GET instead of HEAD + GET ---------------------------------------------
+
+def test_open_object_gives_the_head_information_and_the_body() -> None:
+    data = random.Random(8).randbytes(200_000)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="bkt")
+        client.put_object(Bucket="bkt", Key="obj", Body=data, Metadata={"adler32": "ABCD"}, ContentType="x/y",
+                          ChecksumAlgorithm="SHA256")
+        head = head_object(client, "bkt", "obj")
+        info, body = open_object(client, "bkt", "obj")
+        assert info == head
+        assert info.stored["sha256"] == hashlib.sha256(data).hexdigest()
+        pool = BufferPool(2, 65_536)
+        assert collect(read_buffers(client, info, pool, body=body), pool) == data
+        with pytest.raises(errors.NoSuchObject):
+            open_object(client, "bkt", "missing")
+        with pytest.raises(errors.NoSuchBucket):
+            open_object(client, "nobucket", "obj")
+
+
+def test_a_fully_read_body_goes_back_to_the_pool_a_partial_one_is_closed() -> None:
+    data = random.Random(9).randbytes(10_000)
+    fake = MemoryS3(data)
+    info, body = open_object(fake, "bkt", "obj")
+    pool = BufferPool(1, 4096)
+    assert collect(read_buffers(fake, info, pool, body=body), pool) == data
+    assert fake.streams[0].released and len(fake.calls) == 1
+    info, body = open_object(fake, "bkt", "obj")
+    assert collect(read_buffers(fake, info, pool, end=5000, body=body), pool) == data[:5000]
+    assert not fake.streams[1].released and fake.streams[1].closed
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("algorithms", [["adler32", "crc32c"], ["md5", "crc32"]], ids=lambda a: "+".join(a))
+def test_digest_object_reads_the_open_body_first(path: str, algorithms: list[str]) -> None:
+    size = 800 if path == "inline" else 123_457
+    data = random.Random(size).randbytes(size)
+    fake = MemoryS3(data)
+    fake.cuts = [0, 300]  # the open body breaks at once; the resumed GET too, 300 bytes in
+    info, body = open_object(fake, "bkt", "obj")
+    assert digest_object(fake, info, algorithms, tuning=PATHS[path], body=body) == {
+        a: reference(a, data) for a in algorithms}
+    assert "IfMatch" not in fake.calls[0] and all(c["IfMatch"] == ETAG for c in fake.calls[1:])
+    assert all(s.closed or s.released for s in fake.streams)
+
+
+def test_an_untaken_open_body_is_closed() -> None:
+    data = bytes(100_000)
+    fake = MemoryS3(data)
+    fake.changed_after_calls = 1  # every ranged GET fails: maybe before range 0 is taken
+    info, body = open_object(fake, "bkt", "obj")
+    with pytest.raises(errors.SourceChanged):
+        digest_object(fake, info, ["adler32"], tuning=SMALL, body=body)
+    assert fake.streams[0].closed or fake.streams[0].released
