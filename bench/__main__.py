@@ -1,0 +1,34 @@
+"""``python -m bench [--quick] [--out DIR] [--runs N]`` (what ``make bench`` runs)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from bench.measure import MiB
+from bench.runner import BenchOptions, GiB, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="results directory")
+    parser.add_argument("--runs", type=int, default=5, help="rounds of the fast measurements")
+    parser.add_argument("--copy-runs", type=int, default=3, help="rounds of the copies")
+    parser.add_argument("--size-mib", type=int, default=1024, help="main object size")
+    parser.add_argument("--big-mib", type=int, default=4096, help="object size for peak RSS (0: skip)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 128 MiB / 256 MiB objects, 2 rounds (figures not comparable)")
+    args = parser.parse_args(argv)
+    options = BenchOptions(out_dir=args.out, size=args.size_mib * MiB, big_size=args.big_mib * MiB, runs=args.runs,
+                           copy_runs=args.copy_runs)
+    if args.quick:
+        options = BenchOptions(out_dir=args.out, size=128 * MiB, big_size=256 * MiB, runs=2, copy_runs=1,
+                               small_requests=50, fresh_runs=3, cold_runs=1)
+    print(run(options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["GiB", "main"]

@@ -1,0 +1,207 @@
+"""Reference figures measured in the same run as our functions: the raw
+limits (boto3 GET, in-memory digests, direct server-side copy) and the tools
+people would otherwise use (rclone, a fresh process per task)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Mapping
+from typing import Any
+
+from bench.fixtures import delete_quietly, rclone_binary, rclone_env
+from bench.measure import GB, MiB, Sampler, duration, throughput
+
+SEVEN = ("adler32", "crc32", "crc32c", "md5", "sha1", "sha256", "sha512")
+
+
+def _same(got: int, want: int) -> None:
+    if got != want:
+        raise RuntimeError(f"read {got} bytes, expected {want}")
+
+
+def raw_get_single(client: Any, bucket: str, key: str, size: int, *, read_size: int) -> Sampler:
+    """One GET, the body read ``read_size`` at a time (botocore StreamingBody.read)."""
+    def run() -> int:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        total = 0
+        while chunk := body.read(read_size):
+            total += len(chunk)
+        return total
+
+    return throughput(f"get.single.{read_size // MiB}MiB", f"boto3 GET, 1 stream, read({read_size // MiB} MiB)",
+                      size, run, check=lambda n: _same(n, size))
+
+
+def raw_get_ranged(client: Any, bucket: str, key: str, size: int, *, streams: int) -> Sampler:
+    """``streams`` concurrent ranged GETs covering the object, 1 MiB reads."""
+    step = -(-size // streams)
+
+    def one(start: int, end: int, out: list[int]) -> None:
+        body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+        total = 0
+        while chunk := body.read(MiB):
+            total += len(chunk)
+        out.append(total)
+
+    def run() -> int:
+        out: list[int] = []
+        threads = [threading.Thread(target=one, args=(s, min(s + step, size), out)) for s in range(0, size, step)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(out)
+
+    return throughput(f"get.ranged.{streams}", f"boto3 GET, {streams} ranged streams", size, run,
+                      check=lambda n: _same(n, size))
+
+
+def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]:
+    """GB/s of every algorithm on memory with the implementation the engine
+    chose (``IMPLEMENTATIONS``), in 8 MiB updates as the engine makes them,
+    plus the standard library's adler32/crc32 for comparison. One core."""
+    from functions.runtime.digests import IMPLEMENTATIONS, new_digest
+
+    data = bytearray(os.urandom(buffer_mib * MiB))
+    views = [memoryview(data)[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
+    size = len(data) * rounds
+    samplers = []
+    for algorithm in SEVEN:
+        def run(algorithm: str = algorithm) -> None:
+            digest = new_digest(algorithm)
+            for _ in range(rounds):
+                for view in views:
+                    digest.update(view)
+
+        samplers.append(throughput(f"mem.{algorithm}", f"in-memory {algorithm} ({IMPLEMENTATIONS[algorithm]})",
+                                   size, run))
+    for algorithm, fn in {"adler32": zlib.adler32, "crc32": zlib.crc32}.items():
+        samplers.append(throughput(f"mem.{algorithm}.stdlib", f"in-memory {algorithm} (zlib, standard library)",
+                                   size, lambda fn=fn: [fn(v) for _ in range(rounds) for v in views]))
+    return samplers
+
+
+def rclone_hashsum(stores: Mapping[str, Mapping[str, str]], store: str, bucket: str, key: str, size: int,
+                   algorithm: str, expected: str | None) -> Sampler:
+    """``rclone hashsum <algo> --download`` on the object (process start included)."""
+    env = rclone_env(stores)
+    argv = [rclone_binary(), "hashsum", algorithm, "--download", f"{store}:{bucket}/{key}"]
+
+    def run() -> str:
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, timeout=600)
+        return out.stdout.split()[0].lower() if out.stdout.split() else ""
+
+    def check(value: str) -> None:
+        if expected is not None and value.lstrip("0") != expected.lstrip("0"):
+            raise RuntimeError(f"rclone {algorithm} gave {value}, expected {expected}")
+
+    return throughput(f"rclone.{algorithm}", f"rclone hashsum {algorithm} --download", size, run, check=check)
+
+
+def rclone_copy(stores: Mapping[str, Mapping[str, str]], source: tuple[str, str, str],
+                destination: tuple[str, str, str], dest_client: Any, size: int) -> Sampler:
+    """``rclone copyto`` between two remotes (two identities: streamed through rclone)."""
+    env = rclone_env(stores)
+    argv = [rclone_binary(), "copyto", f"{source[0]}:{source[1]}/{source[2]}",
+            f"{destination[0]}:{destination[1]}/{destination[2]}"]
+
+    def sample() -> float:
+        delete_quietly(dest_client, destination[1], destination[2])
+        started = time.perf_counter()
+        subprocess.run(argv, env=env, capture_output=True, check=True, timeout=1200)
+        seconds = time.perf_counter() - started
+        head = dest_client.head_object(Bucket=destination[1], Key=destination[2])
+        delete_quietly(dest_client, destination[1], destination[2])
+        _same(int(head["ContentLength"]), size)
+        return size / seconds / GB
+
+    sampler = throughput("rclone.copy", "rclone copyto between the two stores (default -> archive)", size,
+                         lambda: None)
+    sampler.sample = sample
+    return sampler
+
+
+def _copy_sampler(key: str, name: str, client: Any, dest_bucket: str, dest_key: str,
+                  copy: Any) -> Sampler:
+    """Seconds of ``copy()``, the destination deleted before (untimed) and after."""
+    def sample() -> float:
+        delete_quietly(client, dest_bucket, dest_key)
+        started = time.perf_counter()
+        copy()
+        seconds = time.perf_counter() - started
+        delete_quietly(client, dest_bucket, dest_key)
+        return seconds
+
+    sampler = duration(key, name, lambda: None)
+    sampler.sample = sample
+    return sampler
+
+
+def boto3_copy_object(client: Any, bucket: str, key: str, dest_bucket: str, dest_key: str) -> Sampler:
+    """Direct CopyObject (server-side, one request; S3 allows it up to 5 GiB)."""
+    return _copy_sampler("boto3.copy_object", "boto3 CopyObject (server-side)", client, dest_bucket, dest_key,
+                         lambda: client.copy_object(Bucket=dest_bucket, Key=dest_key,
+                                                    CopySource={"Bucket": bucket, "Key": key}))
+
+
+def boto3_managed_copy(client: Any, bucket: str, key: str, dest_bucket: str, dest_key: str) -> Sampler:
+    """s3transfer's managed copy: concurrent UploadPartCopy (64 MiB parts, 10 threads)."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=10)
+    return _copy_sampler("boto3.managed_copy", "boto3 managed copy (10 concurrent UploadPartCopy of 64 MiB)",
+                         client, dest_bucket, dest_key,
+                         lambda: client.copy({"Bucket": bucket, "Key": key}, dest_bucket, dest_key, Config=config))
+
+
+FRESH_PROCESS = """
+import json, sys, zlib
+import boto3
+from botocore.config import Config
+s = json.loads(sys.stdin.read())
+c = boto3.client("s3", endpoint_url=s["endpoint_url"], region_name=s.get("region", "us-east-1"),
+                 aws_access_key_id=s["access_key_id"], aws_secret_access_key=s["secret_access_key"],
+                 config=Config(s3={"addressing_style": "path"}))
+data = c.get_object(Bucket=s["bucket"], Key=s["key"])["Body"].read()
+print("%08x" % zlib.adler32(data))
+"""
+
+
+def fresh_process(store: Mapping[str, str], bucket: str, key: str, expected: str) -> Sampler:
+    """A fresh interpreter per task: ``import boto3``, fetch the object, adler32."""
+    payload = json.dumps({**store, "bucket": bucket, "key": key})
+
+    def run() -> str:
+        out = subprocess.run([sys.executable, "-c", FRESH_PROCESS], input=payload, capture_output=True,
+                             text=True, check=True, timeout=60)
+        return out.stdout.strip()
+
+    def check(value: str) -> None:
+        if value != expected:
+            raise RuntimeError(f"fresh process adler32 {value} != {expected}")
+
+    return duration("fresh.python", "fresh process per task (python -c: import boto3, GET 4 KiB, adler32)", run,
+                    unit="ms", check=check)
+
+
+def legacy_backend(state_dir: str, bucket: str, key: str, expected: str) -> Sampler:
+    """The project's legacy baseline (dynafed_client.legacy): a worker process per task."""
+    from dynafed_client.legacy import LocalBackend
+
+    backend = LocalBackend.from_stack(state_dir)
+
+    def run() -> str:
+        return str(backend.checksum({"store": "default", "bucket": bucket, "key": key}, ["adler32"])
+                   .checksums["adler32"])
+
+    def check(value: str) -> None:
+        if value != expected:
+            raise RuntimeError(f"legacy worker adler32 {value} != {expected}")
+
+    return duration("fresh.legacy", "legacy worker process per task (dynafed_client.legacy)", run, unit="ms",
+                    check=check)

@@ -1,0 +1,222 @@
+"""One benchmark run: stack up, objects, every measurement, report, stack down."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import google_crc32c
+
+from bench import fixtures, ours, references
+from bench import report as reporting
+from bench.measure import Figure, MiB, run_rounds
+from bench.targets import SEVEN, evaluate
+
+GiB = 1024 * MiB
+BUCKET = "demo"
+COPY_BUCKET = "demo-copy"
+ARCHIVE_BUCKET = "archive"
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    out_dir: Path = Path("bench-results")
+    #: size of the main object (checksums, GETs, copies)
+    size: int = 1 * GiB
+    #: size of the object for peak-RSS figures (0: skip)
+    big_size: int = 4 * GiB
+    #: rounds of the fast measurements and of the copies
+    runs: int = 5
+    copy_runs: int = 3
+    small_requests: int = 200
+    fresh_runs: int = 10
+    cold_runs: int = 3
+    fan_out: int = 4
+    state_dir: Path | None = None
+
+
+def _log(message: str) -> None:
+    print(message, flush=True)
+
+
+def reference_digests(client: Any, bucket: str, key: str) -> dict[str, str]:
+    """The object's seven digests by the standard libraries, independent of the engine."""
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    adler, crc, crcc = 1, 0, 0
+    hashes = {a: hashlib.new(a) for a in ("md5", "sha1", "sha256", "sha512")}
+    while chunk := body.read(8 * MiB):
+        adler = zlib.adler32(chunk, adler)
+        crc = zlib.crc32(chunk, crc)
+        crcc = google_crc32c.extend(crcc, chunk)
+        for h in hashes.values():
+            h.update(chunk)
+    return {"adler32": f"{adler:08x}", "crc32": f"{crc:08x}", "crc32c": f"{crcc:08x}",
+            **{a: h.hexdigest() for a, h in hashes.items()}}
+
+
+def _guard(figures: dict[str, Figure], key: str, name: str, unit: str, measure: Callable[[], Figure]) -> None:
+    try:
+        figures[key] = measure()
+        _log(f"  {key}: best {figures[key].best} {unit}")
+    except Exception as exc:  # reported in the table, never hidden
+        figures[key] = Figure(name, unit, error=f"{type(exc).__name__}: {str(exc)[:300]}")
+        _log(f"  {key}: ERROR {figures[key].error}")
+
+
+def run(options: BenchOptions) -> str:
+    """The whole run; returns the markdown report (also written to disk)."""
+    from dynafed_client.stack import Stack, services
+    from functions.runtime.digests import IMPLEMENTATIONS
+
+    repo = services.repo_root()
+    out_dir = options.out_dir if options.out_dir.is_absolute() else repo / options.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    need = 3 * options.size + 2 * options.big_size + 2 * GiB
+    if free < need:
+        raise SystemExit(f"bench: {free / GiB:.1f} GiB free in {tempfile.gettempdir()}, need ~{need / GiB:.1f}")
+    state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="dynafed-bench-"))
+    figures: dict[str, Figure] = {}
+    notes: list[str] = []
+    profile: dict[str, Any] | None = None
+    started = time.time()
+    _log(f"bench: starting the local stack in {state_dir}")
+    with Stack.up(state_dir) as stack:
+        default = stack.s3_client("default", max_pool_connections=32)
+        archive = stack.s3_client("archive", max_pool_connections=32)
+        stores = stack.stores
+        main_key, small_key, big_key = "bench/main.bin", "bench/small.bin", "bench/big.bin"
+        size = options.size
+        _log(f"bench: uploading {size / GiB:.2f} GiB and 4 KiB objects")
+        fixtures.put_random_object(default, BUCKET, main_key, size, seed=1)
+        fixtures.put_random_object(default, BUCKET, small_key, 4096, seed=2)
+        expected = reference_digests(default, BUCKET, main_key)
+        small_expected = f"{zlib.adler32(default.get_object(Bucket=BUCKET, Key=small_key)['Body'].read()):08x}"
+        checksum = ours.FunctionCaller(stack.functions["checksum"])
+        copy_url = stack.functions.get("copy")
+
+        _log("bench: in-memory digests (one core)")
+        run_rounds(references.in_memory_digests(), options.runs, figures, log=_log)
+
+        _log("bench: 1 GiB reads and checksums, interleaved rounds")
+        samplers = [
+            references.raw_get_single(default, BUCKET, main_key, size, read_size=1 * MiB),
+            references.raw_get_single(default, BUCKET, main_key, size, read_size=8 * MiB),
+            references.raw_get_ranged(default, BUCKET, main_key, size, streams=8),
+        ]
+        for algorithm in SEVEN:
+            samplers.append(ours.checksum_sampler(f"fn.{algorithm}", f"checksum {algorithm} via the function",
+                                                  checksum, BUCKET, main_key, size, [algorithm], expected))
+        samplers.append(ours.checksum_sampler("fn.seven", "checksum, all seven in one request", checksum, BUCKET,
+                                              main_key, size, list(SEVEN), expected))
+        samplers.append(ours.fan_out_sampler(str(state_dir), BUCKET, main_key, size, options.fan_out, expected))
+        for algorithm in ("md5", "sha256", "crc32"):
+            samplers.append(references.rclone_hashsum(stores, "default", BUCKET, main_key, size, algorithm,
+                                                      expected[algorithm]))
+        run_rounds(samplers, options.runs, figures, log=_log)
+
+        _log("bench: the straightforward function (1 MiB chunks, digests in turn)")
+        with fixtures.naive_function(repo, stack.stores_file, out_dir / "logs" / "naive.log") as naive_url:
+            naive = ours.FunctionCaller(naive_url)
+            naive_samplers = [
+                ours.checksum_sampler(f"naive.{name}", f"straightforward function, {name}", naive, BUCKET,
+                                      main_key, size, algorithms, expected)
+                for name, algorithms in (("adler32", ["adler32"]), ("md5", ["md5"]), ("seven", list(SEVEN)))
+            ]
+            run_rounds(naive_samplers, options.runs, figures, log=_log)
+
+        _log("bench: small objects and the fresh-process baselines")
+        _guard(figures, "fn.small", "checksum of 4 KiB over HTTP", "ms",
+               lambda: ours.small_latency(checksum, BUCKET, small_key, options.small_requests, small_expected))
+        run_rounds([references.fresh_process(stores["default"], BUCKET, small_key, small_expected),
+                    references.legacy_backend(str(state_dir), BUCKET, small_key, small_expected)],
+                   options.fresh_runs, figures, log=_log)
+
+        _log("bench: copies")
+        copy_samplers = [
+            references.boto3_copy_object(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-copy.bin"),
+            references.boto3_managed_copy(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-managed.bin"),
+            references.rclone_copy(stores, ("default", BUCKET, main_key),
+                                   ("archive", ARCHIVE_BUCKET, "bench/rclone.bin"), archive, size),
+        ]
+        if copy_url:
+            copier = ours.FunctionCaller(copy_url)
+            copy_samplers += [
+                ours.copy_sampler("fn.copy.server", "server-side copy via the function", copier,
+                                  ("default", BUCKET, main_key), ("default", COPY_BUCKET, "bench/fn-copy.bin"),
+                                  default, size, unit="s", expected_strategy="server-side"),
+                ours.copy_sampler("fn.copy.stream", "streamed copy via the function (default -> archive)", copier,
+                                  ("default", BUCKET, main_key), ("archive", ARCHIVE_BUCKET, "bench/fn-stream.bin"),
+                                  archive, size, unit="GB/s", expected_strategy=None),
+            ]
+        else:
+            notes.append(f"copy function not measured: {stack.skipped.get('copy', 'not running')}")
+        run_rounds(copy_samplers, options.copy_runs, figures, log=_log)
+
+        if options.big_size:
+            _log(f"bench: peak worker RSS with a {options.big_size / GiB:.0f} GiB object")
+            fixtures.put_random_object(default, BUCKET, big_key, options.big_size, seed=3)
+            pid = stack.state.pids["checksum"]
+            for key, algorithms in (("rss.checksum.seven", list(SEVEN)), ("rss.checksum.adler32", ["adler32"])):
+                _guard(figures, key, f"checksum {'+'.join(algorithms)} of the big object", "MiB",
+                       lambda algorithms=algorithms: ours.peak_rss_during(
+                           pid, lambda: checksum.checksum(BUCKET, big_key, algorithms),
+                           f"checksum ({len(algorithms)} algorithms) of {options.big_size // GiB} GiB"))
+            if copy_url:
+                copy_pid = stack.state.pids["copy"]
+                copier = ours.FunctionCaller(copy_url)
+                for key, dest, client in (
+                        ("rss.copy.stream", ("archive", ARCHIVE_BUCKET, "bench/big-stream.bin"), archive),
+                        ("rss.copy.server", ("default", COPY_BUCKET, "bench/big-server.bin"), default)):
+                    _guard(figures, key, f"{key} of the big object", "MiB",
+                           lambda dest=dest, key=key: ours.peak_rss_during(
+                               copy_pid, lambda: copier.post(ours.copy_body(("default", BUCKET, big_key), dest)),
+                               f"{key.split('.')[-1]} copy of {options.big_size // GiB} GiB"))
+                    fixtures.delete_quietly(client, dest[1], dest[2])
+            fixtures.delete_quietly(default, BUCKET, big_key)
+
+        _log("bench: cold start and import profile")
+        _guard(figures, "cold.checksum", "cold start", "s",
+               lambda: ours.cold_start(repo, stack.stores_file, "checksum",
+                                       {"store": "default", "bucket": BUCKET, "key": small_key,
+                                        "algorithms": ["adler32"]},
+                                       options.cold_runs, out_dir / "logs" / "coldstart.log"))
+        try:
+            profile = ours.import_profile(repo, stack.stores_file, "checksum")
+        except Exception as exc:  # reported, never hidden
+            notes.append(f"import profile failed: {exc}")
+
+    environment = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "duration_s": round(time.time() - started, 1),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "object_size_bytes": options.size,
+        "big_object_size_bytes": options.big_size,
+        "runs": options.runs,
+        "copy_runs": options.copy_runs,
+        "digest_implementations": IMPLEMENTATIONS,
+        "read_tuning": _tuning(),
+    }
+    targets = evaluate(figures, options.size)
+    markdown = reporting.write(out_dir, figures=figures, targets=targets, environment=environment,
+                               profile=profile, notes=notes)
+    shutil.rmtree(state_dir, ignore_errors=True)
+    return markdown
+
+
+def _tuning() -> Mapping[str, Any]:
+    from functions.runtime.hashing import ReadTuning
+
+    return dataclasses.asdict(ReadTuning())
