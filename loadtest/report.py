@@ -11,7 +11,7 @@ Figures (matplotlib, PNG, embedded base64 in the HTML and also written to
     throughput.png   completed requests/s per task (5 s moving average)
     latency.png      p50 / p95 / p99 response time over time (5 s windows)
     users.png        Locust users over time, planned vs actual
-    replicas.png     ready and desired replicas per revision (Knative)
+    replicas.png     ready and desired replicas per revision, users shaded (Knative)
     coldstarts.png   time to first byte of requests after zero replicas (Knative)
     tasks.png        response-time distribution per task (box plot)
 """
@@ -172,6 +172,7 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
         "settings": meta.get("settings"),
         "locust": _locust_totals(run_dir / "locust_stats.csv", meta),
         "seed": meta.get("seed"),
+        "host": meta.get("host"),
     }
     if meta.get("baseline_skipped"):
         summary["baseline_skipped"] = meta["baseline_skipped"]
@@ -346,11 +347,19 @@ def plot_users(users: Sequence[tuple[float, int]], t0: float, stages: Sequence[M
     return _png(fig)
 
 
-def plot_replicas(samples: Sequence[Mapping[str, Any]], t0: float) -> bytes | None:
+def plot_replicas(samples: Sequence[Mapping[str, Any]], t0: float,
+                  users: Sequence[tuple[float, int]] = ()) -> bytes | None:
     good = [s for s in samples if not s["error"]]
     if not good:
         return None
     fig, ax = _figure()
+    if users:
+        # the load, faintly behind: does the autoscaler follow it?
+        twin = ax.twinx()
+        twin.fill_between([t - t0 for t, _ in users], [u for _, u in users], step="post", color="0.9", zorder=0)
+        twin.set_ylabel("users (shaded)", color="0.5")
+        ax.set_zorder(twin.get_zorder() + 1)
+        ax.patch.set_visible(False)
     for (service, revision) in sorted({(s["service"], s["revision"]) for s in good}):
         mine = [s for s in good if s["service"] == service and s["revision"] == revision]
         xs = [s["t"] - t0 for s in mine]
@@ -411,7 +420,7 @@ def make_figures(run_dir: Path, summary: Mapping[str, Any]) -> dict[str, bytes]:
         "throughput": plot_throughput(rows, t0, None),
         "latency": plot_latency(rows, t0),
         "users": plot_users(users, t0, stages, load_t0),
-        "replicas": plot_replicas(replicas, t0),
+        "replicas": plot_replicas(replicas, t0, users),
         "coldstarts": plot_coldstarts([*cold.get("probes", []), *cold.get("in_load", [])]),
         "tasks": plot_tasks(rows),
     }
@@ -430,8 +439,8 @@ FIGURE_TEXT = {
     "users": ("Users", "Simulated users (each runs tasks back to back with the scenario's think time): the "
               "shape's plan (dashed) and what Locust ran."),
     "replicas": ("Replicas", "Ready pods (solid) and the autoscaler's desired scale (dashed) per revision, "
-                 "sampled every second from the Kubernetes API. The gap between the two is pods starting; "
-                 "the tail shows scale-down and scale to zero."),
+                 "sampled every second from the Kubernetes API, with the users shaded behind. The gap "
+                 "between desired and ready is pods starting; the tail shows scale-down and scale to zero."),
     "coldstarts": ("Cold starts", "Time to first byte of a request sent when the Service had zero pods: "
                    "probes (sent by the runner after waiting for zero) and the first request of the load "
                    "after a zero period. Includes scheduling, image start, imports and readiness."),
@@ -514,6 +523,11 @@ def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes], compar
         notes.append((summary.get("replicas") or {}).get("note", ""))
     if summary.get("baseline_skipped") and summary.get("baseline_skipped") != "disabled":
         notes.append(f"fresh-process baseline not run: {summary['baseline_skipped']}")
+    host = summary.get("host") or {}
+    if host.get("load_average_1m_before_after"):
+        before, after = host["load_average_1m_before_after"]
+        notes.append(f"machine: {host.get('cpus')} CPUs, 1-minute load average {before} before and {after} after "
+                     "the load (Locust, the functions and S3 share these cores)")
     if (summary.get("locust") or {}).get("timed_out"):
         notes.append("Locust outlived its load shape and was stopped by the runner")
     errors = summary.get("errors_by_code") or {}

@@ -109,6 +109,8 @@ class PhaseResult:
     ended: float
     exit_code: int
     timed_out: bool
+    #: 1-minute load average before and after (a shared machine skews every number)
+    load_average: tuple[float, float] = (0.0, 0.0)
 
 
 def new_results_dir(root: Path, label: str | None = None, *, now: _dt.datetime | None = None) -> Path:
@@ -148,6 +150,7 @@ def run_locust(spec: RunSpec, duration: float, *, grace: float) -> PhaseResult:
     run_json = results_dir / "run.json"
     spec.save(run_json)
     deadline = duration + STOP_TIMEOUT + grace
+    load_before = os.getloadavg()[0]
     started = time.time()
     timed_out = False
     with (results_dir / "locust.out").open("w") as out:
@@ -176,7 +179,8 @@ def run_locust(spec: RunSpec, duration: float, *, grace: float) -> PhaseResult:
     if not (results_dir / "locust_stats.csv").is_file():
         tail = (results_dir / "locust.out").read_text(errors="replace")[-3000:]
         raise RunError(f"locust ({spec.mode}) wrote no statistics (exit {code}); its output ends with:\n{tail}")
-    return PhaseResult(spec.mode, results_dir, started, ended, code, timed_out)
+    return PhaseResult(spec.mode, results_dir, started, ended, code, timed_out,
+                       (round(load_before, 2), round(os.getloadavg()[0], 2)))
 
 
 # -- targets -----------------------------------------------------------------------------
@@ -491,6 +495,7 @@ def _meta(cfg: ScenarioConfig, prepared: Prepared, phase: PhaseResult, seed_repo
         "seed": dataclasses.asdict(seed_report),
         "settings": prepared.settings,
         "overlay": options.overlay,
-        "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
+                 "load_average_1m_before_after": list(phase.load_average)},
         **extra,
     }
