@@ -108,12 +108,13 @@ COPY_RESULT = {
 COPY_NDJSON_LINE = {
     "type": "object",
     "description": (
-        "One line of an application/x-ndjson answer: 'progress' lines (job_id, bytes, total, rate_bps, "
-        "elapsed_s), then exactly one last line, 'result' (the result object) or 'error' (a problem "
+        "One line of an application/x-ndjson answer: a 'started' line at once (job_id, strategy, total), "
+        "'progress' lines (job_id, bytes, total, rate_bps, "
+        "elapsed_s), repeated as a heartbeat after a second without news, then exactly one last line, 'result' (the result object) or 'error' (a problem "
         "document with type 'error': the HTTP status was already 200 when the job failed)."
     ),
     "required": ["type", "job_id"],
-    "properties": {"type": {"type": "string", "enum": ["progress", "result", "error"]},
+    "properties": {"type": {"type": "string", "enum": ["started", "progress", "result", "error"]},
                    "job_id": {"type": "string"}},
 }
 CLEANUP_REQUEST = {
@@ -178,9 +179,17 @@ def function_document(title: str, summary: str, request: dict[str, Any], result:
     }
 
 
+#: The answer to an S3 bucket-notification document: one result per record.
+NOTIFICATION_RESULT = {
+    "type": "object",
+    "required": ["results"],
+    "properties": {"results": {"type": "array", "items": CHECKSUM_RESULT}},
+}
+
+
 def checksum_document() -> dict[str, Any]:
     return function_document("Dynafed checksum function", "Compute checksums of an object in one pass",
-                             CHECKSUM_REQUEST, CHECKSUM_RESULT)
+                             CHECKSUM_REQUEST, {"oneOf": [CHECKSUM_RESULT, NOTIFICATION_RESULT]})
 
 
 def copy_document() -> dict[str, Any]:
