@@ -92,7 +92,7 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
                 if on_bytes is not None:
                     on_bytes(len(view))
         else:
-            pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)))
+            pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
             for view in read_buffers(client, info, pool, start=start, end=end, body=body):
                 engine.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
                 if on_bytes is not None:

@@ -17,6 +17,7 @@ import base64
 import dataclasses
 import http.client
 import logging
+import mmap
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -179,22 +180,34 @@ def _get(client: Any, info: ObjectInfo, position: int, end: int) -> Any:
 
 
 class BufferPool:
-    """At most ``count`` bytearrays of ``size`` bytes, allocated on first need
+    """At most ``count`` buffers of ``size`` bytes, allocated on first need
     and recycled: ``get`` blocks while all are in use, which is what bounds a
-    read-ahead pipeline's memory to ``count * size``."""
+    read-ahead pipeline's memory to ``count * size``.
 
-    def __init__(self, count: int, size: int) -> None:
+    ``mapped=True``: buffers of 1 MiB and more are anonymous memory maps
+    instead of bytearrays. glibc serves freed multi-MiB bytearrays from its
+    heap afterwards (its mmap threshold grows with each free, up to 32 MiB)
+    and keeps them, so a worker's RSS ratchets up request after request; a
+    map goes back to the kernel when the last reference to it goes. Maps are
+    file-like (``read``/``seek``), so do not hand one to an API that would
+    read it as a stream (botocore's ``Body=``): pass a memoryview or bytes.
+    """
+
+    MAP_AT = 1024 * 1024
+
+    def __init__(self, count: int, size: int, *, mapped: bool = False) -> None:
         if count < 1 or size < 1:
             raise ValueError("a buffer pool needs count >= 1 and size >= 1")
         self.count = count
         self.size = size
+        self.mapped = mapped and size >= self.MAP_AT
         self._free: deque[bytearray] = deque()
         self._allocated = 0
         self._cond = threading.Condition()
         self._closed = False
 
     def get(self) -> bytearray:
-        """A free buffer (blocks until one is put back; raises if closed)."""
+        """A free, writable buffer (blocks until one is put back; raises if closed)."""
         with self._cond:
             while True:
                 if self._closed:
@@ -203,8 +216,9 @@ class BufferPool:
                     return self._free.pop()
                 if self._allocated < self.count:
                     self._allocated += 1
-                    return bytearray(self.size)
+                    break
                 self._cond.wait()
+        return mmap.mmap(-1, self.size) if self.mapped else bytearray(self.size)  # type: ignore[return-value]
 
     def put(self, buffer: bytearray) -> None:
         """Give ``buffer`` back (any thread)."""

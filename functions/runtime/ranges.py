@@ -120,7 +120,7 @@ def combined_checksums(client: Any, info: ObjectInfo, algorithms: Sequence[str],
     workers = _Workers()
 
     def work() -> None:
-        pool = BufferPool(1, min(chunk_size, part_size))
+        pool = BufferPool(1, min(chunk_size, part_size), mapped=True)
         workers.on_cancel(pool.close)
         while not workers.cancelled.is_set():
             with lock:
@@ -172,7 +172,7 @@ def read_buffers_parallel(client: Any, info: ObjectInfo, *, start: int, end: int
     bodies = _FirstBody(first_body)
     count = max(1, min(streams, len(parts)))
     outputs: list[queue.Queue[object]] = [queue.Queue() for _ in range(count)]
-    pools = [BufferPool(read_ahead, min(chunk_size, part_size)) for _ in range(count)]
+    pools = [BufferPool(read_ahead, min(chunk_size, part_size), mapped=True) for _ in range(count)]
     workers = _Workers()
     for pool in pools:
         workers.on_cancel(pool.close)

@@ -477,3 +477,14 @@ def test_an_untaken_open_body_is_closed() -> None:
     with pytest.raises(errors.SourceChanged):
         digest_object(fake, info, ["adler32"], tuning=SMALL, body=body)
     assert fake.streams[0].closed or fake.streams[0].released
+
+
+def test_mapped_pools_hand_out_writable_maps_for_large_buffers() -> None:
+    import mmap
+
+    assert isinstance(BufferPool(1, 2 * 1024 * 1024, mapped=True).get(), mmap.mmap)
+    assert isinstance(BufferPool(1, 4096, mapped=True).get(), bytearray)  # small: not worth a map
+    assert isinstance(BufferPool(1, 2 * 1024 * 1024).get(), bytearray)  # the default
+    data = random.Random(10).randbytes(5 * 1024 * 1024 + 3)
+    pool = BufferPool(2, 1024 * 1024, mapped=True)
+    assert collect(read_buffers(MemoryS3(data), info_for(data), pool), pool) == data
