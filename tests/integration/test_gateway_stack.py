@@ -8,13 +8,14 @@ import os
 import re
 import uuid
 import zlib
+from pathlib import Path
 from typing import Any
 
 import google_crc32c
 import pytest
 import requests
 
-from tests.interop.helpers import HttpSource, gateway_process
+from tests.interop.helpers import HttpSource, gateway_process, stack_allowing
 
 pytestmark = pytest.mark.integration
 
@@ -127,30 +128,30 @@ def test_copy_pull_between_stores(gateway: str, objects: dict[str, bytes], stack
     assert got == objects[key]
 
 
-def test_copy_from_url_with_progress_and_mid_transfer_failure(stack: Any) -> None:
-    data = os.urandom(6 * MiB)
-    # a throttled source: the copy takes a few seconds, so markers show bytes growing
-    with HttpSource({"slow.bin": data}, rate=3 * MiB) as source, \
-            gateway_process(stack.state_dir, "--marker-interval", "0.5", "--marker-min-gap", "0.2",
-                            env={"DYNAFED_FN_RETRIES": "1"}) as gw:
-        dest_key = f"copies/{uuid.uuid4().hex}.bin"
-        resp = requests.request("COPY", f"{gw}/default/demo-copy/{dest_key}", timeout=120,
-                                headers={"Source": f"{source.url}/slow.bin",
-                                         "TransferHeaderAuthorization": "Bearer for-the-source"})
-        assert resp.status_code == 202
-        seen, final = parse_tpc_body(resp.text)
-        assert final == "success: Created", resp.text[-500:]
-        assert seen == sorted(seen) and seen[-1] == len(data)
-        assert len({n for n in seen if 0 < n < len(data)}) >= 2, seen  # live progress, not just 0 and the end
-        assert stack.s3_client("default").get_object(Bucket="demo-copy", Key=dest_key)["Body"].read() == data
-        probe = [h for m, p, h in source.requests if m == "GET" and h.get("Range") == "bytes=0-0"]
-        assert probe and probe[0].get("Authorization") == "Bearer for-the-source"
+def test_copy_from_url_with_progress_and_mid_transfer_failure(tmp_path: Path) -> None:
+    data = os.urandom(21 * MiB)  # five 5 MiB parts: progress in steps
+    with HttpSource() as source, stack_allowing(tmp_path / "stack", source, with_gateway=False) as st:
+        # a throttled source: the copy takes a few seconds, so markers show bytes growing
+        slow = source.add("slow.bin", data, rate=7 * MiB)
+        cut = source.add("cut.bin", data, truncate_at=7 * MiB)
+        with gateway_process(st.state_dir, "--marker-interval", "0.5", "--marker-min-gap", "0.2",
+                             env={"DYNAFED_FN_RETRIES": "1"}) as gw:
+            dest_key = f"copies/{uuid.uuid4().hex}.bin"
+            resp = requests.request("COPY", f"{gw}/default/demo-copy/{dest_key}", timeout=120,
+                                    headers={"Source": slow, "TransferHeaderAuthorization": "Bearer for-the-source"})
+            assert resp.status_code == 202
+            seen, final = parse_tpc_body(resp.text)
+            assert final == "success: Created", resp.text[-500:]
+            assert seen == sorted(seen) and seen[-1] == len(data)
+            assert len({n for n in seen if 0 < n < len(data)}) >= 2, seen  # live progress, not just 0 and the end
+            assert st.s3_client("default").get_object(Bucket="demo-copy", Key=dest_key)["Body"].read() == data
+            probe = [h for m, p, h in source.requests if m == "GET" and h.get("Range") == "bytes=0-0"]
+            assert probe and probe[0].get("Authorization") == "Bearer for-the-source"
 
-    with HttpSource({"cut.bin": data}, truncate_at=2 * MiB) as source, \
-            gateway_process(stack.state_dir, "--marker-interval", "0.5", env={"DYNAFED_FN_RETRIES": "1"}) as gw:
-        resp = requests.request("COPY", f"{gw}/default/demo-copy/copies/{uuid.uuid4().hex}", timeout=240,
-                                headers={"Source": f"{source.url}/cut.bin"})
-        assert resp.status_code == 202
-        seen, final = parse_tpc_body(resp.text)
-        assert final.startswith("failure: "), resp.text[-500:]
-        assert seen == sorted(seen)
+            # the source breaks off mid-transfer: still 202, and the body ends with failure:
+            resp = requests.request("COPY", f"{gw}/default/demo-copy/copies/{uuid.uuid4().hex}", timeout=240,
+                                    headers={"Source": cut})
+            assert resp.status_code == 202
+            seen, final = parse_tpc_body(resp.text)
+            assert final.startswith("failure: "), resp.text[-500:]
+            assert seen == sorted(seen)

@@ -3,6 +3,7 @@
 the real stack; stdout scanned for ``monitor:`` lines as Dynafed's sscanf does."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.helpers import HttpSource
+from tests.interop.helpers import HttpSource, stack_allowing
 
 pytestmark = pytest.mark.integration
 
@@ -101,18 +102,24 @@ def test_filepull_success_verified(stack: Any, hook_env: dict[str, str], source:
     assert got == data
 
 
-def test_filepull_from_http_source_to_federation_path(stack: Any, hook_env: dict[str, str]) -> None:
-    data = os.urandom(3 * MiB)
+def test_filepull_from_http_source_to_federation_path(tmp_path: Path) -> None:
+    data = os.urandom(12 * MiB)  # 5 MiB parts: the copy reports progress at 5 and 10 MiB
     dest_key = f"pulled/{uuid.uuid4().hex}.bin"
-    with HttpSource({"remote.bin": data}, rate=2 * MiB) as remote:
+    mapping = tmp_path / "mapping.json"
+    mapping.write_text(json.dumps({"prefix": [{"url": "/myfed/archive/", "store": "archive", "bucket": "archive"}]}))
+    with HttpSource() as remote, stack_allowing(tmp_path / "stack", remote, with_gateway=False) as st:
+        url = remote.add("remote.bin", data, rate=6 * MiB)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
+        env.update({"DYNAFED_FN_MAPPING": str(mapping), "DYNAFED_FN_STATE_DIR": str(st.state_dir),
+                    "DYNAFED_FN_HOOK_MONITOR_INTERVAL": "0.3"})
         done = run_hook("dynafed-fn-filepull", "dynafed_client.hooks.filepull",
-                        ["1", "adler32", f"{remote.url}/remote.bin", f"/myfed/archive/{dest_key}", "", ""],
-                        hook_env)
-    assert done.returncode == 0, done.stderr
-    values = monitor_values(done.stdout)
-    # a 1.5 s transfer with a line every 0.3 s: Dynafed sees it move
-    assert len(values) >= 3 and values == sorted(values) and values[-1] == len(data)
-    assert stack.s3_client("archive").get_object(Bucket="archive", Key=dest_key)["Body"].read() == data
+                        ["1", "adler32", url, f"/myfed/archive/{dest_key}", "", ""], env)
+        assert done.returncode == 0, done.stderr
+        values = monitor_values(done.stdout)
+        # a 2 s transfer with a line every 0.3 s: Dynafed sees it move
+        assert len(values) >= 3 and values == sorted(values) and values[-1] == len(data)
+        assert len({v for v in values if 0 < v < len(data)}) >= 1, values
+        assert st.s3_client("archive").get_object(Bucket="archive", Key=dest_key)["Body"].read() == data
 
 
 def test_filepush_success(stack: Any, hook_env: dict[str, str], source: tuple[str, bytes]) -> None:

@@ -5,13 +5,16 @@
 * :func:`run_gfal2` — a gfal2 script under Debian's ``/usr/bin/python3``
   (the binding is built for it, not for the venv).
 * :class:`HttpSource` — a small http server with a throttled, optionally
-  truncated, Range-aware GET: a "remote storage" a copy pulls from.
+  truncated, Range-aware GET: a "remote storage" a copy pulls from, and
+  :func:`stack_allowing` — a local stack whose copy function accepts it.
 * :func:`gateway_process` — ``python -m dynafed_client.gateway`` against a
   stack's state, with test-friendly options.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -92,19 +95,26 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+@dataclasses.dataclass
+class Blob:
+    data: bytes
+    #: bytes per second of GET bodies (None = as fast as possible)
+    rate: float | None = None
+    #: full GETs announce the whole length but end after this many bytes
+    truncate_at: int | None = None
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.md5(self.data).hexdigest() + '"'
+
+
 class HttpSource:
-    """Serves ``blobs`` at ``/<name>`` on 127.0.0.1 (GET with Range, HEAD).
+    """A "remote storage" on 127.0.0.1: serves blobs added with :meth:`add`
+    at ``/<name>`` (GET with Range, HEAD), each throttled and/or cut short as
+    asked. Requests are recorded as (method, path, headers)."""
 
-    ``rate``: bytes per second of GET bodies (None = as fast as possible);
-    ``truncate_at``: full GETs announce the whole length but the connection
-    ends after this many bytes (a source failing mid-transfer). Requests are
-    recorded as (method, path, headers).
-    """
-
-    def __init__(self, blobs: Mapping[str, bytes], *, rate: float | None = None,
-                 truncate_at: int | None = None) -> None:
-        self.blobs = dict(blobs)
-        self.rate, self.truncate_at = rate, truncate_at
+    def __init__(self) -> None:
+        self.blobs: dict[str, Blob] = {}
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -113,15 +123,21 @@ class HttpSource:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.port}"
 
+    def add(self, name: str, data: bytes, *, rate: float | None = None, truncate_at: int | None = None) -> str:
+        """Serve ``data`` at ``/<name>``; returns its URL."""
+        self.blobs[name] = Blob(data, rate, truncate_at)
+        return f"{self.url}/{name}"
+
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
         request = Request(environ)
         self.requests.append((request.method, request.path, dict(request.headers)))
-        data = self.blobs.get(request.path.lstrip("/"))
-        if data is None:
+        blob = self.blobs.get(request.path.lstrip("/"))
+        if blob is None:
             return Response("not found\n", status=404)(environ, start_response)
+        data = blob.data
         if request.method == "HEAD":
-            return Response(status=200, headers={"Content-Length": str(len(data)),
-                                                 "Accept-Ranges": "bytes"})(environ, start_response)
+            return Response(status=200, headers={"Content-Length": str(len(data)), "Accept-Ranges": "bytes",
+                                                 "ETag": blob.etag})(environ, start_response)
         if request.method != "GET":
             return Response(status=405)(environ, start_response)
         status, start, end = 200, 0, len(data)
@@ -129,20 +145,24 @@ class HttpSource:
             begin, stop = request.range.range_for_length(len(data)) or (0, len(data))
             status, start, end = 206, begin, stop
         body = data[start:end]
-        headers = {"Content-Length": str(len(body)), "Accept-Ranges": "bytes"}
+        headers = {"Content-Length": str(len(body)), "Accept-Ranges": "bytes", "ETag": blob.etag,
+                   "Last-Modified": "Fri, 27 Nov 2026 00:00:00 GMT"}
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
-        limit = self.truncate_at if status == 200 and self.truncate_at is not None else len(body)
-        return Response(self._paced(body[:limit]), status=status, headers=headers,
+        # a cut source breaks every read that would go past the cut, ranged resumes included
+        limit = len(body) if blob.truncate_at is None else max(0, min(len(body), blob.truncate_at - start))
+        if blob.truncate_at is not None and status == 206 and end - start <= 1:
+            limit = len(body)  # the one-byte probe of the gateway still works
+        return Response(self._paced(body[:limit], blob.rate), status=status, headers=headers,
                         direct_passthrough=True)(environ, start_response)
 
-    def _paced(self, body: bytes) -> Iterator[bytes]:
+    @staticmethod
+    def _paced(body: bytes, rate: float | None) -> Iterator[bytes]:
         step = 64 * 1024
         started = time.monotonic()
         for offset in range(0, len(body), step):
-            if self.rate:
-                due = started + offset / self.rate
-                delay = due - time.monotonic()
+            if rate:
+                delay = started + offset / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
             yield body[offset:offset + step]
@@ -155,6 +175,29 @@ class HttpSource:
         self._server.shutdown()
         self._thread.join(timeout=5)
         self._server.server_close()
+
+
+#: the copy function counts progress in parts it has stored; S3's smallest part
+#: size makes a few-seconds transfer show several steps
+PROGRESS_PART_BYTES = 5 * 1024 * 1024
+
+
+@contextlib.contextmanager
+def stack_allowing(state_dir: Path, source: HttpSource, **kwargs: Any) -> Iterator[Any]:
+    """A local stack whose copy function accepts ``source`` (the stack's default
+    allow-list, ``http://127.0.0.1``, means port 80 to the copy function) and
+    stores 5 MiB parts. Stopped on exit; events off unless asked."""
+    from dynafed_client.stack import Stack, StackError
+
+    kwargs.setdefault("with_events", False)
+    env = {"DYNAFED_FN_HTTP_SOURCES": f"http://127.0.0.1,{source.url}",
+           "DYNAFED_FN_COPY_PART_BYTES": str(PROGRESS_PART_BYTES)}
+    try:
+        st = Stack.up(state_dir, extra_env=env, **kwargs)
+    except StackError as exc:
+        pytest.fail(f"local stack failed to start:\n{exc}", pytrace=False)
+    with st:
+        yield st
 
 
 @contextlib.contextmanager

@@ -10,12 +10,13 @@ import hashlib
 import os
 import uuid
 import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import google_crc32c
 import pytest
 
-from tests.interop.helpers import HttpSource, gateway_process, gfal2_missing, require, run_gfal2
+from tests.interop.helpers import HttpSource, gateway_process, gfal2_missing, require, run_gfal2, stack_allowing
 
 pytestmark = pytest.mark.interop
 
@@ -109,36 +110,47 @@ def test_third_party_copy_between_stores(stack: Any, gateway: str) -> None:
     assert verified["ADLER32"].lower() == f"{zlib.adler32(data):08x}"
 
 
-def test_third_party_copy_reports_live_progress(stack: Any, gateway: str) -> None:
-    """A remote source serving ~1.5 MiB/s: the pull takes several seconds, and
-    gfal2's monitor callback (one call per Perf Marker it parses) sees the
-    byte count grow."""
-    data = os.urandom(8 * MiB)
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpSource, Any]]:
+    """A remote http source and a stack whose copy function may pull from it
+    (the shared stack's allow-list is port 80 only)."""
+    with HttpSource() as source, stack_allowing(tmp_path_factory.mktemp("remote-stack"), source) as st:
+        if not st.gateway:
+            pytest.fail(f"the stack did not start the gateway: {st.skipped}", pytrace=False)
+        yield source, st
+
+
+def test_third_party_copy_reports_live_progress(remote: tuple[HttpSource, Any]) -> None:
+    """A remote source serving 6 MiB/s: the pull takes five seconds, and
+    gfal2's monitor callback (one call per Perf Marker it parses, about one a
+    second) sees the byte count grow as the copy stores 5 MiB parts."""
+    source, st = remote
+    data = os.urandom(30 * MiB)
     dest = f"interop-{uuid.uuid4().hex[:12]}/pulled.bin"
-    with HttpSource({"remote.bin": data}, rate=1.5 * MiB) as source:
-        result = run_gfal2(COPY, f"{source.url}/remote.bin", f"{gateway}/default/demo-copy/{dest}")
+    src_url = source.add("remote.bin", data, rate=6 * MiB)
+    result = run_gfal2(COPY, src_url, f"{st.gateway}/default/demo-copy/{dest}")
     print("gfal2 monitor (remote source):", result["monitor"])
     assert result["error"] is None, result
     transferred = [m[0] for m in result["monitor"]]
     assert transferred == sorted(transferred), transferred
     moving = sorted({n for n in transferred if 0 < n < len(data)})
     assert len(moving) >= 2, f"progress did not show bytes growing: {transferred}"
-    assert read(stack, "default", "demo-copy", dest) == data
-    verified = run_gfal2(CHECKSUM, f"{gateway}/default/demo-copy/{dest}", "ADLER32", "MD5")
+    assert read(st, "default", "demo-copy", dest) == data
+    verified = run_gfal2(CHECKSUM, f"{st.gateway}/default/demo-copy/{dest}", "ADLER32", "MD5")
     assert verified["ADLER32"].lower() == f"{zlib.adler32(data):08x}"
     assert verified["MD5"].lower() == hashlib.md5(data).hexdigest()
 
 
-def test_failures_reach_gfal2(stack: Any, gateway: str) -> None:
+def test_failures_reach_gfal2(stack: Any, gateway: str, remote: tuple[HttpSource, Any]) -> None:
     missing = run_gfal2(COPY, f"{gateway}/default/demo/no-such-{uuid.uuid4().hex}",
                         f"{gateway}/archive/archive/never-{uuid.uuid4().hex}")
     print("gfal2 error (missing source):", missing["error"])
     assert missing["error"] is not None
     # a source that breaks off mid-transfer: the 202 body ends with "failure: ..."
-    data = os.urandom(4 * MiB)
-    with HttpSource({"cut.bin": data}, truncate_at=MiB) as source, \
-            gateway_process(stack.state_dir, env={"DYNAFED_FN_RETRIES": "1"}) as gw:
-        cut = run_gfal2(COPY, f"{source.url}/cut.bin", f"{gw}/default/demo-copy/cut-{uuid.uuid4().hex}")
+    source, st = remote
+    cut_url = source.add("cut.bin", os.urandom(12 * MiB), truncate_at=7 * MiB)
+    with gateway_process(st.state_dir, env={"DYNAFED_FN_RETRIES": "1"}) as gw:
+        cut = run_gfal2(COPY, cut_url, f"{gw}/default/demo-copy/cut-{uuid.uuid4().hex}")
     print("gfal2 error (mid-transfer failure):", cut["error"])
     assert cut["error"] is not None
     assert "terminated abruptly" not in cut["error"][1], "the body ended without a failure: line"
