@@ -68,8 +68,16 @@ def comparison(a: Mapping[str, Any], b: Mapping[str, Any], labels: Sequence[str]
         row["p50_speedup"] = _ratio(row[labels[1]]["p50"], row[labels[0]]["p50"])
         row["rps_ratio"] = _ratio(row[labels[0]]["rps"], row[labels[1]]["rps"])
         tasks.append(row)
+    stages = []
+    for sa, sb in zip(a.get("by_stage") or [], b.get("by_stage") or [], strict=False):
+        row = {"stage": sa["label"] or sb["label"]}
+        for label, st in zip(labels, (sa, sb), strict=True):
+            row[label] = {"users": st["users"], "rps": st["rps"], "p50": st["latency_ms"]["p50"],
+                          "p95": st["latency_ms"]["p95"]}
+        row["p50_speedup"] = _ratio(row[labels[1]]["p50"], row[labels[0]]["p50"])
+        stages.append(row)
     return {"labels": list(labels), "runs": [a.get("run_id"), b.get("run_id")],
-            "modes": [a.get("mode"), b.get("mode")], "overall": overall, "tasks": tasks}
+            "modes": [a.get("mode"), b.get("mode")], "overall": overall, "tasks": tasks, "stages": stages}
 
 
 def _fmt(v: Any) -> str:
@@ -88,6 +96,15 @@ def to_markdown(data: Mapping[str, Any]) -> str:
         a, b = t[la], t[lb]
         lines.append(f"| {t['task']} | {_fmt(a['rps'])} | {_fmt(b['rps'])} | {_fmt(a['p50'])} | {_fmt(b['p50'])} "
                      f"| {_fmt(a['p95'])} | {_fmt(b['p95'])} | {_fmt(t['p50_speedup'])}x |")
+    if data.get("stages"):
+        lines += ["", "Per stage of the load shape (equal user counts compare like with like):", "",
+                  f"| stage | {la} users | {lb} users | {la} req/s | {lb} req/s | {la} p50 ms | {lb} p50 ms "
+                  f"| {la} p95 ms | {lb} p95 ms | p50 speed-up |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for st in data["stages"]:
+            a, b = st[la], st[lb]
+            lines.append(f"| {st['stage']} | {a['users']} | {b['users']} | {_fmt(a['rps'])} | {_fmt(b['rps'])} "
+                         f"| {_fmt(a['p50'])} | {_fmt(b['p50'])} | {_fmt(a['p95'])} | {_fmt(b['p95'])} "
+                         f"| {_fmt(st['p50_speedup'])}x |")
     lines += ["", f"p50 speed-up = {lb} median latency / {la} median latency."]
     return "\n".join(lines) + "\n"
 
@@ -100,6 +117,12 @@ def to_html_fragment(data: Mapping[str, Any], png: bytes | None) -> str:
                            f"{lb} p95 ms", "p50 speed-up"),
                           ((t["task"], t[la]["rps"], t[lb]["rps"], t[la]["p50"], t[lb]["p50"], t[la]["p95"],
                             t[lb]["p95"], t["p50_speedup"]) for t in data["tasks"]))
+    if data.get("stages"):
+        tasks += "<p>Per stage of the load shape (equal user counts compare like with like):</p>" + report._table(
+            ("stage", f"{la} users", f"{lb} users", f"{la} req/s", f"{lb} req/s", f"{la} p50 ms", f"{lb} p50 ms",
+             f"{la} p95 ms", f"{lb} p95 ms", "p50 speed-up"),
+            ((st["stage"], st[la]["users"], st[lb]["users"], st[la]["rps"], st[lb]["rps"], st[la]["p50"],
+              st[lb]["p50"], st[la]["p95"], st[lb]["p95"], st["p50_speedup"]) for st in data["stages"]))
     img = (f"<img alt='comparison' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
            f"<figcaption>Left: p50 and p95 latency over time of both runs. Right: median latency per task "
            f"(log scale).</figcaption>") if png else ""

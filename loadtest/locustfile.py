@@ -3,10 +3,15 @@ one load shape, both from ``$DYNAFED_LT_RUN`` (run.json, written by the
 runner). Start runs with ``dynafed-fn loadtest run``, which seeds the
 objects, starts this under Locust headless and builds the report.
 
-Also writes ``requests.csv`` (one row per request) into the results dir.
+Also writes ``requests.csv`` (one row per request) and ``shape.json`` (when
+the shape started) into the results dir.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -34,6 +39,13 @@ class ScenarioShape(shapes.StagesShape):
 
     def __init__(self) -> None:
         super().__init__(_STAGES)
+
+    def reset_time(self) -> None:
+        # Locust calls this when the shape starts: the report aligns stages on it
+        super().reset_time()
+        shape_file = Path(SPEC.results_dir) / "shape.json"
+        shape_file.write_text(json.dumps({"started": time.time(),
+                                          "stages": [dataclasses.asdict(s) for s in self.stages]}) + "\n")
 
 
 @events.init.add_listener

@@ -88,6 +88,31 @@ def task_stats(rows: Sequence[Mapping[str, Any]], duration: float) -> dict[str, 
     return stats
 
 
+def stage_stats(rows: Sequence[Mapping[str, Any]], stages: Sequence[Mapping[str, Any]],
+                shape_t0: float) -> list[dict[str, Any]]:
+    """Per stage of the shape: requests that started during it, req/s, latency.
+    Compares runs at equal user counts (e.g. the baseline's first step)."""
+    out, offset = [], 0.0
+    for i, stage in enumerate(stages):
+        begin, end = shape_t0 + offset, shape_t0 + offset + stage["duration"]
+        # Locust ticks the shape once a second: requests started in the second
+        # after the nominal end still belong to the last stage
+        if i == len(stages) - 1:
+            end = math.inf
+        mine = [r for r in rows if begin <= r["start"] < end]
+        ok = [r["response_ms"] for r in mine if r["ok"]]
+        out.append({"label": stage.get("label") or "", "users": stage["users"], "start_s": offset,
+                    "duration_s": stage["duration"], "requests": len(mine), "failures": len(mine) - len(ok),
+                    "rps": _round(len(ok) / stage["duration"], 3) if stage["duration"] else None,
+                    "latency_ms": latency_stats(ok)})
+        offset += stage["duration"]
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def _read_csv(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -144,6 +169,8 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
     errors = Counter(r["code"] or "UNKNOWN" for r in rows if not r["ok"])
     target = meta.get("target", {})
     kind = target.get("kind")
+    shape = _read_json(run_dir / "shape.json") or {}
+    stages = shape.get("stages") or meta.get("stages") or []
     summary: dict[str, Any] = {
         "run_id": meta.get("run_id"),
         "mode": meta.get("mode"),
@@ -168,7 +195,9 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
             [r["bytes"] / (r["response_ms"] / 1000) / 1e6 for r in large if r["response_ms"] > 0], 50), 2),
         "by_task": {name: task_stats(by_name[name], duration) for name in sorted(by_name)},
         "users_max": max((u for _, u in read_users(run_dir / "locust_stats_history.csv")), default=0),
-        "stages": meta.get("stages"),
+        "stages": stages,
+        "shape_started": shape.get("started"),
+        "by_stage": stage_stats(rows, stages, shape["started"]) if shape.get("started") else [],
         "settings": meta.get("settings"),
         "locust": _locust_totals(run_dir / "locust_stats.csv", meta),
         "seed": meta.get("seed"),
@@ -283,19 +312,22 @@ def _stage_marks(ax: Any, stages: Sequence[Mapping[str, Any]] | None) -> None:
 def plot_throughput(rows: Sequence[Mapping[str, Any]], t0: float, stages: Any = None) -> bytes | None:
     if not rows:
         return None
-    end = max(int(r["start"] + r["response_ms"] / 1000 - t0) for r in rows) + 1
+    def second(r: Mapping[str, Any]) -> int:
+        return max(0, int(r["start"] + r["response_ms"] / 1000 - t0))
+
+    end = max(second(r) for r in rows) + 1
     fig, ax = _figure()
     names = sorted({r["name"] for r in rows})
     for name in names:
         counts = [0.0] * end
         for r in rows:
             if r["name"] == name and r["ok"]:
-                counts[min(end - 1, int(r["start"] + r["response_ms"] / 1000 - t0))] += 1
+                counts[second(r)] += 1
         ax.plot(range(end), _moving_average(counts, 5), label=name, linewidth=1.4)
     failures = [0.0] * end
     for r in rows:
         if not r["ok"]:
-            failures[min(end - 1, int(r["start"] + r["response_ms"] / 1000 - t0))] += 1
+            failures[second(r)] += 1
     if any(failures):
         ax.plot(range(end), _moving_average(failures, 5), label="failures", color="red", linestyle=":")
     _stage_marks(ax, stages)
@@ -341,6 +373,7 @@ def plot_users(users: Sequence[tuple[float, int]], t0: float, stages: Sequence[M
         ax.plot(xs, ys, color="0.5", linestyle="--", label="planned (shape)")
     if users:
         ax.step([t - t0 for t, _ in users], [u for _, u in users], where="post", label="running", linewidth=1.5)
+    _stage_marks(ax, stages)
     ax.set(xlabel="seconds since start", ylabel="users", title="Locust users over time")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
@@ -411,15 +444,20 @@ def make_figures(run_dir: Path, summary: Mapping[str, Any]) -> dict[str, bytes]:
     rows = read_rows(run_dir / "requests.csv") if (run_dir / "requests.csv").is_file() else []
     replicas = read_replicas(run_dir / "replicas.csv")
     users = read_users(run_dir / "locust_stats_history.csv")
-    starts = [r["start"] for r in rows] + [t for t, _ in users] + [s["t"] for s in replicas]
-    t0 = min(starts) if starts else 0.0
-    load_t0 = users[0][0] if users else (min(r["start"] for r in rows) if rows else t0)
     stages = summary.get("stages")
+    shape_t0 = summary.get("shape_started")
+    if shape_t0 is not None:
+        # time 0 = the load shape's start, so stage boundaries line up (replica
+        # samples and cold-start probes before it have negative times)
+        t0, marks = float(shape_t0), stages
+    else:
+        starts = [r["start"] for r in rows] + [t for t, _ in users] + [s["t"] for s in replicas]
+        t0, marks = (min(starts) if starts else 0.0), None
     cold = summary.get("cold_starts") or {}
     figures = {
-        "throughput": plot_throughput(rows, t0, None),
-        "latency": plot_latency(rows, t0),
-        "users": plot_users(users, t0, stages, load_t0),
+        "throughput": plot_throughput(rows, t0, marks),
+        "latency": plot_latency(rows, t0, marks),
+        "users": plot_users(users, t0, stages, shape_t0 if shape_t0 is not None else (users[0][0] if users else None)),
         "replicas": plot_replicas(replicas, t0, users),
         "coldstarts": plot_coldstarts([*cold.get("probes", []), *cold.get("in_load", [])]),
         "tasks": plot_tasks(rows),
@@ -536,6 +574,12 @@ def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes], compar
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes if n]
     parts.append(_table(("", ""), headline_rows))
     parts.append("<h2>Per task</h2>" + task_table(summary))
+    if summary.get("by_stage"):
+        parts.append("<h2>Per stage of the load shape</h2>" + _table(
+            ("stage", "users", "from s", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"),
+            ((st["label"], st["users"], st["start_s"], st["requests"], st["failures"], st["rps"],
+              st["latency_ms"]["p50"], st["latency_ms"]["p95"], st["latency_ms"]["p99"])
+             for st in summary["by_stage"])))
     if errors:
         parts.append("<h2 class='bad'>Errors by code</h2>" + _table(("code", "count"), errors.items()))
     if comparison_html:

@@ -33,7 +33,7 @@ def smoke_run(stack, tmp_path_factory) -> Path:
 
 
 def test_results_directory_holds_csvs_summary_and_report(smoke_run):
-    for name in ("run.json", "objects.json", "meta.json", "requests.csv", "locust_stats.csv",
+    for name in ("run.json", "objects.json", "meta.json", "shape.json", "requests.csv", "locust_stats.csv",
                  "locust_stats_history.csv", "locust_failures.csv", "summary.json", "report.html"):
         assert (smoke_run / name).is_file(), name
     assert not (smoke_run / "replicas.csv").exists()  # no Kubernetes locally
@@ -54,6 +54,9 @@ def test_numbers_are_sane_and_every_answer_was_validated(smoke_run):
     assert summary["by_task"]["checksum:large"]["bytes"] > 0
     assert summary["throughput_rps"] > 0 and summary["latency_ms"]["p95"] > 0
     assert summary["replicas"]["available"] is False and summary["cold_starts"]["available"] is False
+    # the shape's start was recorded, so requests are attributed to its stages
+    assert [st["label"] for st in summary["by_stage"]] == ["plateau"]
+    assert summary["by_stage"][0]["requests"] == summary["requests"]
     # Locust's own CSV saw the same requests
     with (smoke_run / "locust_stats.csv").open() as handle:
         aggregated = next(r for r in csv.DictReader(handle) if r["Name"] == "Aggregated")

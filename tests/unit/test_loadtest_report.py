@@ -143,7 +143,9 @@ def test_the_first_request_after_each_zero_episode_is_a_cold_start():
 
 def write_run(root: Path, mode: str, latency_ms: float, *, failures: int = 0, knative: bool = False) -> Path:
     root.mkdir(parents=True)
-    stages = [{"duration": 10.0, "users": 2, "spawn_rate": 2.0, "label": "plateau"}]
+    stages = [{"duration": 5.0, "users": 1, "spawn_rate": 1.0, "label": "step 1"},
+              {"duration": 5.0, "users": 2, "spawn_rate": 1.0, "label": "step 2"}]
+    (root / "shape.json").write_text(json.dumps({"started": 1000.0, "stages": stages}))
     target = {"kind": "knative" if knative else "local", "functions": {}, "state_dir": None}
     if knative:
         target["knative"] = {"namespace": "ns", "context": None, "kubeconfig": None,
@@ -195,6 +197,10 @@ def test_summary_numbers(tmp_path):
     assert s["large_checksum_MBps"] == pytest.approx(large_ok * 50 / s["duration_s"], rel=1e-2)
     assert s["large_checksum_MBps_per_request_p50"] == 250.0  # 50 MB in 0.2 s
     assert s["users_max"] == 2
+    # per stage of the shape (aligned on shape.json's start): 50 requests each
+    assert [(st["label"], st["users"], st["requests"], st["failures"]) for st in s["by_stage"]] == [
+        ("step 1", 1, 50, 3), ("step 2", 2, 50, 0)]
+    assert s["by_stage"][1]["rps"] == 10.0
     assert s["replicas"]["available"] is False and "not measured" in s["replicas"]["note"]
     assert s["cold_starts"]["available"] is False
 
@@ -218,6 +224,7 @@ def test_report_html_is_self_contained_with_plots(tmp_path):
 def test_knative_runs_get_replica_and_cold_start_figures(tmp_path):
     run = write_run(tmp_path / "k", "functions", 20.0, knative=True)
     summary = report.write_report(run)
+    assert "Per stage of the load shape" in (run / "report.html").read_text()
     assert summary["replicas"]["services"]["checksum"] == {"revisions": ["checksum-1"], "max_ready": 1,
                                                            "max_desired": 1, "errors": 0}
     cold = summary["cold_starts"]
@@ -238,6 +245,8 @@ def test_compare_two_runs(tmp_path):
     assert small["p50_speedup"] == 80.0
     md = (tmp_path / "out" / "compare.md").read_text()
     assert "| checksum:small-cached |" in md and "80.0x" in md
+    assert [(st["stage"], st["p50_speedup"]) for st in data["stages"]] == [("step 1", 80.0), ("step 2", 80.0)]
+    assert "| step 1 | 1 | 1 |" in md
     assert (tmp_path / "out" / "plots" / "compare.png").read_bytes().startswith(b"\x89PNG")
     assert "data:image/png;base64," in (tmp_path / "out" / "compare.html").read_text()
 
