@@ -125,10 +125,12 @@ def copy_sampler(key: str, name: str, caller: FunctionCaller, source: tuple[str,
         seconds = time.perf_counter() - started
         after = bytes_counters(caller.metrics())
         fixtures.delete_quietly(dest_client, destination[1], destination[2])
-        moved.append(sum(after.get(k, 0.0) - before.get(k, 0.0) for k in after))
+        delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+        moved.append(sum(delta.values()))
         strategies.add(str(result.get("strategy")))
         figure.extra["strategy"] = sorted(strategies)
         figure.extra["bytes_counted_by_function_per_copy"] = max(moved)
+        figure.extra["last_copy_bytes_by_counter"] = {k: v for k, v in delta.items() if v}
         if expected_strategy and strategies != {expected_strategy}:
             figure.note = f"strategy {sorted(strategies)}, expected {expected_strategy}"
         if result.get("status") not in ("completed", "already-present") or int(result.get("bytes", size)) != size:

@@ -103,7 +103,7 @@ def evaluate(figures: Mapping[str, Figure], size: int) -> list[Target]:
         "fn.copy.stream vs rclone.copy (GB/s)")
     for key in sorted(k for k in figures if k.startswith("rss.")):
         add(f"peak worker RSS, {figures[key].name} (MiB)", "<=", 200.0,
-            lambda s, key=key: _stat(figures, key, s), "VmHWM of the gunicorn worker")
+            lambda s, key=key: _stat(figures, key, s), "VmHWM of the gunicorn worker")  # type: ignore[misc]
     add("small-object (4 KiB) checksum median latency (ms)", "<=", 10.0,
         lambda s: _stat(figures, "fn.small", "median"), "median of sequential requests")
 
