@@ -23,6 +23,7 @@ from loadtest import report
 OVERALL = (
     ("requests", "requests", None),
     ("failures", "failures", None),
+    ("of which shed (429)", "shed_429", None),
     ("throughput (req/s)", "throughput_rps", "higher"),
     ("p50 latency (ms)", ("latency_ms", "p50"), "lower"),
     ("p95 latency (ms)", ("latency_ms", "p95"), "lower"),

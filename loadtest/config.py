@@ -37,6 +37,8 @@ defaults are the ``default`` scenario's)::
     wait_min = 0.0                  # think time between tasks, seconds
     wait_max = 0.5
     request_timeout = "300s"
+    retries_429 = 3                 # after a 429 (load shed), retry after Retry-After…
+    retry_after_max = "5s"          # …waiting at most this long
 
     [shape]                         # see loadtest.stages
     kind = "step"
@@ -300,6 +302,8 @@ class UsersConfig:
     wait_min: float = 0.0
     wait_max: float = 0.5
     request_timeout: float = 300.0
+    retries_429: int = 3
+    retry_after_max: float = 5.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -425,11 +429,15 @@ class ScenarioConfig:
         if not any(mix.values()):
             raise ConfigError("mix: at least one task needs a weight > 0")
         users_t = _table(data, "users", "")
-        _reject_unknown(users_t, ("wait_min", "wait_max", "request_timeout"), "users")
+        _reject_unknown(users_t, ("wait_min", "wait_max", "request_timeout", "retries_429", "retry_after_max"),
+                        "users")
         users = UsersConfig(_number(users_t, "wait_min", d.users.wait_min, "users"),
                             _number(users_t, "wait_max", d.users.wait_max, "users"),
                             parse_duration(users_t.get("request_timeout", d.users.request_timeout),
-                                           "users.request_timeout"))
+                                           "users.request_timeout"),
+                            _int(users_t, "retries_429", d.users.retries_429, "users"),
+                            parse_duration(users_t.get("retry_after_max", d.users.retry_after_max),
+                                           "users.retry_after_max"))
         if users.wait_max < users.wait_min:
             raise ConfigError("users.wait_max: must be >= users.wait_min")
         shape = dict(_table(data, "shape", "")) or dict(d.shape)

@@ -34,6 +34,7 @@ from loadtest.requestlog import read_rows
 from loadtest.validation import WRONG_ANSWER
 
 PERCENTILES = (50, 95, 99)
+SHED = "TOO_MANY_REQUESTS"
 SMALL_CHECKSUMS = (TASKS["checksum_small_cached"], TASKS["checksum_small_uncached"])
 LARGE_CHECKSUM = TASKS["checksum_large"]
 LOCAL_NOTE = ("local stack: one always-warm gunicorn per function and no autoscaler, so replicas and cold "
@@ -184,6 +185,8 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
         "failures": len(rows) - len(ok),
         "validated": sum(1 for r in rows if r["validated"]),
         "validation_failures": errors.get(WRONG_ANSWER, 0),
+        # 429 = the function shed load beyond its in-flight limit; the users retried after Retry-After
+        "shed_429": errors.get(SHED, 0),
         "throughput_rps": _round(len(ok) / duration, 3) if duration > 0 else None,
         "latency_ms": latency_stats([r["response_ms"] for r in ok]),
         "errors_by_code": dict(errors.most_common()),
@@ -259,8 +262,10 @@ def _cold_summary(run_dir: Path, kind: str | None, rows: Sequence[Mapping[str, A
 def headline(summary: Mapping[str, Any]) -> list[str]:
     """A few lines for the terminal."""
     lat = summary.get("latency_ms") or {}
+    shed = summary.get("shed_429") or 0
+    failed = f"{summary.get('failures')} failed" + (f" ({shed} shed with 429 and retried)" if shed else "")
     lines = [f"[{summary.get('mode')}] {summary.get('requests')} requests in {summary.get('duration_s')} s, "
-             f"{summary.get('failures')} failed, {summary.get('validated')} answers validated; "
+             f"{failed}, {summary.get('validated')} answers validated; "
              f"{summary.get('throughput_rps')} req/s, p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms, "
              f"p99 {lat.get('p99')} ms"]
     small = summary.get("small_checksum_latency_ms") or {}
@@ -543,7 +548,10 @@ def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes], compar
     headline_rows = [
         ("scenario", f"{summary.get('scenario')} ({summary.get('scenario_source')})"),
         ("load duration", f"{summary.get('duration_s')} s, up to {summary.get('users_max')} users"),
-        ("requests / failures", f"{summary.get('requests')} / {summary.get('failures')}"),
+        ("requests / failures", f"{summary.get('requests')} / {summary.get('failures')}"
+                                + (f" (of which {summary['shed_429']} shed with 429 TOO_MANY_REQUESTS: the function "
+                                   "was at its in-flight limit; retried after Retry-After)"
+                                   if summary.get("shed_429") else "")),
         ("answers validated (checksums compared)", summary.get("validated")),
         ("wrong answers", summary.get("validation_failures")),
         ("throughput", f"{summary.get('throughput_rps')} req/s"),

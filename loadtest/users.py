@@ -86,6 +86,13 @@ CHECKSUM_TASKS: dict[str, tuple[str, str, str, bool | None]] = {
 COPY_TASKS: dict[str, str] = {"copy_server_side": "server-side", "copy_stream": "stream"}
 
 
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 1.0
+    except ValueError:  # an HTTP date: not worth parsing for a load test
+        return 1.0
+
+
 def _problem(response: Any) -> Any:
     try:
         return response.json()
@@ -105,6 +112,20 @@ class FunctionUserBase(HttpUser):
 
     def _post(self, task: str, function: str, body: Mapping[str, Any], obj: SeededObject,
               check: Callable[[Any, Any], str | None], *, ndjson: bool = False) -> None:
+        """POST once; after a 429 (the function sheds load beyond its in-flight
+        limit) wait Retry-After and try again, as the dispatch client does.
+        Every attempt is a request in the statistics: shed ones as failures
+        with code TOO_MANY_REQUESTS."""
+        users = self.workload.config.users
+        for attempt in range(1 + users.retries_429):
+            retry_after = self._attempt(task, function, body, obj, check, ndjson=ndjson)
+            if retry_after is None or attempt == users.retries_429:
+                return
+            time.sleep(min(retry_after, users.retry_after_max))
+
+    def _attempt(self, task: str, function: str, body: Mapping[str, Any], obj: SeededObject,
+                 check: Callable[[Any, Any], str | None], *, ndjson: bool) -> float | None:
+        """One request; returns the Retry-After seconds of a 429, else None."""
         endpoint = self.workload.target.endpoint(function)
         headers = endpoint.headers()
         if ndjson:
@@ -117,19 +138,22 @@ class FunctionUserBase(HttpUser):
             if resp.status_code == 0:  # no answer at all (connection refused/reset, timeout)
                 meta["code"] = type(resp.error).__name__
                 resp.failure(f"{meta['code']}: {resp.error}")
-                return
+                return None
             if resp.status_code != 200:
                 problem = _problem(resp)
                 meta["code"] = error_code(resp.status_code, problem)
                 detail = problem.get("detail") if isinstance(problem, dict) else resp.text[:200]
                 resp.failure(f"{meta['code']}: {detail}")
-                return
+                if resp.status_code == 429:
+                    return _retry_after(resp.headers.get("Retry-After"))
+                return None
             reason = check(resp, meta)
             if reason is not None:
                 meta["code"] = meta.get("code") or WRONG_ANSWER
                 resp.failure(reason)
             else:
                 resp.success()
+            return None
 
     def _checksum(self, task: str) -> None:
         pool, attr, cache, expect_cached = CHECKSUM_TASKS[task]

@@ -73,8 +73,21 @@ def functions() -> Iterator[tuple[FakeFunctions, str]]:
         def do_POST(self) -> None:  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            status, ctype, data = fake.answer(self.headers.get("Host", ""), headers, body)
+            extra = {}
+            if body.get("key", "").endswith("big.bin"):
+                # one handler per keep-alive connection (= per Locust user): shed every
+                # other large checksum with 429, as a saturated function does
+                self.shed = not getattr(self, "shed", False)
+            if body.get("key", "").endswith("big.bin") and self.shed:
+                problem = {"status": 429, "title": "Too Many Requests", "code": "TOO_MANY_REQUESTS",
+                           "detail": "function is saturated; retry later", "retryable": True}
+                status, ctype, data = 429, "application/problem+json", json.dumps(problem).encode()
+                extra["Retry-After"] = "0"
+            else:
+                status, ctype, data = fake.answer(self.headers.get("Host", ""), headers, body)
             self.send_response(status)
+            for k, v in extra.items():
+                self.send_header(k, v)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
@@ -114,10 +127,14 @@ def test_users_validate_every_answer_and_count_wrong_ones_as_failures(functions,
     assert set(names) == {"checksum:small-cached", "checksum:small-uncached", "checksum:large", "copy:server-side",
                           "copy:stream"}
     failures = Counter((r["name"], r["code"]) for r in rows if not r["ok"])
-    # exactly the two planted faults, under their own codes
-    assert set(failures) == {("checksum:small-cached", "WRONG_ANSWER"), ("checksum:small-uncached", "NO_SUCH_OBJECT")}
+    # exactly the planted faults, under their own codes
+    assert set(failures) == {("checksum:small-cached", "WRONG_ANSWER"), ("checksum:small-uncached", "NO_SUCH_OBJECT"),
+                             ("checksum:large", "TOO_MANY_REQUESTS")}
+    # every shed attempt was retried after Retry-After, and the retry succeeded
+    large_ok = sum(1 for r in rows if r["name"] == "checksum:large" and r["ok"])
+    assert large_ok >= failures[("checksum:large", "TOO_MANY_REQUESTS")] > 0
     # every 200 answer was validated; the 404s were not (nothing to compare)
-    assert all(r["validated"] for r in rows if r["code"] != "NO_SUCH_OBJECT")
+    assert all(r["validated"] for r in rows if r["code"] not in ("NO_SUCH_OBJECT", "TOO_MANY_REQUESTS"))
     assert all(r["ok"] for r in rows if r["function"] == "copy")
     # Locust's own statistics agree with the request log
     stats = (tmp_path / "locust_stats.csv").read_text().splitlines()
