@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+#: Threads beyond ``THREADS`` that never do work: the app admits at most
+#: ``DYNAFED_FN_MAX_INFLIGHT`` (default ``THREADS``) requests to ``POST /``, and
+#: with no spare thread a saturated worker would leave further requests - and
+#: the kubelet's probes - queued in gunicorn instead of answering ``429`` /
+#: ``/healthz`` at once (seen with real gunicorn: probes timed out under load).
+SPARE_THREADS = 2
+
 
 def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
     threads = int(env.get("THREADS", default_threads))
     return {
         "bind": f"{env.get('HOST', '0.0.0.0')}:{int(env.get('PORT', '8080'))}",
         "workers": int(env.get("WORKERS", "1")),
-        "threads": threads,
+        "threads": threads + SPARE_THREADS,
         "worker_class": "gthread",
         "timeout": 0,
         "graceful_timeout": int(env.get("GRACEFUL_TIMEOUT", "30")),

@@ -25,7 +25,9 @@ def make_s3_client(store: Store, *, pool_size: int = 32, max_attempts: int = 5,
     config = BotoConfig(
         region_name=store.region,
         max_pool_connections=pool_size,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        # botocore's "max_attempts" counts *retries* (N+1 requests); "total_max_attempts"
+        # counts requests, which is what DYNAFED_FN_S3_MAX_ATTEMPTS means
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         request_checksum_calculation="when_required",
