@@ -62,6 +62,8 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
     """Build the Flask app of one function. ``s3`` and ``sink_transport`` are
     injection points for tests (moto clients, a recording sink)."""
     configure_logging(config.service, config.revision, config.log_level)
+    errors.register_secrets(config.auth_token, *(secret for store in config.stores.values()
+                                                 for secret in (store.secret_access_key, store.session_token)))
     app = Flask(spec.name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     metrics = FunctionMetrics(spec.name)

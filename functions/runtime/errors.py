@@ -208,12 +208,41 @@ _S3_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "R
                    "InternalError", "500", "Throttling", "ThrottlingException"}
 _S3_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _S3_PRECONDITION = {"PreconditionFailed", "412"}
-_SECRETISH = re.compile(r"(X-Amz-(Signature|Credential|Security-Token)=)[^&\s]+", re.I)
+#: query parameters and header fields that carry signatures or credentials: S3
+#: SigV4 and SigV2 presigned URLs (``Signature=`` is what Ceph RGW and older
+#: tools hand out), GCS, SAS-style ``sig=``, and Authorization header values
+_SECRETISH = re.compile(
+    r"(?<![\w-])((?:X-Amz-(?:Signature|Credential|Security-Token)|X-Goog-(?:Signature|Credential)"
+    r"|Signature|Credential|AWSAccessKeyId|sig)=)[^&\s\"',]+", re.I)
+_AUTH_VALUE = re.compile(r"(Authorization[\"']?\s*[:=]\s*[\"']?(?:(?:Bearer|Basic|AWS4-HMAC-SHA256|AWS)\s+)?)"
+                         r"[^\s\"',]+", re.I)
+#: configured secret values (store keys, session tokens, the auth token), in
+#: the forms they can take in text: raw, JSON-escaped, URL-encoded
+_SECRET_VALUES: set[str] = set()
+_MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
+
+
+def register_secrets(*values: str | None) -> None:
+    """Redact these exact values from everything ``scrub`` cleans (process-wide).
+
+    The app factory registers the configured credentials, so a secret quoted
+    by an unexpected exception is redacted from logs and problem details too.
+    """
+    import json
+    from urllib.parse import quote
+
+    for value in values:
+        if value and len(value) >= _MIN_SECRET_LENGTH:
+            _SECRET_VALUES.update({value, json.dumps(value)[1:-1], quote(value, safe=""), quote(value)})
 
 
 def scrub(text: str) -> str:
     """Remove presigned-URL signatures and credentials from text meant for callers/logs."""
-    return _SECRETISH.sub(r"\1REDACTED", text)
+    text = _AUTH_VALUE.sub(r"\1REDACTED", _SECRETISH.sub(r"\1REDACTED", text))
+    for value in _SECRET_VALUES:
+        if value in text:
+            text = text.replace(value, "REDACTED")
+    return text
 
 
 def translate(exc: BaseException, *, what: str = "") -> FunctionError:
@@ -312,7 +341,10 @@ def _translate_werkzeug(exc: Any) -> FunctionError:
     if status == 404:
         return EndpointNotFound("no such endpoint")
     if status == 405:
-        return MethodNotAllowed("method not allowed on this endpoint")
+        # RFC 9110 §15.5.6: a 405 carries Allow (Werkzeug knows the route's methods)
+        allowed = sorted(getattr(exc, "valid_methods", None) or ())
+        return MethodNotAllowed("method not allowed on this endpoint",
+                                headers={"Allow": ", ".join(allowed)} if allowed else None)
     if status == 415:
         return UnsupportedMediaType("unsupported content type")
     if status == 401:

@@ -39,7 +39,8 @@ class JsonFormatter(logging.Formatter):
             # Tracebacks stay in the server log, never in responses.
             doc["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else None
             doc["exc"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(doc, default=str)
+        # extra fields (detail, object names, ...) pass through the scrubber as well
+        return scrub(json.dumps(doc, default=str))
 
 
 def configure_logging(service: str, revision: str, level: str = "INFO") -> None:
