@@ -269,6 +269,12 @@ def _finish(body: Any, complete: bool) -> None:
     raw = getattr(body, "_raw_stream", None)
     try:
         if complete and raw is not None and hasattr(raw, "release_conn"):
+            fp = getattr(raw, "_fp", None)
+            if isinstance(fp, http.client.HTTPResponse) and not fp.isclosed():
+                # http.client marks a response done only once a read reaches
+                # its end; a 0-byte body is never read, and a connection whose
+                # last response is not done fails its next request (a retry)
+                fp.read()
             raw.release_conn()
         else:
             body.close()

@@ -111,3 +111,26 @@ def test_the_function_keeps_serving_after_many_requests(stack: Any) -> None:
             assert checksum(stack, key, ["md5"])["checksums"]["md5"] == local("md5", value)
             ranged = checksum(stack, key, ["adler32"], range=[7, 900])
             assert ranged["checksums"]["adler32"] == local("adler32", value[7:900])
+
+
+@pytest.mark.parametrize(("size", "end"), [(0, None), (5000, None), (3 * MiB, None), (3 * MiB, 1000)],
+                         ids=["empty", "small", "several-buffers", "partial"])
+def test_connections_are_reused_only_when_clean(stack: Any, size: int, end: int | None) -> None:
+    # in-place reads bypass urllib3's bookkeeping: a connection handed back
+    # with an unfinished response fails its next request (botocore then
+    # retries it, which hides the bug but costs a round trip)
+    from functions.runtime.objects import BufferPool, open_object, read_buffers
+
+    s3 = stack.s3_client("default", max_pool_connections=1)
+    key = f"fanout/reuse-size-{size}"
+    data = random.Random(size).randbytes(size)
+    s3.put_object(Bucket="demo", Key=key, Body=data)
+    info, body = open_object(s3, "demo", key)
+    pool = BufferPool(2, MiB, mapped=True)
+    got = bytearray()
+    for view in read_buffers(s3, info, pool, end=end, body=body):
+        got += view
+        pool.put(view.obj)
+    assert bytes(got) == data[:end]
+    after = s3.head_object(Bucket="demo", Key=key)
+    assert after["ResponseMetadata"]["RetryAttempts"] == 0
