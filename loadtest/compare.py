@@ -168,7 +168,7 @@ def plot_comparison(dirs: Sequence[Path], summaries: Sequence[Mapping[str, Any]]
     right.set_yticks(range(len(names)), names)
     right.set_xscale("log")
     right.set(xlabel="median latency (ms, log)", title="Median latency per task")
-    right.legend(fontsize=8)
+    right.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncols=2)
     right.grid(alpha=0.3, axis="x", which="both")
     return report._png(fig)
 
