@@ -9,7 +9,8 @@ The destination's open multipart upload is the checkpoint between requests.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from functions.contract import fields

@@ -109,9 +109,9 @@ COPY_NDJSON_LINE = {
     "type": "object",
     "description": (
         "One line of an application/x-ndjson answer: a 'started' line at once (job_id, strategy, total), "
-        "'progress' lines (job_id, bytes, total, rate_bps, "
-        "elapsed_s), repeated as a heartbeat after a second without news, then exactly one last line, 'result' (the result object) or 'error' (a problem "
-        "document with type 'error': the HTTP status was already 200 when the job failed)."
+        "'progress' lines (job_id, bytes, total, rate_bps, elapsed_s; the last line is repeated as a "
+        "heartbeat after a second without news), then exactly one last line: 'result' (the result object) "
+        "or 'error' (a problem document with type 'error': the HTTP status was already 200 when the job failed)."
     ),
     "required": ["type", "job_id"],
     "properties": {"type": {"type": "string", "enum": ["started", "progress", "result", "error"]},

@@ -1,0 +1,85 @@
+"""The copy function: ``POST /`` copies one object (for at most one slice),
+``POST /cleanup`` aborts orphaned multipart uploads."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from functions.contract.copy import parse_cleanup_request
+from functions.contract.openapi import copy_document
+from functions.copy.cleanup import abort_older
+from functions.copy.jobs import JobTable
+from functions.copy.ndjson import NDJSON, ndjson_response
+from functions.copy.service import NAME, CopyService
+from functions.copy.settings import CopySettings
+from functions.runtime import errors
+from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
+from functions.runtime.config import Config
+from functions.runtime.events import Transport
+from functions.runtime.incoming import Incoming
+from functions.runtime.s3 import ClientFactory
+
+
+def wants_ndjson() -> bool:
+    """The caller prefers ``application/x-ndjson`` to JSON (ties go to JSON)."""
+    best = request.accept_mimetypes.best_match(["application/json", NDJSON])
+    return best == NDJSON and request.accept_mimetypes[NDJSON] > request.accept_mimetypes["application/json"]
+
+
+def make_handler(settings: CopySettings, jobs: JobTable) -> Any:
+    """The ``POST /`` handler; its CopyService is built on first use (it needs
+    the app's FunctionContext, which exists only once the app does)."""
+    lock = threading.Lock()
+    services: list[CopyService] = []
+
+    def handle(incoming: Incoming, ctx: FunctionContext) -> Response | dict[str, Any]:
+        with lock:
+            if not services:
+                services.append(CopyService(ctx, settings, jobs))
+        service = services[0]
+        prepared = service.prepare(incoming)
+        if not wants_ndjson():
+            return service.execute(prepared)
+        first = {"type": "started", "job_id": prepared.job_id, "strategy": prepared.strategy,
+                 "total": prepared.total}
+
+        def work(publish: Any, cancel: threading.Event) -> dict[str, Any]:
+            return service.execute(prepared, publish=publish, cancel=cancel)
+
+        def count_error(error: errors.FunctionError) -> None:
+            ctx.metrics.errors.labels(NAME, error.code.value).inc()
+
+        return ndjson_response(prepared.job_id, work, first_line=first, heartbeat_s=settings.heartbeat_seconds,
+                               on_error=count_error)
+
+    return handle
+
+
+def create_app(config: Config | None = None, *, env: Mapping[str, str] | None = None,
+               s3: ClientFactory | None = None, sink_transport: Transport | None = None) -> Flask:
+    """App factory. Tests inject ``s3`` (e.g. moto clients) and a recording sink."""
+    config = config or Config.from_env(os.environ if env is None else env, function=NAME)
+    settings = CopySettings.from_config(config)
+    jobs = JobTable(ttl=settings.checkpoint_ttl)
+    spec = FunctionSpec(name=NAME, handler=make_handler(settings, jobs), openapi=copy_document)
+    app = create_function_app(spec, config, s3=s3, sink_transport=sink_transport)
+    ctx: FunctionContext = app.extensions["dynafed_fn"]
+
+    @app.post("/cleanup")
+    def _cleanup() -> Response:
+        try:
+            body = json.loads(request.get_data(cache=False) or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise errors.InvalidRequest("request body is not valid JSON") from None
+        cleanup = parse_cleanup_request(body)
+        aborted = abort_older(ctx.client(cleanup.store), cleanup.bucket, older_than_s=cleanup.older_than_s,
+                              prefix=cleanup.prefix, dry_run=cleanup.dry_run)
+        return jsonify({"store": cleanup.store, "bucket": cleanup.bucket, "dry_run": cleanup.dry_run,
+                        "aborted": aborted})
+
+    return app

@@ -1,0 +1,130 @@
+"""Server-side copies within one store (same endpoint and credentials): no
+object bytes pass through the function.
+
+* up to the threshold (and never above 5 GiB): one CopyObject, pinned with
+  ``CopySourceIfMatch``, metadata replaced with the destination's (job id,
+  source tag, the verified checksum);
+* above it: a multipart upload of UploadPartCopy parts (each pinned),
+  ``server_side_concurrency`` in flight, resumable across requests exactly
+  like a streamed copy (witness part + ListParts).
+
+The checksum written to the destination is known before the copy starts
+(the source's stored value, or a pre-read of the source by the caller), so
+the object appears with it: there is no write-back step.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from functions.contract.copy import COMPLETED, IN_PROGRESS
+from functions.copy import multipart
+from functions.copy.plan import Part, PartPlan
+from functions.copy.resume import open_upload
+from functions.copy.run import CopyRun, Outcome, StartInfo
+from functions.copy.source import S3Source
+from functions.copy.verify import remove_if_ours, server_side_checks
+from functions.copy.workers import WorkerGroup
+from functions.runtime import errors
+from functions.runtime.objects import head_object
+
+SINGLE = "server-side"
+MULTIPART = "server-side-multipart"
+#: S3's CopyObject limit
+COPY_OBJECT_LIMIT = 5 * 1024**3
+
+
+def _copy_source(source: S3Source) -> dict[str, str]:
+    return {"Bucket": source.info.bucket, "Key": source.info.key}
+
+
+def copy_single(run: CopyRun, source: S3Source) -> Outcome:
+    """One CopyObject; verified afterwards (see verify.py: a failed check removes it)."""
+    assert run.reference is not None, "the checksum is known before a server-side copy"
+    run.on_start(StartInfo(resumed=False, bytes_done=0, parts_total=1, part_size=source.size))
+    dest = run.destination
+    try:
+        run.dest_client.copy_object(Bucket=dest.bucket, Key=dest.key, CopySource=_copy_source(source),
+                                    CopySourceIfMatch=source.tag, MetadataDirective="REPLACE",
+                                    Metadata=run.metadata, **run.headers)
+    except Exception as exc:
+        raise errors.translate(exc, what=source.what) from None
+    info = head_object(run.dest_client, dest.bucket, dest.key)
+    try:
+        checks = server_side_checks(source.info, info, same_layout=True)
+    except errors.ChecksumMismatch:
+        remove_if_ours(run.dest_client, dest.bucket, dest.key, info.etag)
+        raise
+    run.reporter.reach(source.size)
+    return Outcome(COMPLETED, SINGLE, source.size, checksum=run.reference, etag=info.etag, parts_done=1,
+                   parts_total=1, part_size=source.size, verified_by=["pinned-copy", *checks],
+                   written=info.stored.get(run.algorithm) == run.reference)
+
+
+def copy_multipart(run: CopyRun, source: S3Source, plan: PartPlan) -> Outcome:
+    """UploadPartCopy parts for at most the request's slice."""
+    assert run.reference is not None, "the checksum is known before a server-side copy"
+    checkpoint = open_upload(run, plan, MULTIPART)
+    run.reporter.reach(checkpoint.bytes_done)
+    run.on_start(StartInfo(resumed=bool(checkpoint.etags), bytes_done=checkpoint.bytes_done,
+                           parts_total=plan.count, part_size=plan.part_size))
+    todo = [p for p in plan.parts() if p.number not in checkpoint.etags]
+    lock = threading.Lock()
+    group = WorkerGroup()
+    claimed = [0]
+
+    def claim() -> Part | None:
+        with lock:
+            if group.stop.is_set() or not todo:
+                return None
+            if claimed[0] and not run.time_left():
+                return None
+            claimed[0] += 1
+            return todo.pop(0)
+
+    def work() -> None:
+        while (part := claim()) is not None:
+            etag = _upload_part_copy(run.dest_client, checkpoint.upload, source, part)
+            with lock:
+                checkpoint.etags[part.number] = etag
+            run.reporter.advance(part.size)
+
+    try:
+        if todo:
+            group.run(min(run.settings.server_side_concurrency, len(todo)), work, "copy-part")
+        if group.error is not None:
+            raise group.error
+        if len(checkpoint.etags) < plan.count:
+            run.jobs.put(checkpoint)
+            return Outcome(IN_PROGRESS, MULTIPART, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
+                           parts_total=plan.count, part_size=plan.part_size)
+        run.jobs.drop(run.job_id)
+        etag = multipart.complete(run.dest_client, checkpoint.upload,
+                                  {n: checkpoint.etags[n] for n in range(1, plan.count + 1)})
+    except BaseException:
+        run.jobs.drop(run.job_id)
+        multipart.abort(run.dest_client, checkpoint.upload)
+        raise
+    dest = run.destination
+    info = head_object(run.dest_client, dest.bucket, dest.key)
+    try:
+        if info.etag != etag:
+            raise errors.SourceChanged(f"{info.what} was replaced right after the copy completed")
+        checks = server_side_checks(source.info, info, same_layout=False)
+    except errors.ChecksumMismatch:
+        remove_if_ours(run.dest_client, dest.bucket, dest.key, info.etag)
+        raise
+    return Outcome(COMPLETED, MULTIPART, plan.size, checksum=run.reference, etag=info.etag,
+                   parts_done=plan.count, parts_total=plan.count, part_size=plan.part_size,
+                   verified_by=["pinned-copy", *checks], written=info.stored.get(run.algorithm) == run.reference)
+
+
+def _upload_part_copy(client: Any, upload: multipart.Upload, source: S3Source, part: Part) -> str:
+    try:
+        answer = client.upload_part_copy(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id,
+                                         PartNumber=part.number, CopySource=_copy_source(source),
+                                         CopySourceRange=f"bytes={part.start}-{part.end - 1}",
+                                         CopySourceIfMatch=source.tag)
+    except Exception as exc:
+        raise errors.translate(exc, what=source.what) from None
+    return str(answer["CopyPartResult"]["ETag"])

@@ -1,0 +1,295 @@
+"""The copy domain, request by request. No Flask here.
+
+``prepare`` does everything that can still change the HTTP status (parse,
+look up stores, HEAD source and destination, idempotency and overwrite
+rules) and raises the problem otherwise. ``execute`` does the work (for at
+most one slice), publishes progress, emits exactly one terminal event when
+the job ends (completed or failed; an ``in-progress`` answer emits none) and
+returns the result body.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from functions.contract import events
+from functions.contract.copy import (
+    ALREADY_PRESENT,
+    IN_PROGRESS,
+    JOB_ID_METADATA,
+    SOURCE_ETAG_METADATA,
+    CopyRequest,
+    UrlSource,
+    copy_result,
+    failed_data,
+    parse_copy_request,
+    started_data,
+)
+from functions.copy import server_side, verify
+from functions.copy.empty import put_empty
+from functions.copy.http_source import HttpSource
+from functions.copy.jobs import JobTable, check_overwrite, head_destination, present_checksum
+from functions.copy.plan import plan_parts
+from functions.copy.progress import ProgressReporter, event_publisher
+from functions.copy.run import CopyRun, Outcome, StartInfo
+from functions.copy.settings import CopySettings
+from functions.copy.source import CopySource, S3Source
+from functions.copy.strategy import PUT_EMPTY, choose_strategy
+from functions.copy.streamed import copy_stream
+from functions.runtime import errors
+from functions.runtime.app import FunctionContext
+from functions.runtime.hashing import digest_object
+from functions.runtime.incoming import Incoming
+from functions.runtime.objects import head_object
+from functions.runtime.stores import Store
+
+log = logging.getLogger("dynafed_fn.copy")
+
+NAME = "copy"
+_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+Publish = Callable[[dict[str, Any]], None]
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A validated job, ready to run."""
+
+    request: CopyRequest
+    job_id: str
+    source: CopySource
+    source_store: Store | None
+    destination_store: Store
+    dest_client: Any
+    strategy: str
+    #: the source's stored checksum of the ``verify`` algorithm, if any
+    reference: str | None
+    metadata: dict[str, str]
+    #: set when the destination already holds the verified object
+    present: str | None
+    #: the destination carries this job's id (an earlier request ended it)
+    ours: bool
+    started: float
+
+    @property
+    def total(self) -> int:
+        return self.source.size
+
+
+def metadata_tag(tag: str | None) -> str | None:
+    """A source tag as it is stored in user metadata (printable ASCII, unquoted)."""
+    if tag is None:
+        return None
+    return "".join(c for c in tag.strip('"') if 32 <= ord(c) < 127)[:256]
+
+
+def destination_metadata(source: CopySource, *, job_id: str, algorithm: str,
+                         reference: str | None) -> dict[str, str]:
+    """The source's user metadata, plus the job id, the source tag and (when
+    already known) the verified checksum."""
+    metadata = {k: v for k, v in source.metadata.items() if k not in (JOB_ID_METADATA, SOURCE_ETAG_METADATA)}
+    metadata.pop(algorithm, None)
+    metadata[JOB_ID_METADATA] = job_id
+    tag = metadata_tag(source.tag)
+    if tag:
+        metadata[SOURCE_ETAG_METADATA] = tag
+    if reference is not None:
+        metadata[algorithm] = reference
+    return metadata
+
+
+class CopyService:
+    def __init__(self, ctx: FunctionContext, settings: CopySettings, jobs: JobTable | None = None) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.jobs = jobs or JobTable(ttl=settings.checkpoint_ttl)
+
+    # -- prepare ---------------------------------------------------------------
+
+    def prepare(self, incoming: Incoming) -> Prepared:
+        if incoming.event_type not in (None, events.COPY_REQUESTED):
+            raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
+        request = parse_copy_request(incoming.data)
+        job_id = request.job_id or _job_id_from_event(incoming) or f"copy-{uuid.uuid4().hex}"
+        try:
+            return self._prepare(request, job_id)
+        except errors.InvalidRequest:
+            raise
+        except Exception as exc:
+            error = errors.translate(exc)
+            self._emit_failed(job_id, error, 0, None)
+            raise error from None
+
+    def _prepare(self, request: CopyRequest, job_id: str) -> Prepared:
+        started = time.perf_counter()
+        config = self.ctx.config
+        destination_store = config.store(request.destination.store)
+        dest_client = self.ctx.s3(destination_store)
+        source_store: Store | None = None
+        source: CopySource
+        if isinstance(request.source, UrlSource):
+            source = HttpSource(request.source, prefixes=config.http_sources,
+                                allow_private=config.allow_private_sources,
+                                connect_timeout=self.settings.http_connect_timeout,
+                                read_timeout=self.settings.http_read_timeout)
+        else:
+            source_store = config.store(request.source.store)
+            client = self.ctx.s3(source_store)
+            source = S3Source(request.source, client, head_object(client, request.source.bucket,
+                                                                  request.source.key))
+        try:
+            dest_info = head_destination(dest_client, request.destination)
+            algorithm = request.verify
+            reference = source.stored.get(algorithm)
+            present = present_checksum(dest_info, size=source.size, algorithm=algorithm, reference=reference,
+                                       job_id=job_id, source_tag=metadata_tag(source.tag),
+                                       tag_is_content=isinstance(source, S3Source) and _content_etag(source.tag))
+            if present is None:
+                check_overwrite(dest_info, job_id=job_id, overwrite=request.overwrite)
+            strategy = choose_strategy(size=source.size, source_store=source_store,
+                                       destination_store=destination_store, settings=self.settings)
+            ours = dest_info is not None and dest_info.metadata.get(JOB_ID_METADATA) == job_id
+        except BaseException:
+            source.close()
+            raise
+        return Prepared(request=request, job_id=job_id, source=source, source_store=source_store,
+                        destination_store=destination_store, dest_client=dest_client, strategy=strategy,
+                        reference=reference,
+                        metadata=destination_metadata(source, job_id=job_id, algorithm=request.verify,
+                                                      reference=reference),
+                        present=present, ours=ours, started=started)
+
+    # -- execute ---------------------------------------------------------------
+
+    def execute(self, prepared: Prepared, *, publish: Publish | None = None,
+                cancel: threading.Event | None = None) -> dict[str, Any]:
+        """Run the job for at most one slice; the result body (raises on failure)."""
+        try:
+            if prepared.present is not None:
+                return self._already_present(prepared)
+            with self.jobs.claim(prepared.job_id) as mine:
+                if not mine:
+                    # another request of this job runs here: the caller re-posts later
+                    checkpoint = self.jobs.get(prepared.job_id)
+                    done = checkpoint.bytes_done if checkpoint else 0
+                    return self._result(prepared, IN_PROGRESS, done, {}, False)
+                return self._run(prepared, publish, cancel or threading.Event())
+        finally:
+            prepared.source.close()
+
+    def _run(self, prepared: Prepared, publish: Publish | None, cancel: threading.Event) -> dict[str, Any]:
+        job_id, request = prepared.job_id, prepared.request
+        reporter = ProgressReporter(job_id, prepared.total, interval=self.settings.progress_interval,
+                                    step=self.settings.progress_step)
+        if self.ctx.events.enabled:
+            reporter.subscribe(event_publisher(self.ctx.events, job_id))
+        if publish is not None:
+            reporter.subscribe(publish)
+        metrics = self.ctx.metrics.bytes
+        run = CopyRun(
+            job_id=job_id, source=prepared.source, destination=request.destination,
+            dest_client=prepared.dest_client, algorithm=request.verify, reference=prepared.reference,
+            metadata=dict(prepared.metadata), headers=dict(prepared.source.headers), settings=self.settings,
+            jobs=self.jobs, reporter=reporter, deadline=time.monotonic() + self.settings.slice_seconds,
+            cancel=cancel, on_start=lambda info: self._started(prepared, info),
+            on_read=metrics.labels(NAME, "read").inc, on_written=metrics.labels(NAME, "written").inc,
+        )
+        try:
+            outcome = self._dispatch(prepared, run)
+            if outcome.status == IN_PROGRESS:
+                reporter.flush()
+                log.info("copy slice ended", extra={"job_id": job_id, "bytes": outcome.bytes_done})
+                return self._result(prepared, IN_PROGRESS, outcome.bytes_done, {}, False, outcome=outcome)
+            assert outcome.checksum is not None
+            if request.verify_mode == "full":
+                verify.reread(prepared.dest_client, request.destination.bucket, request.destination.key,
+                              request.verify, outcome.checksum, on_bytes=metrics.labels(NAME, "read").inc)
+                outcome.verified_by.append("reread")
+            reporter.reach(prepared.total)
+            reporter.flush()
+        except Exception as exc:
+            error = errors.translate(exc)
+            self._emit_failed(job_id, error, reporter.done, prepared.total)
+            raise error from None
+        result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
+                              True, outcome=outcome)
+        self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
+        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy,
+                                          "bytes": outcome.bytes_done})
+        return result
+
+    def _dispatch(self, prepared: Prepared, run: CopyRun) -> Outcome:
+        strategy = prepared.strategy
+        if strategy == PUT_EMPTY:
+            return put_empty(run)
+        if strategy in (server_side.SINGLE, server_side.MULTIPART):
+            assert isinstance(prepared.source, S3Source)
+            if run.reference is None:
+                # a server-side copy moves no bytes through here, so the checksum the
+                # destination should carry comes from one pinned read of the source
+                source = prepared.source
+                run.reference = digest_object(source.client, source.info, [run.algorithm],
+                                              on_bytes=run.on_read)[run.algorithm]
+                run.metadata[run.algorithm] = run.reference
+            if strategy == server_side.SINGLE:
+                return server_side.copy_single(run, prepared.source)
+            plan = plan_parts(prepared.total, self.settings.server_side_part_size)
+            return server_side.copy_multipart(run, prepared.source, plan)
+        return copy_stream(run, plan_parts(prepared.total, self.settings.part_size))
+
+    def _started(self, prepared: Prepared, info: StartInfo) -> None:
+        if info.resumed:
+            return  # the job's started event went out with its first request
+        self.ctx.events.emit(events.COPY_STARTED, prepared.job_id, started_data(
+            job_id=prepared.job_id, strategy=prepared.strategy, total=prepared.total,
+            source=prepared.request.source, destination=prepared.request.destination, resumed=False,
+            parts=info.parts_total, part_size=info.part_size))
+
+    def _already_present(self, prepared: Prepared) -> dict[str, Any]:
+        assert prepared.present is not None
+        result = self._result(prepared, ALREADY_PRESENT, prepared.total,
+                              {prepared.request.verify: prepared.present}, True,
+                              verified_by=["destination-checksum"])
+        if not prepared.ours:  # else this job's terminal event went out when it completed
+            self.ctx.events.emit(events.COPY_COMPLETED, prepared.job_id,
+                                 {k: v for k, v in result.items() if k != "type"})
+        return result
+
+    def _result(self, prepared: Prepared, status: str, bytes_done: int, checksums: dict[str, str],
+                verified: bool, *, outcome: Outcome | None = None, **extra: Any) -> dict[str, Any]:
+        if outcome is not None:
+            if status == IN_PROGRESS:
+                extra["resume"] = {"parts_done": outcome.parts_done, "parts_total": outcome.parts_total,
+                                   "part_size": outcome.part_size}
+            else:
+                extra.update(etag=outcome.etag, verified_by=outcome.verified_by,
+                             checksum_written=outcome.written)
+        return copy_result(job_id=prepared.job_id, status=status, strategy=prepared.strategy, bytes_=bytes_done,
+                           total=prepared.total, checksums=checksums, verified=verified,
+                           elapsed_s=time.perf_counter() - prepared.started, source=prepared.request.source,
+                           destination=prepared.request.destination, **extra)
+
+    def _emit_failed(self, job_id: str, error: errors.FunctionError, bytes_done: int, total: int | None) -> None:
+        self.ctx.events.emit(events.COPY_FAILED, job_id,
+                             failed_data(job_id=job_id, problem=errors.problem(error), bytes_done=bytes_done,
+                                         total=total))
+        log.info("copy failed", extra={"job_id": job_id, "code": error.code.value})
+
+
+def _content_etag(etag: str) -> bool:
+    """An S3 ETag that is an MD5 (``"<32 hex>"``) or a multipart MD5-of-MD5s (``"<32 hex>-N"``)."""
+    value = etag.strip('"').lower()
+    digest, _, parts = value.partition("-")
+    return len(digest) == 32 and all(c in "0123456789abcdef" for c in digest) and (not parts or parts.isdigit())
+
+
+def _job_id_from_event(incoming: Incoming) -> str | None:
+    """A CloudEvent's id is a natural idempotency key (eventing redelivers the same id)."""
+    event_id = incoming.event_id
+    return event_id if event_id and _JOB_ID.match(event_id) else None
+

@@ -1,0 +1,202 @@
+"""The streamed copy: source bytes through the function into a multipart upload.
+
+Workers (``parts_in_flight`` of them, each holding at most one part buffer
+from a shared pool, so memory is ``parts_in_flight x part size`` whatever the
+object size) take parts in order, read them (S3: a pinned ranged GET each,
+in parallel; http: one pinned stream, in turn), feed them to the ``verify``
+digest strictly in order, compute the part's MD5 and upload it with
+Content-MD5. Nothing is visible until CompleteMultipartUpload, which happens
+only after the digest matched the source's stored checksum (when there is
+one) — so a failed copy never replaces or creates anything, and every
+failure aborts the upload.
+
+When the request's slice ends, workers stop taking parts, the ones in flight
+finish, and the job answers ``in-progress``: the open upload (with its
+witness part) and this worker's ``Checkpoint`` (parts and running digest)
+let the next request continue. A resume without the checkpoint (another
+worker, a restart) re-reads the parts already uploaded to rebuild the digest
+and checks each against its part ETag (MD5) instead of uploading it again.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import threading
+
+from functions.contract.copy import COMPLETED, IN_PROGRESS
+from functions.copy import multipart
+from functions.copy.jobs import Checkpoint
+from functions.copy.plan import Part, PartPlan, parts_in_flight
+from functions.copy.resume import md5_hex, open_upload
+from functions.copy.run import CopyRun, Outcome, StartInfo
+from functions.copy.verify import remove_if_ours, require_equal
+from functions.copy.workers import WorkerGroup
+from functions.runtime import errors
+from functions.runtime.digests import DigestSet
+from functions.runtime.objects import BufferPool, head_object
+from functions.runtime.writeback import write_metadata
+
+log = logging.getLogger("dynafed_fn.copy.stream")
+
+STRATEGY = "stream"
+
+
+def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
+    """Run (or resume) a streamed copy for at most the request's slice."""
+    checkpoint = open_upload(run, plan, STRATEGY)
+    if checkpoint.digests is None:
+        checkpoint.digests, checkpoint.digested = DigestSet([run.algorithm]), 0
+    resumed = bool(checkpoint.etags) or checkpoint.digested > 0
+    run.reporter.reach(checkpoint.bytes_done)
+    run.on_start(StartInfo(resumed=resumed, bytes_done=checkpoint.bytes_done, parts_total=plan.count,
+                           part_size=plan.part_size))
+    try:
+        finished = _transfer(run, plan, checkpoint)
+    except BaseException:
+        run.jobs.drop(run.job_id)
+        multipart.abort(run.dest_client, checkpoint.upload)
+        raise
+    if not finished and run.source.tag is None:
+        # only a client disconnect stops an unpinned copy early: it cannot be resumed
+        run.jobs.drop(run.job_id)
+        multipart.abort(run.dest_client, checkpoint.upload)
+        raise errors.UpstreamUnavailable(f"copy from {run.source.what} interrupted; a source without "
+                                         "ETag or Last-Modified cannot be resumed")
+    if not finished:
+        run.jobs.put(checkpoint)
+        return Outcome(IN_PROGRESS, STRATEGY, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
+                       parts_total=plan.count, part_size=plan.part_size)
+    run.jobs.drop(run.job_id)
+    try:
+        return _finish(run, plan, checkpoint)
+    except BaseException:
+        multipart.abort(run.dest_client, checkpoint.upload)
+        raise
+
+
+def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
+    """Move parts until done, the slice ends or something fails; True when
+    every part is uploaded and digested."""
+    assert checkpoint.digests is not None
+    first = checkpoint.digested + 1
+    if first > plan.count:
+        return True
+    digests = checkpoint.digests
+    counted = set(checkpoint.etags)  # already in the reporter's byte count
+    workers = parts_in_flight(plan.part_size, run.settings.parts_in_flight, run.settings.memory_budget)
+    workers = min(workers, plan.count - first + 1)
+    pool = BufferPool(workers, plan.part_size)
+    reader = run.source.reader(pool, plan.part(first).start)
+    group = WorkerGroup()
+    group.on_halt(pool.close)
+    group.on_halt(reader.cancel)
+    lock = threading.Lock()
+    turn = threading.Condition()
+    state = {"next": first, "new": 0, "digested": checkpoint.digested}
+    unpinned = run.source.tag is None  # cannot resume: do not stop at the slice's end
+
+    def claim() -> Part | None:
+        # Every request moves at least one part that was not uploaded yet, so
+        # even a resume that must first re-read the uploaded prefix (to rebuild
+        # the digest) makes progress; after that the slice's end stops it.
+        with lock:
+            if group.stop.is_set() or state["next"] > plan.count:
+                return None
+            if state["new"] and run.cancel.is_set():
+                return None
+            if state["new"] and not unpinned and not run.time_left():
+                return None
+            part = plan.part(state["next"])
+            state["next"] += 1
+            if part.number not in counted:
+                state["new"] += 1
+            return part
+
+    def digest_in_order(part: Part, view: memoryview) -> None:
+        with turn:
+            while state["digested"] != part.number - 1:
+                if group.stop.is_set():
+                    raise errors.InternalError("copy halted")
+                turn.wait(0.5)
+        digests.update(view)
+        with turn:
+            state["digested"] = part.number
+            turn.notify_all()
+
+    def work() -> None:
+        while (part := claim()) is not None:
+            view = reader.read(part)
+            try:
+                run.on_read(part.size)
+                digest_in_order(part, view)
+                md5 = hashlib.md5(view).digest()  # noqa: S324 - S3's Content-MD5
+                known = checkpoint.etags.get(part.number)
+                if known is None or md5_hex(known) != md5.hex():
+                    etag = multipart.upload_part(run.dest_client, checkpoint.upload, part.number,
+                                                 multipart.PartBody(view),
+                                                 base64.b64encode(md5).decode())
+                    if md5_hex(etag) not in (None, md5.hex()):
+                        raise errors.UpstreamError(f"storage acknowledged part {part.number} of "
+                                                   f"{checkpoint.upload.what} with a foreign ETag")
+                    run.on_written(part.size)
+                    with lock:
+                        checkpoint.etags[part.number] = etag
+                with lock:
+                    checkpoint.md5s[part.number] = md5
+                if part.number not in counted:
+                    run.reporter.advance(part.size)
+            finally:
+                pool.put(view.obj)  # type: ignore[arg-type]
+
+    try:
+        group.run(workers, work, "copy-part")
+    finally:
+        reader.close()
+    checkpoint.digested = state["digested"]
+    if group.error is not None:
+        raise group.error
+    return checkpoint.digested >= plan.count
+
+
+def _finish(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> Outcome:
+    assert checkpoint.digests is not None
+    checksum = checkpoint.digests.hexdigests()[run.algorithm]
+    require_equal(run.algorithm, checksum, run.reference, run.source.what)
+    verified_by = ["content-md5"]
+    if run.reference is not None:
+        verified_by.insert(0, "source-checksum")
+    missing = [n for n in range(1, plan.count + 1) if n not in checkpoint.etags or n not in checkpoint.md5s]
+    if missing:  # pragma: no cover - every part was read in this or an earlier request
+        raise errors.InternalError(f"parts {missing[:5]} of the copy are unaccounted for")
+    etags = {n: checkpoint.etags[n] for n in range(1, plan.count + 1)}
+    etag = multipart.complete(run.dest_client, checkpoint.upload, etags)
+    expected = multipart.expected_etag([checkpoint.md5s[n] for n in range(1, plan.count + 1)])
+    dest = run.destination
+    if etag.strip('"').endswith(f"-{plan.count}"):
+        verified_by.append("etag")
+        if etag != expected:
+            remove_if_ours(run.dest_client, dest.bucket, dest.key, etag)
+            raise errors.ChecksumMismatch(f"s3://{dest.bucket}/{dest.key} was assembled from other parts than "
+                                          "the ones uploaded; the destination was removed")
+    written = run.reference is not None
+    if not written:
+        etag, written = _write_back(run, etag, checksum)
+    return Outcome(COMPLETED, STRATEGY, plan.size, checksum=checksum, etag=etag, parts_done=plan.count,
+                   parts_total=plan.count, part_size=plan.part_size, verified_by=verified_by, written=written)
+
+
+def _write_back(run: CopyRun, etag: str, checksum: str) -> tuple[str, bool]:
+    """Without a source checksum the value is known only after the last byte,
+    and S3 fixes metadata at CreateMultipartUpload: store it with a
+    metadata-replacing self-copy pinned to the object just completed."""
+    dest = run.destination
+    info = head_object(run.dest_client, dest.bucket, dest.key)
+    if info.etag != etag:
+        log.warning("destination replaced right after the copy; checksum not written",
+                    extra={"object": info.what})
+        return etag, False
+    write_metadata(run.dest_client, info, {run.algorithm: checksum})
+    after = head_object(run.dest_client, dest.bucket, dest.key)
+    return after.etag, after.stored.get(run.algorithm) == checksum
+

@@ -1,0 +1,228 @@
+"""Long copies: a job spread over many requests (``in-progress`` answers),
+resumed on the same worker (its checkpoint in memory) or on another one (the
+upload's witness part), a worker SIGKILLed mid-copy and the job re-submitted,
+and the cleanup of orphaned uploads (POST /cleanup and the CLI)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+
+import pytest
+import requests
+
+from functions.contract import events as ce
+from tests.faults.copying import (
+    adler32,
+    check_job_events,
+    copy_body,
+    open_uploads,
+    post,
+    post_ndjson,
+    read,
+    run_to_end,
+    via,
+    write_stores,
+)
+from tests.faults.proxy import Delay, FaultProxy, Rule
+from tests.faults.receiver import EventRecorder
+from tests.faults.worker import FunctionProcess
+
+MiB = 1024 * 1024
+PART = 5 * MiB
+SLICED = {
+    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
+    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
+    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
+    "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "2",
+    # a zero-second slice: every request moves exactly one new part
+    "DYNAFED_FN_COPY_SLICE_SECONDS": "0",
+    "DYNAFED_FN_COPY_PROGRESS_INTERVAL_SECONDS": "0",
+}
+
+
+@pytest.fixture(scope="module")
+def sink():
+    with EventRecorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture(scope="module")
+def sliced(seaweed, sink, tmp_path_factory):
+    with FunctionProcess("copy", stores_file=seaweed.stores_file, state_dir=tmp_path_factory.mktemp("sliced"),
+                         sink=sink.url, env=SLICED) as fn:
+        yield fn
+
+
+@pytest.fixture(scope="module")
+def s3(seaweed):
+    return {"default": seaweed.s3_client("default"), "archive": seaweed.s3_client("archive")}
+
+
+def new_source(s3, size: int) -> tuple[str, bytes]:
+    key = f"resume/{uuid.uuid4().hex[:12]}"
+    data = os.urandom(size)
+    s3["default"].put_object(Bucket="demo", Key=key, Body=data)
+    return key, data
+
+
+DESTS = {"stream": ("archive", "archive"), "server-side-multipart": ("default", "demo-copy")}
+
+
+@pytest.mark.parametrize("strategy", list(DESTS))
+def test_a_job_spans_many_requests(sliced, s3, sink, strategy):
+    key, data = new_source(s3, 4 * PART + 77)
+    store, bucket = DESTS[strategy]
+    job_id = f"sliced-{uuid.uuid4().hex}"
+    body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                     {"store": store, "bucket": bucket, "key": key}, job_id=job_id)
+    seen = []
+    while True:
+        response = post(sliced.url, body)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        seen.append(answer["bytes"])
+        if answer["status"] != "in-progress":
+            break
+        assert answer["strategy"] == strategy
+        assert answer["resume"]["parts_total"] == 5
+        assert len(seen) < 20
+    assert answer["status"] == "completed"
+    assert len(seen) == 5  # one new part per request
+    assert seen == sorted(seen) and seen[-1] == len(data)
+    assert read(s3[store], bucket, key) == data
+    assert open_uploads(s3[store], bucket, key) == []
+    events = sink.wait_for(lambda evs: any(e.subject == job_id and e.type in ce.COPY_TERMINAL for e in evs))
+    mine = check_job_events(events, job_id, terminal=ce.COPY_COMPLETED)
+    assert [e.type for e in mine].count(ce.COPY_STARTED) == 1
+
+
+@pytest.mark.parametrize("strategy", list(DESTS))
+def test_resume_on_another_worker_finds_the_upload_by_its_witness(seaweed, sliced, s3, sink, tmp_path_factory,
+                                                                  strategy):
+    key, data = new_source(s3, 3 * PART + 1)
+    store, bucket = DESTS[strategy]
+    job_id = f"elsewhere-{uuid.uuid4().hex}"
+    body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                     {"store": store, "bucket": bucket, "key": key}, job_id=job_id, verify="md5")
+    with FunctionProcess("copy", stores_file=seaweed.stores_file, state_dir=tmp_path_factory.mktemp("other"),
+                         sink=sink.url, env=SLICED) as other:
+        workers = [sliced.url, other.url]
+        answers = []
+        for attempt in range(12):
+            response = post(workers[attempt % 2], body)  # never the same worker twice in a row
+            assert response.status_code == 200, response.text
+            answers.append(response.json())
+            if answers[-1]["status"] != "in-progress":
+                break
+    assert answers[-1]["status"] == "completed"
+    assert len(answers) == 4  # 4 parts, one new part per request, none uploaded twice
+    assert [a["bytes"] for a in answers] == sorted(a["bytes"] for a in answers)
+    assert read(s3[store], bucket, key) == data
+    assert open_uploads(s3[store], bucket, key) == []
+    events = sink.wait_for(lambda evs: any(e.subject == job_id and e.type in ce.COPY_TERMINAL for e in evs))
+    mine = check_job_events(events, job_id, terminal=ce.COPY_COMPLETED)
+    assert [e.type for e in mine].count(ce.COPY_STARTED) == 1
+
+
+def test_source_changed_between_requests_starts_over_never_mixes(sliced, s3):
+    key, data = new_source(s3, 3 * PART)
+    job_id = f"changed-{uuid.uuid4().hex}"
+    body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                     {"store": "archive", "bucket": "archive", "key": key}, job_id=job_id)
+    first = post(sliced.url, body).json()
+    assert first["status"] == "in-progress"
+    newer = os.urandom(3 * PART)
+    s3["default"].put_object(Bucket="demo", Key=key, Body=newer)
+    response, _ = run_to_end(sliced.url, body)
+    assert response.json()["status"] == "completed"
+    assert read(s3["archive"], "archive", key) == newer
+    # the stale upload is not this job's any more (its witness names the old version): cleanup's
+    stale = open_uploads(s3["archive"], "archive", key)
+    assert len(stale) == 1
+    aborted = requests.post(f"{sliced.url}/cleanup", json={"store": "archive", "bucket": "archive",
+                                                          "older_than_s": 0, "prefix": key}, timeout=30).json()
+    assert [a["upload_id"] for a in aborted["aborted"]] == [stale[0]["UploadId"]]
+    assert open_uploads(s3["archive"], "archive", key) == []
+
+
+def test_worker_killed_mid_copy_then_resubmitted_completes(seaweed, s3, tmp_path_factory):
+    with EventRecorder() as sink, FaultProxy(seaweed.endpoint_url) as proxy:
+        stores = seaweed.stores
+        stores_file = write_stores(tmp_path_factory.mktemp("kill") / "stores.json",
+                                   {**stores, "p-archive": via(stores["archive"], proxy.url)})
+        settings = {k: v for k, v in SLICED.items() if k != "DYNAFED_FN_COPY_SLICE_SECONDS"}
+        # slow part uploads so the kill lands mid-copy
+        proxy.add(Rule(op="UploadPart", action=Delay(0.4)))
+        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("killfn"),
+                             sink=sink.url, env=settings) as fn:
+            key, data = new_source(s3, 8 * PART + 3)
+            job_id = f"killed-{uuid.uuid4().hex}"
+            body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                             {"store": "p-archive", "bucket": "archive", "key": key}, job_id=job_id)
+            moving = threading.Event()
+            outcome: dict = {}
+
+            def watch(line: dict) -> None:
+                if line.get("type") == "progress" and line["bytes"] > 0:
+                    moving.set()
+
+            def first_attempt() -> None:
+                try:
+                    outcome["lines"] = post_ndjson(fn.url, body, on_line=watch)[1]
+                except requests.RequestException as exc:
+                    outcome["error"] = exc
+
+            thread = threading.Thread(target=first_attempt)
+            thread.start()
+            assert moving.wait(60), "the copy never made progress"
+            fn.kill_worker()
+            thread.join(60)
+            lines = outcome.get("lines") or []
+            assert not any(line.get("type") == "result" for line in lines), "the kill came too late"
+            assert open_uploads(s3["archive"], "archive", key), "the killed copy should leave its upload open"
+            response, _ = run_to_end(fn.url, body)
+            assert response.status_code == 200, response.text
+            result = response.json()
+            assert result["status"] == "completed" and result["checksums"] == {"adler32": adler32(data)}
+            assert read(s3["archive"], "archive", key) == data
+            head = s3["archive"].head_object(Bucket="archive", Key=key)
+            assert head["Metadata"]["adler32"] == adler32(data)
+            cleanup = requests.post(f"{fn.url}/cleanup", json={"store": "archive", "bucket": "archive",
+                                                              "older_than_s": 0, "prefix": key}, timeout=30)
+            assert cleanup.status_code == 200, cleanup.text
+            assert open_uploads(s3["archive"], "archive", key) == []
+        events = sink.wait_for(lambda evs: any(e.subject == job_id and e.type in ce.COPY_TERMINAL for e in evs))
+        mine = check_job_events(events, job_id, terminal=ce.COPY_COMPLETED)
+        # resumed, not restarted: the job started once
+        assert [e.type for e in mine].count(ce.COPY_STARTED) == 1
+
+
+def test_cleanup_cli_aborts_old_uploads_only(seaweed, s3):
+    client = s3["default"]
+    key = f"orphans/{uuid.uuid4().hex[:8]}"
+    upload_id = client.create_multipart_upload(Bucket="demo-copy", Key=key)["UploadId"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
+    env["DYNAFED_FN_STORES_FILE"] = str(seaweed.stores_file)
+
+    def cli(*args: str) -> list[dict]:
+        done = subprocess.run([sys.executable, "-m", "functions.copy.cleanup", "--store", "default",
+                               "--bucket", "demo-copy", "--prefix", key, *args],
+                              capture_output=True, text=True, timeout=120, env=env)
+        assert done.returncode == 0, done.stderr
+        return [json.loads(line) for line in done.stdout.splitlines()]
+
+    assert cli("--older-than", "1h")[0]["aborted"] == []
+    listed = cli("--older-than", "0s", "--dry-run")[0]
+    assert [a["upload_id"] for a in listed["aborted"]] == [upload_id]
+    assert open_uploads(client, "demo-copy", key)
+    assert [a["upload_id"] for a in cli("--older-than", "0")[0]["aborted"]] == [upload_id]
+    assert open_uploads(client, "demo-copy", key) == []
+
+
+def test_cleanup_endpoint_validates(sliced):
+    bad = requests.post(f"{sliced.url}/cleanup", json={"store": "default", "bucket": "demo"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["code"] == "INVALID_REQUEST"

@@ -1,0 +1,93 @@
+"""Multipart plans: S3's part limits hold for every object size."""
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from functions.copy.plan import (
+    MAX_DATA_PARTS,
+    MAX_OBJECT,
+    MAX_PART,
+    MAX_PARTS,
+    MIN_PART,
+    MiB,
+    PartPlan,
+    parts_in_flight,
+    plan_parts,
+)
+from functions.copy.witness import WITNESS_PART
+from functions.runtime import errors
+
+
+@given(size=st.integers(min_value=1, max_value=MAX_OBJECT),
+       preferred=st.integers(min_value=1, max_value=8 * MAX_PART))
+def test_every_plan_respects_the_s3_limits(size, preferred):
+    plan = plan_parts(size, preferred)
+    assert MIN_PART <= plan.part_size <= MAX_PART
+    assert 1 <= plan.count <= MAX_DATA_PARTS < MAX_PARTS
+    parts = [plan.part(1), plan.part(plan.count)]
+    assert parts[0].start == 0 and parts[-1].end == size
+    assert all(p.size <= plan.part_size for p in parts)
+    assert parts[-1].size >= 1
+
+
+def test_parts_cover_the_object_exactly_once():
+    plan = plan_parts(23 * MiB + 7, 5 * MiB)
+    parts = list(plan.parts())
+    assert [p.number for p in parts] == [1, 2, 3, 4, 5]
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
+    assert sum(p.size for p in parts) == plan.size
+    assert parts[-1].size == 3 * MiB + 7
+    assert plan.bytes_of({1, 5, 99}) == 5 * MiB + 3 * MiB + 7
+    assert list(plan.parts(first=4)) == parts[3:]
+
+
+@pytest.mark.parametrize(("size", "count"), [(1, 1), (5 * MiB - 1, 1), (5 * MiB, 1), (5 * MiB + 1, 2),
+                                            (10 * MiB, 2), (10 * MiB + 1, 3)])
+def test_boundaries(size, count):
+    assert plan_parts(size, 5 * MiB).count == count
+
+
+def test_preferred_size_is_clamped_to_the_s3_range():
+    assert plan_parts(100 * MiB, 1).part_size == MIN_PART
+    assert plan_parts(100 * MiB, 10 * MAX_PART).part_size == MAX_PART
+
+
+def test_large_objects_grow_the_part_size_in_whole_mib():
+    size = 1024 * 1024 * MiB  # 1 TiB: 16 MiB parts would need 65,536 parts
+    plan = plan_parts(size, 16 * MiB)
+    assert plan.count <= MAX_DATA_PARTS
+    assert plan.part_size % MiB == 0
+    assert plan_parts(size, plan.part_size - MiB).part_size == plan.part_size  # the smallest that fits
+
+
+def test_the_largest_object_fits_and_beyond_is_refused():
+    plan = plan_parts(MAX_OBJECT, 16 * MiB)
+    assert plan.count <= MAX_DATA_PARTS and plan.part_size <= MAX_PART
+    with pytest.raises(errors.ObjectTooLarge):
+        plan_parts(MAX_OBJECT + 1, 16 * MiB)
+
+
+def test_zero_bytes_has_no_multipart_plan():
+    with pytest.raises(ValueError):
+        plan_parts(0, 5 * MiB)
+
+
+def test_part_numbers_outside_the_plan():
+    plan = PartPlan(10, 5 * MiB)
+    with pytest.raises(IndexError):
+        plan.part(2)
+
+
+def test_witness_part_number_is_never_a_data_part():
+    assert WITNESS_PART == MAX_PARTS and MAX_DATA_PARTS < WITNESS_PART
+
+
+@pytest.mark.parametrize(("part", "wanted", "budget", "expected"), [
+    (16 * MiB, 4, 256 * MiB, 4),
+    (128 * MiB, 4, 256 * MiB, 2),
+    (1024 * MiB, 4, 256 * MiB, 1),  # huge parts: one at a time, never zero
+])
+def test_parts_in_flight_follow_the_memory_budget(part, wanted, budget, expected):
+    assert parts_in_flight(part, wanted, budget) == expected
