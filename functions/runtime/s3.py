@@ -35,13 +35,24 @@ def make_s3_client(store: Store, *, pool_size: int = 32, max_attempts: int = 5,
         s3={"addressing_style": store.addressing_style},
         tcp_keepalive=True,
     )
-    session = boto3.session.Session(
-        aws_access_key_id=store.access_key_id,
-        aws_secret_access_key=store.secret_access_key,
-        aws_session_token=store.session_token,
-        region_name=store.region,
-    )
-    return session.client("s3", endpoint_url=store.endpoint_url, config=config)
+    global _SESSION
+    # One boto3 Session for every client: a client from a fresh Session reloads
+    # botocore's models (~150 ms of CPU here), one from a warm Session takes
+    # ~15 ms. That is most of the first request's and each /readyz probe's
+    # cost (docs/performance.md). Credentials are per client; the lock because
+    # a Session is not thread-safe.
+    with _SESSION_LOCK:
+        if _SESSION is None:
+            _SESSION = boto3.session.Session()
+        return _SESSION.client(
+            "s3", endpoint_url=store.endpoint_url, region_name=store.region, config=config,
+            aws_access_key_id=store.access_key_id, aws_secret_access_key=store.secret_access_key,
+            aws_session_token=store.session_token,
+        )
+
+
+_SESSION: Any = None
+_SESSION_LOCK = threading.Lock()
 
 
 class S3Clients:
