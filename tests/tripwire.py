@@ -63,6 +63,8 @@ class Tripwire:
     """Records and refuses connections to non-loopback addresses (see module doc)."""
 
     attempts: list[Attempt] = field(default_factory=list)
+    #: every connection checked, allowed (loopback) or not: (family, address)
+    connections: list[tuple[int, Any]] = field(default_factory=list)
     #: every name looked up through getaddrinfo, in order
     lookups: list[str] = field(default_factory=list)
     _table: dict[str, list[Sequence[str]]] = field(default_factory=dict)
@@ -86,6 +88,8 @@ class Tripwire:
         if family == getattr(socket, "AF_UNIX", None):
             return
         host = address[0] if isinstance(address, tuple) else str(address)
+        with self._lock:
+            self.connections.append((family, address))
         if is_loopback(str(host)):
             return
         with self._lock:
