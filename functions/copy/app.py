@@ -13,6 +13,7 @@ from flask import Flask, Response, jsonify, request
 from functions.contract.copy import parse_cleanup_request
 from functions.contract.openapi import copy_document
 from functions.copy.cleanup import abort_older
+from functions.copy.drain import DRAINING
 from functions.copy.jobs import JobTable
 from functions.copy.ndjson import NDJSON, ndjson_response
 from functions.copy.service import NAME, CopyService
@@ -40,7 +41,7 @@ def make_handler(settings: CopySettings, jobs: JobTable) -> Any:
     def handle(incoming: Incoming, ctx: FunctionContext) -> Response | dict[str, Any]:
         with lock:
             if not services:
-                services.append(CopyService(ctx, settings, jobs))
+                services.append(CopyService(ctx, settings, jobs, DRAINING))
         service = services[0]
         prepared = service.prepare(incoming)
         if not wants_ndjson():

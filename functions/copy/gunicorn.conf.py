@@ -14,3 +14,10 @@ import os
 from functions.runtime.gunicorn import settings
 
 globals().update(settings(os.environ, default_threads=4))
+
+
+def post_worker_init(worker):  # gunicorn server hook
+    """On SIGTERM, running copies end their slice at the next part boundary."""
+    from functions.copy.drain import install
+
+    install(worker)

@@ -49,8 +49,12 @@ class CopyRun:
     on_read: Callable[[int], Any] = lambda n: None
     on_written: Callable[[int], Any] = lambda n: None
 
+    #: set when the worker is draining (SIGTERM): end the slice early
+    draining: threading.Event = dataclasses.field(default_factory=threading.Event)
+
     def time_left(self) -> bool:
-        return time.monotonic() < self.deadline and not self.cancel.is_set()
+        return (time.monotonic() < self.deadline and not self.cancel.is_set()
+                and not self.draining.is_set())
 
 
 @dataclasses.dataclass

@@ -104,10 +104,12 @@ def destination_metadata(source: CopySource, *, job_id: str, algorithm: str,
 
 
 class CopyService:
-    def __init__(self, ctx: FunctionContext, settings: CopySettings, jobs: JobTable | None = None) -> None:
+    def __init__(self, ctx: FunctionContext, settings: CopySettings, jobs: JobTable | None = None,
+                 draining: threading.Event | None = None) -> None:
         self.ctx = ctx
         self.settings = settings
         self.jobs = jobs or JobTable(ttl=settings.checkpoint_ttl)
+        self.draining = draining or threading.Event()
 
     # -- prepare ---------------------------------------------------------------
 
@@ -196,7 +198,7 @@ class CopyService:
             dest_client=prepared.dest_client, algorithm=request.verify, reference=prepared.reference,
             metadata=dict(prepared.metadata), headers=dict(prepared.source.headers), settings=self.settings,
             jobs=self.jobs, reporter=reporter, deadline=time.monotonic() + self.settings.slice_seconds,
-            cancel=cancel, on_start=lambda info: self._started(prepared, info),
+            cancel=cancel, draining=self.draining, on_start=lambda info: self._started(prepared, info),
             on_read=metrics.labels(NAME, "read").inc, on_written=metrics.labels(NAME, "written").inc,
         )
         try:

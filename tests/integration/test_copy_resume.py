@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -199,6 +200,40 @@ def test_worker_killed_mid_copy_then_resubmitted_completes(seaweed, s3, tmp_path
         mine = check_job_events(events, job_id, terminal=ce.COPY_COMPLETED)
         # resumed, not restarted: the job started once
         assert [e.type for e in mine].count(ce.COPY_STARTED) == 1
+
+
+def test_sigterm_ends_the_slice_early_and_the_job_resumes(seaweed, s3, tmp_path_factory):
+    with FaultProxy(seaweed.endpoint_url) as proxy:
+        stores = seaweed.stores
+        stores_file = write_stores(tmp_path_factory.mktemp("term") / "stores.json",
+                                   {**stores, "p-archive": via(stores["archive"], proxy.url)})
+        settings = {k: v for k, v in SLICED.items() if k != "DYNAFED_FN_COPY_SLICE_SECONDS"}
+        proxy.add(Rule(op="UploadPart", action=Delay(0.4)))
+        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("termfn"),
+                             env={**settings, "GRACEFUL_TIMEOUT": "120"}) as fn:
+            key, data = new_source(s3, 10 * PART)
+            body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                             {"store": "p-archive", "bucket": "archive", "key": key},
+                             job_id=f"term-{uuid.uuid4().hex}")
+            moving = threading.Event()
+            outcome: dict = {}
+
+            def first_attempt() -> None:
+                outcome["lines"] = post_ndjson(fn.url, body, on_line=lambda line: line.get("bytes") and moving.set())[1]
+
+            thread = threading.Thread(target=first_attempt)
+            thread.start()
+            assert moving.wait(60), "the copy never made progress"
+            fn.kill_worker(signal.SIGTERM)  # waits for the replacement worker
+            thread.join(60)
+            last = outcome["lines"][-1]
+            # drained at a part boundary: a clean in-progress answer, not an error or a cut stream
+            assert last["type"] == "result" and last["status"] == "in-progress", last
+            assert 0 < last["bytes"] < len(data)
+            response, _ = run_to_end(fn.url, body)
+            assert response.json()["status"] == "completed"
+            assert read(s3["archive"], "archive", key) == data
+            assert open_uploads(s3["archive"], "archive", key) == []
 
 
 def test_cleanup_cli_aborts_old_uploads_only(seaweed, s3):
