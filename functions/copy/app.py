@@ -10,7 +10,8 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from functions.contract.copy import parse_cleanup_request
+from functions.contract import events
+from functions.contract.copy import IN_PROGRESS, parse_cleanup_request
 from functions.contract.openapi import copy_document
 from functions.copy.cleanup import abort_older
 from functions.copy.drain import DRAINING
@@ -32,6 +33,23 @@ def wants_ndjson() -> bool:
     return best == NDJSON and request.accept_mimetypes[NDJSON] > request.accept_mimetypes["application/json"]
 
 
+def continuation(incoming: Incoming, job_id: str, ctx: FunctionContext) -> Response:
+    """The answer to a CloudEvent request whose job is ``in-progress``: the
+    next ``ch.cern.dynafed.copy.requested`` event (same job id), in binary
+    mode. Knative eventing sends a subscriber's reply event back to the
+    Broker, so a copy triggered through a Broker drives itself to the end,
+    one slice per delivery; a direct caller re-posts it. (Its progress and
+    its terminal event go to ``$K_SINK`` as usual.)"""
+    from functions.runtime.events import build_event, to_binary
+
+    data = dict(incoming.data) if isinstance(incoming.data, dict) else {}
+    data["job_id"] = job_id
+    event = build_event(events.COPY_REQUESTED, source=f"/dynafed-fn/{ctx.config.service}", subject=job_id,
+                        data=data, extensions=ctx.config.ce_extensions)
+    headers, body = to_binary(event)
+    return Response(body, status=200, headers=headers)
+
+
 def make_handler(settings: CopySettings, jobs: JobTable) -> Any:
     """The ``POST /`` handler; its CopyService is built on first use (it needs
     the app's FunctionContext, which exists only once the app does)."""
@@ -45,7 +63,10 @@ def make_handler(settings: CopySettings, jobs: JobTable) -> Any:
         service = services[0]
         prepared = service.prepare(incoming)
         if not wants_ndjson():
-            return service.execute(prepared)
+            result = service.execute(prepared)
+            if incoming.event_type is not None and result["status"] == IN_PROGRESS:
+                return continuation(incoming, prepared.job_id, ctx)
+            return result
         first = {"type": "started", "job_id": prepared.job_id, "strategy": prepared.strategy,
                  "total": prepared.total}
 

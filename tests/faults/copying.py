@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -57,13 +58,15 @@ def post_ndjson(url: str, body: Mapping[str, Any], *, on_line: Callable[[dict[st
         return response.status_code, lines
 
 
-def run_to_end(url: str, body: Mapping[str, Any], *, max_requests: int = 200) -> tuple[requests.Response, int]:
-    """POST (JSON) until the answer is not ``in-progress``, as the client does;
-    the last response and the number of requests."""
+def run_to_end(url: str, body: Mapping[str, Any], *, max_requests: int = 200,
+               pause: float = 0.0) -> tuple[requests.Response, int]:
+    """POST (JSON) until the answer is not ``in-progress``, as the client does
+    (``pause`` seconds between requests); the last response and the number of requests."""
     for count in range(1, max_requests + 1):
         response = post(url, body)
         if response.status_code != 200 or response.json().get("status") != "in-progress":
             return response, count
+        time.sleep(pause)
     raise AssertionError(f"still in progress after {max_requests} requests")
 
 

@@ -236,6 +236,40 @@ def test_sigterm_ends_the_slice_early_and_the_job_resumes(seaweed, s3, tmp_path_
             assert open_uploads(s3["archive"], "archive", key) == []
 
 
+def test_client_gone_mid_stream_stops_the_slice_and_keeps_the_job(seaweed, s3, tmp_path_factory):
+    class Gone(Exception):
+        pass
+
+    with EventRecorder() as sink, FaultProxy(seaweed.endpoint_url) as proxy:
+        stores = seaweed.stores
+        stores_file = write_stores(tmp_path_factory.mktemp("gone") / "stores.json",
+                                   {**stores, "p-archive": via(stores["archive"], proxy.url)})
+        settings = {k: v for k, v in SLICED.items() if k != "DYNAFED_FN_COPY_SLICE_SECONDS"}
+        proxy.add(Rule(op="UploadPart", action=Delay(2.0)))
+        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("gonefn"),
+                             sink=sink.url, env=settings) as fn:
+            key, data = new_source(s3, 8 * PART)
+            job_id = f"gone-{uuid.uuid4().hex}"
+            body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                             {"store": "p-archive", "bucket": "archive", "key": key}, job_id=job_id)
+
+            def leave(line: dict) -> None:
+                if line.get("type") == "progress" and line["bytes"] > 0:
+                    raise Gone()  # closes the connection mid-answer
+
+            with pytest.raises(Gone):
+                post_ndjson(fn.url, body, on_line=leave)
+            response, count = run_to_end(fn.url, body, pause=0.2)
+            # "completed", not "already-present": the abandoned request stopped (at a part
+            # boundary, seconds before it would have finished) and a re-post finished the job
+            assert response.json()["status"] == "completed"
+            assert read(s3["archive"], "archive", key) == data
+            assert open_uploads(s3["archive"], "archive", key) == []
+        events = sink.wait_for(lambda evs: any(e.subject == job_id and e.type in ce.COPY_TERMINAL for e in evs))
+        mine = check_job_events(events, job_id, terminal=ce.COPY_COMPLETED)
+        assert [e.type for e in mine].count(ce.COPY_STARTED) == 1
+
+
 def test_cleanup_cli_aborts_old_uploads_only(seaweed, s3):
     client = s3["default"]
     key = f"orphans/{uuid.uuid4().hex[:8]}"

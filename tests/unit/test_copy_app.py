@@ -189,6 +189,30 @@ def test_structured_cloudevent_request(app, s3):
     assert response.get_json()["job_id"] == "ev-42"
 
 
+def test_in_progress_cloudevent_request_answers_with_the_next_event(s3, sink):
+    """Through a Broker the reply event is the next delivery: the job drives itself."""
+    app = make_app(s3, sink, DYNAFED_FN_COPY_SLICE_SECONDS="0")
+    data = os.urandom(2 * PART + 1)
+    s3.put_object(Bucket="src", Key="k", Body=data)
+    event = CloudEvent({"type": types.COPY_REQUESTED, "source": "/t", "id": "first", "specversion": "1.0",
+                        "datacontenttype": "application/json"}, body("k"))
+    message = to_structured_event(event)
+    headers, payload = dict(message.headers), message.body
+    client = app.test_client()
+    for _ in range(3):
+        response = client.post("/", headers=headers, data=payload)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        if "ce-type" not in response.headers:
+            break
+        reply = from_http_event(HTTPMessage(dict(response.headers), response.get_data()))
+        assert reply.get_attributes()["type"] == types.COPY_REQUESTED
+        assert reply.get_attributes()["subject"] == "first"
+        assert reply.get_data()["job_id"] == "first"  # the job continues under its id
+        headers, payload = dict(response.headers), response.get_data()
+    assert response.get_json()["status"] == "completed" and response.get_json()["job_id"] == "first"
+    assert s3.get_object(Bucket="dst", Key="k")["Body"].read() == data
+
+
 def test_other_event_types_are_refused(app):
     event = CloudEvent({"type": "com.example.other", "source": "/t", "id": "1", "specversion": "1.0",
                         "datacontenttype": "application/json"}, body("k"))
