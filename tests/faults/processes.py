@@ -82,9 +82,9 @@ class FunctionProcess:
     """One function under gunicorn on a free loopback port."""
 
     def __init__(self, name: str, stores_file: Path, workdir: Path, *, env: Mapping[str, str] | None = None,
-                 sink: str | None = None, ready_timeout: float = 60.0) -> None:
+                 sink: str | None = None, ready_timeout: float = 60.0, port: int | None = None) -> None:
         self.name = name
-        self.port = ports.free_port()
+        self.port = port or ports.free_port()  # a given port: a restart where clients expect it
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / f"{name}-{self.port}.log"
         run_dir = workdir / f"run-{self.port}"
@@ -153,6 +153,14 @@ class FunctionProcess:
             raise RuntimeError(f"{self.name}: no worker to kill")
         os.kill(workers[0], sig)
         return workers[0]
+
+    def kill(self) -> None:
+        """SIGKILL master and workers at once (a node lost, an OOM kill): no drain, no cleanup."""
+        try:
+            os.killpg(self.master_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.wait_exit(10)
 
     def terminate(self) -> None:
         """SIGTERM the master (what Knative does on scale-down): graceful drain."""
