@@ -80,9 +80,19 @@ class PartBody(io.RawIOBase):
         return self._position
 
 
-def _is_no_such_upload(exc: BaseException) -> bool:
+def is_no_such_upload(exc: BaseException) -> bool:
     response = getattr(exc, "response", None)
     return isinstance(response, dict) and response.get("Error", {}).get("Code") == "NoSuchUpload"
+
+
+def translate_upload_error(exc: BaseException, upload: Upload) -> errors.FunctionError:
+    """S3's NoSuchUpload is not a missing object: the job's upload was aborted
+    (cleanup) or completed by another request of the same job meanwhile; a
+    re-post resolves it (resume, or already-present), so it is retryable."""
+    if is_no_such_upload(exc):
+        return errors.UpstreamUnavailable(f"the multipart upload of {upload.what} disappeared (aborted by "
+                                          "cleanup or completed by another request of the job); re-post the job")
+    return errors.translate(exc, what=upload.what)
 
 
 def create(client: Any, bucket: str, key: str, metadata: Mapping[str, str],
@@ -101,7 +111,7 @@ def upload_part(client: Any, upload: Upload, number: int, body: Any, content_md5
         answer = client.upload_part(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id,
                                     PartNumber=number, Body=body, ContentMD5=content_md5)
     except Exception as exc:
-        raise errors.translate(exc, what=upload.what) from None
+        raise translate_upload_error(exc, upload) from None
     return str(answer["ETag"])
 
 
@@ -114,7 +124,7 @@ def list_parts(client: Any, upload: Upload) -> dict[int, ListedPart] | None:
             page = client.list_parts(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id,
                                      PartNumberMarker=marker)
         except Exception as exc:
-            if _is_no_such_upload(exc):
+            if is_no_such_upload(exc):
                 return None
             raise errors.translate(exc, what=upload.what) from None
         for part in page.get("Parts") or ():
@@ -171,7 +181,7 @@ def complete(client: Any, upload: Upload, etags: Mapping[int, str]) -> str:
                                                   UploadId=upload.upload_id,
                                                   MultipartUpload={"Parts": parts})
     except Exception as exc:
-        raise errors.translate(exc, what=upload.what) from None
+        raise translate_upload_error(exc, upload) from None
     # Some stores answer 200 with an error document; botocore raises for S3's
     # documented form, anything else without an ETag is a failure too.
     etag = answer.get("ETag")
@@ -189,7 +199,7 @@ def abort(client: Any, upload: Upload) -> bool:
         try:
             client.abort_multipart_upload(Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id)
         except Exception as exc:
-            if not _is_no_such_upload(exc):
+            if not is_no_such_upload(exc):
                 log.warning("abort of an upload failed: %s", type(exc).__name__,
                             extra={"object": upload.what})
         try:

@@ -126,5 +126,7 @@ def _upload_part_copy(client: Any, upload: multipart.Upload, source: S3Source, p
                                          CopySourceRange=f"bytes={part.start}-{part.end - 1}",
                                          CopySourceIfMatch=source.tag)
     except Exception as exc:
+        if multipart.is_no_such_upload(exc):
+            raise multipart.translate_upload_error(exc, upload) from None
         raise errors.translate(exc, what=source.what) from None
     return str(answer["CopyPartResult"]["ETag"])

@@ -251,3 +251,32 @@ def test_copy_succeeds_with_the_sink_down(seaweed, s3, tmp_path_factory):
         while "event not delivered" not in fn.log_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         assert "event not delivered" in fn.log_text()
+
+
+# --- the upload is aborted under a running copy (cleanup too eager) --------------------------
+
+def test_upload_aborted_mid_copy_is_retryable_and_a_repost_completes(copyfn, proxy, s3, sink):
+    key, data = new_source(s3, 4 * PART)
+    hold = Hold(timeout=60)
+    proxy.add(Rule(op="UploadPart", where=not_witness, action=hold, times=2))
+    job_id = f"aborted-{uuid.uuid4().hex}"
+    body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                     {"store": "p-archive", "bucket": "archive", "key": key}, job_id=job_id)
+    answer: dict = {}
+    thread = threading.Thread(target=lambda: answer.update(r=post(copyfn.url, body)))
+    thread.start()
+    try:
+        assert hold.wait_for(2, timeout=30)
+        aborted = post(f"{copyfn.url}/cleanup", {"store": "archive", "bucket": "archive", "older_than_s": 0,
+                                                 "prefix": key}).json()["aborted"]
+        assert len(aborted) == 1
+    finally:
+        hold.release()
+        thread.join(90)
+    first = answer["r"]
+    assert first.status_code == 503, first.text
+    assert first.json()["retryable"] is True and "disappeared" in first.json()["detail"]
+    again = post(copyfn.url, body)
+    assert again.status_code == 200 and again.json()["status"] == "completed", again.text
+    assert read(s3["archive"], "archive", key) == data
+    assert open_uploads(s3["archive"], "archive", key) == []
