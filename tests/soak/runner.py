@@ -235,6 +235,10 @@ def _client_loop(client: Any, corpus: list[Item], ledger: Ledger, stop: threadin
         item = rng.choice(corpus)
         if rng.random() < 0.55:
             algorithms = rng.sample(ALGORITHMS, rng.randint(1, 3))
+            if item.stored and "adler32" not in algorithms:
+                # a flipped byte is caught against the stored value of an algorithm the
+                # request computes (docs/reliability.md): ask for it, as Dynafed does
+                algorithms.append("adler32")
             cache = rng.choice(["none", "none", "use"])
             try:
                 result = client.checksum(f"default:demo/{item.key}", algorithms, cache=cache)
