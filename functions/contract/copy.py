@@ -9,6 +9,7 @@ The destination's open multipart upload is the checkpoint between requests.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -210,7 +211,7 @@ def parse_cleanup_request(body: Any) -> CleanupRequest:
     body = fields.require_mapping(body, "request body")
     fields.reject_unknown(body, {"store", "bucket", "older_than_s", "prefix", "dry_run"}, "cleanup request")
     older = body.get("older_than_s")
-    if isinstance(older, bool) or not isinstance(older, (int, float)) or older < 0:
+    if isinstance(older, bool) or not isinstance(older, (int, float)) or not math.isfinite(older) or older < 0:
         raise fields.invalid("field 'older_than_s' must be a number of seconds >= 0")
     prefix = body.get("prefix", "")
     if not isinstance(prefix, str) or len(prefix.encode()) > fields.MAX_KEY_BYTES:

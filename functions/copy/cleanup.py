@@ -42,7 +42,10 @@ def abort_older(client: Any, bucket: str, *, older_than_s: float, prefix: str = 
     """Abort the uploads in ``bucket`` (under ``prefix``) initiated more than
     ``older_than_s`` seconds ago; what was (or would be) aborted."""
     now = now or dt.datetime.now(dt.UTC)
-    cutoff = now - dt.timedelta(seconds=older_than_s)
+    try:
+        cutoff = now - dt.timedelta(seconds=older_than_s)
+    except OverflowError:  # older than the calendar allows: nothing is that old
+        return []
     aborted: list[dict[str, str]] = []
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
     while True:

@@ -94,9 +94,6 @@ def test_copy_function_conforms_to_its_openapi(case: Any, moto_s3: Any) -> None:
     check(case, moto_s3)
 
 
-@pytest.mark.xfail(strict=True, reason="known: POST /cleanup with a huge older_than_s (e.g. 1e308) is a 500: "
-                   "OverflowError in functions/copy/cleanup.py (now - timedelta(seconds=older_than_s)); the "
-                   "contract accepts any number >= 0")
 @schema.include(path="/cleanup").parametrize()
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 def test_cleanup_endpoint_conforms_to_its_openapi(case: Any, moto_s3: Any) -> None:

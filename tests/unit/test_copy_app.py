@@ -253,4 +253,5 @@ def test_cleanup_spares_young_uploads(s3):
     assert abort_older(s3, "dst", older_than_s=3600, now=initiated + dt.timedelta(seconds=60)) == []
     assert len(abort_older(s3, "dst", older_than_s=3600, now=initiated + dt.timedelta(hours=2))) == 1
     assert not s3.list_multipart_uploads(Bucket="dst").get("Uploads")
+    assert abort_older(s3, "dst", older_than_s=1e308) == []  # beyond the calendar: nothing is that old
     assert [parse_duration(t) for t in ("90", "90s", "15m", "6h", "2d", "0.5h")] == [90, 90, 900, 21600, 172800, 1800]

@@ -106,6 +106,7 @@ def test_cleanup_request():
     request = parse_cleanup_request({"bucket": "demo", "older_than_s": 3600})
     assert (request.store, request.bucket, request.older_than_s, request.prefix) == ("default", "demo", 3600.0, "")
     for bad in ({"bucket": "demo"}, {"bucket": "demo", "older_than_s": -1}, {"bucket": "demo", "older_than_s": True},
+                {"bucket": "demo", "older_than_s": float("nan")}, {"bucket": "demo", "older_than_s": float("inf")},
                 {"bucket": "demo", "older_than_s": 1, "x": 1}):
         with pytest.raises(ContractViolation):
             parse_cleanup_request(bad)
