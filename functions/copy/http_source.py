@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
+import re
 import socket
 import threading
 from collections.abc import Mapping
@@ -63,6 +64,8 @@ def is_allowed(url: str, prefixes: tuple[str, ...]) -> bool:
         port = port or _DEFAULT_PORTS.get(scheme)
     except ValueError:
         return False
+    if has_dot_segments(path):
+        return False  # requests/urllib3 (and servers) resolve them: /files/../x is /x
     for prefix in prefixes:
         try:
             p_scheme, p_host, p_port, p_path = _origin(prefix)
@@ -79,6 +82,13 @@ def is_allowed(url: str, prefixes: tuple[str, ...]) -> bool:
                                                                      else p_path + "/"):
             return True
     return False
+
+
+def has_dot_segments(path: str) -> bool:
+    """``.`` or ``..`` path segments, also percent-encoded (``%2e``), which
+    clients and servers resolve after any prefix check would have run."""
+    decoded = re.sub(r"%2e", ".", path, flags=re.IGNORECASE)
+    return any(segment in (".", "..") for segment in re.split(r"[/\\]", decoded))
 
 
 def is_forbidden_address(address: str) -> bool:

@@ -96,9 +96,6 @@ def test_urls_with_credentials_are_refused(s3: Any, tripwire: Tripwire, url: str
     assert tripwire.lookups == [] and tripwire.connections == []
 
 
-@pytest.mark.xfail(strict=True, reason="known: is_allowed (functions/copy/http_source.py) checks the raw path, "
-                   "but requests/urllib3 remove dot segments before sending: /files/../secret passes a "
-                   "/files/ prefix and fetches /secret")
 def test_dot_segments_cannot_escape_an_allowed_path(s3: Any, tripwire: Tripwire, site: StaticHttpSource) -> None:
     site.put("/secret/key", b"not for copying")
     allowed = f"{site.url}/files/"

@@ -22,6 +22,10 @@ PREFIXES = ("https://data.example/pub/", "http://127.0.0.1", "https://mirror.exa
     ("https://mirror.example:8443/x/y", True),
     ("https://mirror.example/x/y", False),  # the prefix names a port
     ("https://mirror.example:8443/xy", False),
+    ("https://data.example/pub/../private/a", False),  # dot segments are resolved before sending
+    ("https://data.example/pub/%2E%2e/private/a", False),
+    ("https://data.example/pub/./a", False),
+    ("https://data.example/pub/a..b", True),
     ("not a url", False),
 ])
 def test_allow_list(url, allowed):
