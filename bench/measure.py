@@ -91,15 +91,21 @@ def duration(key: str, name: str, fn: Callable[[], Any], *, unit: str = "s", not
 
 def run_rounds(samplers: list[Sampler], rounds: int, figures: dict[str, Figure], *,
                log: Callable[[str], None] = print) -> None:
-    """Run every sampler once per round, interleaved, so that load from
-    elsewhere on the machine spreads over all figures instead of biasing
+    """Run every sampler once per round, interleaved and rotated, so that load
+    from elsewhere on the machine spreads over all figures instead of biasing
     whichever ran during it. A sampler that fails is reported (its figure
     carries the error) and dropped from later rounds."""
     for sampler in samplers:
         figures[sampler.key] = sampler.figure
     active = list(samplers)
     for round_number in range(rounds):
-        for sampler in list(active):
+        # each round starts one further down the list: no figure always runs
+        # right after the same neighbour (e.g. after 8 GET streams left the
+        # S3 server busy)
+        shift = round_number % max(1, len(active))
+        for sampler in active[shift:] + active[:shift]:
+            if sampler not in active:
+                continue
             try:
                 value = sampler.sample()
             except Exception as exc:

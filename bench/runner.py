@@ -124,6 +124,20 @@ def run(options: BenchOptions) -> str:
                                                       expected[algorithm]))
         run_rounds(samplers, options.runs, figures, log=_log)
 
+        _log("bench: where the CPU goes (one run each, CPU seconds per GiB by process)")
+        checksum_worker = fixtures.worker_pids(stack.state.pids["checksum"])
+        procs = {"seaweedfs": stack.state.pids["seaweedfs"]}
+        if len(checksum_worker) == 1:
+            procs["checksum worker"] = checksum_worker[0]
+        for key, label, work in (
+                ("cpu.get", "boto3 GET, 1 stream (bench process)",
+                 lambda: references.raw_get_single(default, BUCKET, main_key, size, read_size=MiB).sample()),
+                ("cpu.md5", "checksum md5 via the function", lambda: checksum.checksum(BUCKET, main_key, ["md5"])),
+                ("cpu.seven", "checksum, all seven via the function",
+                 lambda: checksum.checksum(BUCKET, main_key, list(SEVEN)))):
+            _guard(figures, key, label, "GB/s",
+                   lambda label=label, work=work: ours.cpu_budget(label, procs, work, size))  # type: ignore[misc]
+
         _log("bench: the straightforward function (1 MiB chunks, digests in turn)")
         with fixtures.naive_function(repo, stack.stores_file, out_dir / "logs" / "naive.log") as naive_url:
             naive = ours.FunctionCaller(naive_url)
