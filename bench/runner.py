@@ -74,8 +74,7 @@ def _guard(figures: dict[str, Figure], key: str, name: str, unit: str, measure: 
 
 def run(options: BenchOptions) -> str:
     """The whole run; returns the markdown report (also written to disk)."""
-    from dynafed_client.stack import Stack, services
-    from functions.runtime.digests import IMPLEMENTATIONS
+    from dynafed_client.stack import services
 
     repo = services.repo_root()
     out_dir = options.out_dir if options.out_dir.is_absolute() else repo / options.out_dir
@@ -85,6 +84,17 @@ def run(options: BenchOptions) -> str:
     if free < need:
         raise SystemExit(f"bench: {free / GiB:.1f} GiB free in {tempfile.gettempdir()}, need ~{need / GiB:.1f}")
     state_dir = options.state_dir or Path(tempfile.mkdtemp(prefix="dynafed-bench-"))
+    try:
+        return _run(options, repo, out_dir, state_dir)
+    finally:
+        if options.state_dir is None:
+            shutil.rmtree(state_dir, ignore_errors=True)  # gigabytes of SeaweedFS data
+
+
+def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> str:
+    from dynafed_client.stack import Stack
+    from functions.runtime.digests import IMPLEMENTATIONS
+
     figures: dict[str, Figure] = {}
     notes: list[str] = []
     profile: dict[str, Any] | None = None
@@ -235,10 +245,8 @@ def run(options: BenchOptions) -> str:
         "read_tuning": _tuning(),
     }
     targets = evaluate(figures, options.size)
-    markdown = reporting.write(out_dir, figures=figures, targets=targets, environment=environment,
-                               profile=profile, notes=notes)
-    shutil.rmtree(state_dir, ignore_errors=True)
-    return markdown
+    return reporting.write(out_dir, figures=figures, targets=targets, environment=environment,
+                           profile=profile, notes=notes)
 
 
 def _tuning() -> Mapping[str, Any]:
