@@ -322,6 +322,10 @@ def _verify(s3: dict[str, Any], corpus: dict[str, Item], ledger: Ledger, copy_ur
             initiated = upload["Initiated"].timestamp()
             by_kill = any(kill - 300 <= initiated <= kill + 2 for kill in kill_wall)
             (orphans if by_kill else unexplained).append(f"{bucket}/{upload['Key']}")
+            parts = s3[owner].list_parts(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            numbers = [p["PartNumber"] for p in parts.get("Parts") or []]
+            if by_kill and numbers not in ([], [10000]):
+                ledger.violate(f"an upload orphaned by a kill holds data parts {numbers}: {bucket}/{upload['Key']}")
     if unexplained:
         ledger.violate(f"open multipart uploads left that no worker kill explains: {unexplained}")
     cleaned = 0
