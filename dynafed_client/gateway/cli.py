@@ -102,6 +102,9 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Gate
     config = GatewayConfig(
         stores=stores, exposed=exposed, mapping=mapping, public_urls=tuple(args.public_url),
         http_sources=http_sources,
+        # The local stack's sources are loopback servers; elsewhere opt in explicitly.
+        allow_private_sources=bool(state) or env.get("DYNAFED_FN_ALLOW_PRIVATE_SOURCES", "0").lower() in
+        ("1", "true", "yes", "on"),
         token=_read_secret(args.token_file) or env.get("DYNAFED_FN_GATEWAY_TOKEN") or None,
         checksum_cache=args.checksum_cache, verify=args.verify, presign_expires_s=args.presign_expires,
         marker_interval_s=args.marker_interval, marker_min_gap_s=args.marker_min_gap,

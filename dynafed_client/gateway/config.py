@@ -44,6 +44,8 @@ class GatewayConfig:
     public_urls: tuple[str, ...] = ()
     #: URL prefixes allowed as http(s) COPY sources (checked before answering 202)
     http_sources: tuple[str, ...] = ()
+    #: let http(s) sources resolve to loopback/private addresses (local stack only)
+    allow_private_sources: bool = False
     #: bearer token WLCG clients must present; None = open (loopback deployments)
     token: str | None = None
     #: checksum cache mode for ``Want-Digest`` (``use``: stored x-amz-meta values answer)

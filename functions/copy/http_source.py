@@ -21,7 +21,6 @@ SSRF hole.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import logging
 import re
 import socket
@@ -30,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from functions.contract.addresses import is_forbidden_address
 from functions.contract.algorithms import normalize_algorithm, normalize_hex
 from functions.contract.copy import UrlSource
 from functions.copy.plan import Part
@@ -89,16 +89,6 @@ def has_dot_segments(path: str) -> bool:
     clients and servers resolve after any prefix check would have run."""
     decoded = re.sub(r"%2e", ".", path, flags=re.IGNORECASE)
     return any(segment in (".", "..") for segment in re.split(r"[/\\]", decoded))
-
-
-def is_forbidden_address(address: str) -> bool:
-    """True for addresses a source must not resolve to (without allow_private_sources)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and (ip.ipv4_mapped is not None or ip.sixtofour is not None
-                                                 or ip.teredo is not None):
-        return True
-    return (not ip.is_global or ip.is_multicast or ip.is_loopback or ip.is_private or ip.is_link_local
-            or ip.is_unspecified or ip.is_reserved)
 
 
 def resolve(host: str, port: int, *, allow_private: bool) -> str:

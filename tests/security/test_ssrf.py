@@ -217,9 +217,6 @@ class RecordingDispatcher:
         raise AssertionError("not expected")
 
 
-@pytest.mark.xfail(strict=True, reason="known: the gateway's pre-flight probe_http_source "
-                   "(dynafed_client/gateway/app.py) GETs an allow-listed Source URL without checking "
-                   "what its host resolves to, before the copy function's checks run")
 @pytest.mark.parametrize("address", ["10.0.0.5", "169.254.169.254", "::ffff:10.0.0.1"])
 def test_gateway_copy_source_resolving_to_a_private_address_is_not_contacted(tripwire: Tripwire,
                                                                              address: str) -> None:
@@ -228,7 +225,7 @@ def test_gateway_copy_source_resolving_to_a_private_address_is_not_contacted(tri
     from dynafed_client.gateway.app import GatewayApp
     from dynafed_client.gateway.config import GatewayConfig
 
-    tripwire.expect_attempts()  # judged below, so the xfail covers it
+    tripwire.expect_attempts()  # judged below
     tripwire.resolve("files.example", address)
     dispatcher = RecordingDispatcher()
     config = GatewayConfig(stores={"default": {**STORE, "endpoint_url": "http://127.0.0.1:9"}},
