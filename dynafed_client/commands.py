@@ -36,7 +36,8 @@ COMMANDS: list[CommandEntry] = [
                  "WLCG-facing HTTP front (Want-Digest, HTTP-TPC COPY)"),
     CommandEntry("hook", "dynafed_client.hooks.cli:add_hook_commands",
                  "Dynafed hook commands (filepull, filepush, checksum)"),
-    CommandEntry("loadtest", "loadtest.cli:add_loadtest_commands", "Locust autoscaling benchmarks (run, compare, seed)"),
+    CommandEntry("loadtest", "loadtest.cli:add_loadtest_commands",
+                 "Locust autoscaling benchmarks (run, compare, seed)"),
     CommandEntry("new-function", "dynafed_client.scaffold:add_parser",
                  "scaffold a new function on the shared runtime"),
 ]

@@ -20,8 +20,9 @@ import sys
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ALGORITHMS = ("adler32", "crc32", "crc32c", "md5", "sha1", "sha256", "sha512")
 BLOCK = 1024 * 1024
@@ -61,7 +62,7 @@ class GeneratedObject(io.RawIOBase):
 
     @staticmethod
     def _generate(size: int, seed: int) -> Iterator[bytes]:
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
         left = size
         while left > 0:
             block = rng.randbytes(min(BLOCK, left))

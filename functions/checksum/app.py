@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 
+from functions.checksum import service
 from functions.contract import events
 from functions.contract.checksum import ChecksumRequest, parse_checksum_request, parse_s3_notification
 from functions.contract.openapi import checksum_document
@@ -15,7 +17,6 @@ from functions.runtime.config import Config, ConfigError
 from functions.runtime.events import Transport
 from functions.runtime.incoming import Incoming
 from functions.runtime.s3 import ClientFactory
-from functions.checksum import service
 
 NAME = "checksum"
 MAX_NOTIFICATION_RECORDS = 100

@@ -6,8 +6,8 @@ function side. The OpenAPI documents are generated from it.
 """
 from __future__ import annotations
 
+from functions.contract import events
 from functions.contract.algorithms import ALGORITHMS, normalize_algorithm
 from functions.contract.errors import ErrorCode
-from functions.contract import events
 
 __all__ = ["ALGORITHMS", "ErrorCode", "events", "normalize_algorithm"]

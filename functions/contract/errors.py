@@ -33,7 +33,7 @@ class ErrorCode(str, enum.Enum):
     UPSTREAM_UNAVAILABLE = ("UPSTREAM_UNAVAILABLE", 503, True)
     SHUTTING_DOWN = ("SHUTTING_DOWN", 503, True)
 
-    def __new__(cls, code: str, status: int, retryable: bool) -> "ErrorCode":
+    def __new__(cls, code: str, status: int, retryable: bool) -> ErrorCode:
         member = str.__new__(cls, code)
         member._value_ = code
         member.status = status  # type: ignore[attr-defined]

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from functions.contract.algorithms import ALGORITHMS, normalize_algorithm
 from functions.contract.errors import ContractViolation, ErrorCode

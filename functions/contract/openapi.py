@@ -24,7 +24,7 @@ PROBLEM = {
 _STORE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "default": "default"}
 _BUCKET = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.\\-_]{1,62}$"}
 _KEY = {"type": "string", "minLength": 1, "maxLength": 1024}
-_OBJECT = {
+_OBJECT: dict[str, Any] = {
     "type": "object",
     "required": ["bucket", "key"],
     "additionalProperties": False,

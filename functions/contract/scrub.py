@@ -10,10 +10,11 @@ from typing import Any
 
 from functions.contract import fields
 from functions.contract.algorithms import ALGORITHMS
-from functions.contract.openapi import function_document
-
-from functions.contract.events import PING, SCRUB_COMPLETED as COMPLETED, SCRUB_MISMATCH as MISMATCH
+from functions.contract.events import PING
+from functions.contract.events import SCRUB_COMPLETED as COMPLETED
+from functions.contract.events import SCRUB_MISMATCH as MISMATCH
 from functions.contract.events import SCRUB_REQUESTED as REQUESTED
+from functions.contract.openapi import function_document
 
 __all__ = ["COMPLETED", "MISMATCH", "PING", "REQUESTED", "ScrubRequest", "openapi_document",
            "parse_scrub_request"]

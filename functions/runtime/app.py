@@ -13,7 +13,8 @@ import logging
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
@@ -113,7 +114,7 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
             raise errors.TooManyRequests("function is saturated; retry later", headers={"Retry-After": "1"})
         release = True
         try:
-            incoming = parse_incoming(request.headers, request.get_data(cache=False))
+            incoming = parse_incoming(dict(request.headers), request.get_data(cache=False))
             result = spec.handler(incoming, ctx)
             if isinstance(result, Response):
                 if result.is_streamed:

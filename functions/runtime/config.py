@@ -8,8 +8,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from functions.runtime.stores import Store, StoreConfigError, parse_stores
 
@@ -50,7 +51,7 @@ class Config:
     extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, function: str) -> "Config":
+    def from_env(cls, env: Mapping[str, str], *, function: str) -> Config:
         """Parse the environment for the function ``function``."""
         stores = _load_stores(env)
         sink = env.get("K_SINK") or None

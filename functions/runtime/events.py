@@ -13,8 +13,9 @@ import queue
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 log = logging.getLogger("dynafed_fn.events")
 
@@ -31,7 +32,7 @@ def build_event(event_type: str, *, source: str, subject: str | None, data: Mapp
         "source": source,
         "id": str(uuid.uuid4()),
         "specversion": "1.0",
-        "time": datetime.now(timezone.utc),
+        "time": datetime.now(UTC),
         "datacontenttype": "application/json",
     }
     if subject:

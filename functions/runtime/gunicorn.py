@@ -6,7 +6,8 @@ SIGTERM (Knative sets the pod's grace period to the revision timeout).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 #: Threads beyond ``THREADS`` that never do work: the app admits at most
 #: ``DYNAFED_FN_MAX_INFLIGHT`` (default ``THREADS``) requests to ``POST /``, and
@@ -33,7 +34,8 @@ def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
         # gunicorn >= 23 opens a control socket at one per-user path that every
         # gunicorn on the machine would share; functions do not use it.
         "control_socket_disable": True,
-        "worker_tmp_dir": env.get("WORKER_TMP_DIR", "/dev/shm" if _exists("/dev/shm") else None),
+        # gunicorn's worker heartbeat files (not data): tmpfs avoids blocking on disk.
+        "worker_tmp_dir": env.get("WORKER_TMP_DIR", "/dev/shm" if _exists("/dev/shm") else None),  # noqa: S108
     }
 
 

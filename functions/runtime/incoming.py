@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from functions.runtime.errors import InvalidRequest
 
@@ -44,7 +45,7 @@ def _parse_cloudevent(headers: Mapping[str, str], body: bytes) -> Incoming:
     from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 
     try:
-        event = from_http_event(HTTPMessage(headers, body))
+        event = from_http_event(HTTPMessage(dict(headers), body))
     except Exception:  # the SDK raises several types for malformed events
         raise InvalidRequest("malformed CloudEvent") from None
     attributes = event.get_attributes()

@@ -9,7 +9,8 @@ CRC trailers that several S3-compatible servers reject (PROTOCOLS.md §5).
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from functions.runtime.stores import Store
 

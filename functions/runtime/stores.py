@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 ADDRESSING_STYLES = ("path", "virtual", "auto")
 
@@ -30,7 +31,7 @@ class Store:
     session_token: str | None = dataclasses.field(default=None, repr=False)
     addressing_style: str = "path"
 
-    def same_backend(self, other: "Store") -> bool:
+    def same_backend(self, other: Store) -> bool:
         """True when a server-side copy between the two stores is possible:
         same endpoint and same credentials."""
         return self.endpoint_url == other.endpoint_url and self.access_key_id == other.access_key_id

@@ -7,7 +7,8 @@ multipart-copy path of s3transfer; object bytes never change.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from functions.runtime import errors
 from functions.runtime.objects import ObjectInfo

@@ -4,7 +4,8 @@ walk (errors, health, metrics, events, auth, logs) is the shared runtime."""
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from flask import Flask
 

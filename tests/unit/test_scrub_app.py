@@ -6,8 +6,8 @@ import json
 import zlib
 
 import boto3
-from botocore.config import Config
 import pytest
+from botocore.config import Config
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from moto import mock_aws
 
