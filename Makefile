@@ -24,7 +24,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m dynafed_client.demo
 
-test: $(STAMP)
+test: $(STAMP) lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(STAMP)
@@ -34,7 +34,7 @@ test-integration: $(STAMP)
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check functions dynafed_client loadtest tests
+	$(VENV)/bin/ruff check functions dynafed_client loadtest bench tests
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
