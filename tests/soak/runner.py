@@ -451,6 +451,13 @@ def run(config: SoakConfig) -> dict[str, Any]:
     finally:
         stack.down()
     config.out.write_text(json.dumps(summary, indent=2) + "\n")
+    if summary["ok"]:
+        # the store's data of a long run is gigabytes; a failed run keeps it, with the logs
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"soak: logs and data kept in {work}", flush=True)
     return summary
 
 
@@ -491,6 +498,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SOAK_SEED", 6)))
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("SOAK_OUT", "soak-summary.json")))
     args = parser.parse_args(argv)
+    if args.seconds < 60:
+        # kills happen in the first 40 %, memory and fds are judged after them
+        parser.error("--seconds must be at least 60 (the resource check needs a kill-free second half)")
     summary = run(SoakConfig(seconds=args.seconds, clients=args.clients, seed=args.seed, out=args.out))
     print(json.dumps(summary, indent=2))
     print(f"soak: {'OK' if summary['ok'] else 'FAILED'}; summary in {args.out}")
