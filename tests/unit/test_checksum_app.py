@@ -688,3 +688,30 @@ def test_notification_over_the_record_limit_is_refused(client: FlaskClient, call
     body = problem_of(client.post("/", json=doc), 400, "INVALID_REQUEST")
     assert str(MAX_NOTIFICATION_RECORDS) in body["detail"]
     assert calls.names == []  # refused whole, nothing half done
+
+
+def test_a_stored_cheap_checksum_guards_a_request_for_another_algorithm() -> None:
+    """A stored adler32 that disagrees with the bytes fails an md5-only request:
+    the function checks cheap stored values it was not asked for as well."""
+    import json as _json
+
+    import boto3 as _boto3
+    from botocore.config import Config as _Config
+    from moto import mock_aws as _mock_aws
+
+    from functions.checksum.app import create_app as _create_app
+
+    stores = _json.dumps({"stores": {"default": {"endpoint_url": None, "access_key_id": "k",
+                                                 "secret_access_key": "s"}}})
+    with _mock_aws():
+        s3 = _boto3.client("s3", region_name="us-east-1",
+                           config=_Config(request_checksum_calculation="when_required"))
+        s3.create_bucket(Bucket="bucket")
+        s3.put_object(Bucket="bucket", Key="rotten", Body=b"bytes changed after the checksum was stored",
+                      Metadata={"adler32": "00000001"})
+        client = _create_app(env={"DYNAFED_FN_STORES": stores}).test_client()
+        response = client.post("/", json={"bucket": "bucket", "key": "rotten", "algorithms": ["md5"]})
+        assert response.status_code == 422, response.json
+        assert response.json["code"] == "CHECKSUM_MISMATCH" and "adler32" in response.json["detail"]
+        ok = client.post("/", json={"bucket": "bucket", "key": "rotten", "algorithms": ["md5"], "cache": "refresh"})
+        assert ok.status_code == 200 and set(ok.json["checksums"]) == {"md5"}
