@@ -49,6 +49,8 @@ def schema_dir() -> Path:
     on a bare clone outside the workplace."""
     explicit = os.environ.get("DYNAFED_FN_KNATIVE_SCHEMAS")
     shared = pf.REPO.parent / "shared"
+    if not explicit and not shared.is_dir() and Path("/work/shared").is_dir():
+        shared = Path("/work/shared")  # a clone made elsewhere on a workplace machine
     path = Path(explicit) if explicit else shared / "schemas" / "knative"
     if (path / "serving.knative.dev" / "service_v1.json").is_file():
         return path
