@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from functions.contract import fields
 from functions.contract.checksum import ObjectRef, object_ref
+from functions.contract.url_headers import parse_headers
 
 #: ``auto`` verifies by the best means available; ``full`` also re-reads the
 #: destination after the copy and compares its digest.
@@ -57,13 +58,50 @@ class UrlSource:
 
 
 @dataclasses.dataclass(frozen=True)
+class UrlDestination:
+    """An http(s)/WebDAV destination, written with one PUT (push). ``headers``
+    go to that URL's host only and are never shown (``to_json`` drops them)."""
+
+    url: str
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+
+    def redacted(self) -> str:
+        return UrlSource(self.url).redacted()
+
+    def to_json(self) -> dict[str, str]:
+        return {"url": self.redacted()}
+
+
+@dataclasses.dataclass(frozen=True)
 class CopyRequest:
     source: ObjectRef | UrlSource
-    destination: ObjectRef
+    destination: ObjectRef | UrlDestination
     job_id: str | None = None
     verify: str = "adler32"
     verify_mode: str = "auto"
     overwrite: bool = False
+
+
+def parse_url(obj: Mapping[str, Any], what: str) -> str:
+    """The ``url`` of a source or destination: http(s), with a host, no
+    userinfo, no whitespace or control characters (raises ContractViolation)."""
+    url = fields.string_field(obj, "url")
+    if len(url) > MAX_URL_LENGTH:
+        raise fields.invalid(f"{what} url is too long")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        raise fields.invalid(f"{what} url is malformed") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise fields.invalid(f"{what} url must be http:// or https://")
+    if not parts.hostname:
+        raise fields.invalid(f"{what} url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise fields.invalid(f"{what} url must not carry credentials (user:password@)")
+    if any(c in url for c in "\r\n\t ") or any(ord(c) < 0x20 for c in url):
+        raise fields.invalid(f"{what} url contains whitespace or control characters")
+    return url
 
 
 _FIELDS = {"source", "destination", "job_id", "verify", "verify_mode", "overwrite"}
@@ -77,29 +115,19 @@ def parse_copy_request(body: Any) -> CopyRequest:
     source: ObjectRef | UrlSource
     if "url" in source_json:
         fields.reject_unknown(source_json, {"url"}, "source")
-        url = fields.string_field(source_json, "url")
-        if len(url) > MAX_URL_LENGTH:
-            raise fields.invalid("source url is too long")
-        try:
-            parts = urlsplit(url)
-            parts.port  # noqa: B018 - raises ValueError on a malformed port
-        except ValueError:
-            raise fields.invalid("source url is malformed") from None
-        if parts.scheme.lower() not in ("http", "https"):
-            raise fields.invalid("source url must be http:// or https://")
-        if not parts.hostname:
-            raise fields.invalid("source url has no host")
-        if parts.username is not None or parts.password is not None:
-            raise fields.invalid("source url must not carry credentials (user:password@)")
-        if any(c in url for c in "\r\n\t ") or any(ord(c) < 0x20 for c in url):
-            raise fields.invalid("source url contains whitespace or control characters")
-        source = UrlSource(url)
+        source = UrlSource(parse_url(source_json, "source"))
     else:
         fields.reject_unknown(source_json, {"store", "bucket", "key"}, "source")
         source = object_ref(source_json, "source")
     dest_json = fields.require_mapping(body.get("destination"), "field 'destination'")
-    fields.reject_unknown(dest_json, {"store", "bucket", "key"}, "destination")
-    destination = object_ref(dest_json, "destination")
+    destination: ObjectRef | UrlDestination
+    if "url" in dest_json:
+        fields.reject_unknown(dest_json, {"url", "headers"}, "destination")
+        destination = UrlDestination(parse_url(dest_json, "destination"),
+                                     parse_headers(dest_json.get("headers"), "destination"))
+    else:
+        fields.reject_unknown(dest_json, {"store", "bucket", "key"}, "destination")
+        destination = object_ref(dest_json, "destination")
     verify_raw = body.get("verify", "adler32")
     verify_mode = body.get("verify_mode", "auto")
     if verify_raw == "full":  # shorthand: default algorithm, full re-read
@@ -146,7 +174,7 @@ def copy_result(
     verified: bool,
     elapsed_s: float,
     source: ObjectRef | UrlSource,
-    destination: ObjectRef,
+    destination: ObjectRef | UrlDestination,
     total: int | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
@@ -172,7 +200,7 @@ def copy_result(
 
 
 def started_data(*, job_id: str, strategy: str, total: int, source: ObjectRef | UrlSource,
-                 destination: ObjectRef, resumed: bool, bytes_done: int = 0,
+                 destination: ObjectRef | UrlDestination, resumed: bool, bytes_done: int = 0,
                  **extra: Any) -> dict[str, Any]:
     """Data of ``ch.cern.dynafed.copy.started``."""
     return {"job_id": job_id, "strategy": strategy, "total": total, "bytes": bytes_done,
