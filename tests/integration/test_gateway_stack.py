@@ -15,13 +15,14 @@ import google_crc32c
 import pytest
 import requests
 
-from tests.interop.helpers import HttpSource, gateway_process, stack_allowing
+from tests.interop.helpers import Gate, HttpSource, gateway_process, stack_allowing
 
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
 MARKER = re.compile(r"Perf Marker\nTimestamp: \d+\nStripe Index: 0\nStripe Bytes Transferred: (\d+)\n"
                     r"Total Stripe Count: 1\nEnd\n")
+MARKER_BYTES = re.compile(r"Stripe Bytes Transferred: (\d+)\n")
 
 
 def b64(name: str, data: bytes) -> str:
@@ -130,18 +131,33 @@ def test_copy_pull_between_stores(gateway: str, objects: dict[str, bytes], stack
 
 def test_copy_from_url_with_progress_and_mid_transfer_failure(tmp_path: Path) -> None:
     data = os.urandom(21 * MiB)  # five 5 MiB parts: progress in steps
+    # the source stops 1 MiB into the second and the third part until a Perf
+    # Marker has shown the part before it stored: live progress by the order
+    # of events, whatever the machine's load
+    gate = Gate([6 * MiB, 11 * MiB])
     with HttpSource() as source, stack_allowing(tmp_path / "stack", source, with_gateway=False) as st:
-        # a throttled source: the copy takes a few seconds, so markers show bytes growing
-        slow = source.add("slow.bin", data, rate=7 * MiB)
+        slow = source.add("slow.bin", data, gate=gate)
         cut = source.add("cut.bin", data, truncate_at=7 * MiB)
         with gateway_process(st.state_dir, "--marker-interval", "0.5", "--marker-min-gap", "0.2",
                              env={"DYNAFED_FN_RETRIES": "1"}) as gw:
             dest_key = f"copies/{uuid.uuid4().hex}.bin"
-            resp = requests.request("COPY", f"{gw}/default/demo-copy/{dest_key}", timeout=120,
-                                    headers={"Source": slow, "TransferHeaderAuthorization": "Bearer for-the-source"})
-            assert resp.status_code == 202
-            seen, final = parse_tpc_body(resp.text)
-            assert final == "success: Created", resp.text[-500:]
+            try:
+                with requests.request("COPY", f"{gw}/default/demo-copy/{dest_key}", timeout=120, stream=True,
+                                      headers={"Source": slow,
+                                               "TransferHeaderAuthorization": "Bearer for-the-source"}) as resp:
+                    assert resp.status_code == 202
+                    body = ""
+                    for piece in resp.iter_content(chunk_size=None, decode_unicode=True):
+                        body += piece
+                        stored = [int(n) for n in MARKER_BYTES.findall(body)]
+                        # release hold i once a marker shows part i stored (5 MiB parts)
+                        while gate.released < len(gate.holds) and stored and \
+                                stored[-1] >= 5 * MiB * (gate.released + 1):
+                            gate.release()
+            finally:
+                gate.release_all()
+            seen, final = parse_tpc_body(body)
+            assert final == "success: Created", body[-500:]
             assert seen == sorted(seen) and seen[-1] == len(data)
             assert len({n for n in seen if 0 < n < len(data)}) >= 2, seen  # live progress, not just 0 and the end
             assert st.s3_client("default").get_object(Bucket="demo-copy", Key=dest_key)["Body"].read() == data

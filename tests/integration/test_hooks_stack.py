@@ -9,14 +9,16 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.interop.helpers import HttpSource, stack_allowing
+from tests.interop.helpers import Gate, HttpSource, stack_allowing
 
 pytestmark = pytest.mark.integration
 
@@ -35,6 +37,29 @@ def run_hook(name: str, module: str, argv: list[str], env: dict[str, str],
              timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*command(name, module), *argv], capture_output=True, text=True, timeout=timeout,
                           env=env)
+
+
+def run_hook_watching(name: str, module: str, argv: list[str], env: dict[str, str],
+                      on_line: Callable[[str], None], timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """:func:`run_hook`, calling ``on_line`` with each stdout line as the hook prints it."""
+    with subprocess.Popen([*command(name, module), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr: list[str] = []
+        drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
+        drain.start()
+        lines: list[str] = []
+        timer = threading.Timer(timeout, proc.kill)  # a guard against a hang, not a measurement
+        timer.start()
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                on_line(line.rstrip("\n"))
+            returncode = proc.wait()
+        finally:
+            timer.cancel()
+        drain.join(timeout=30)
+    return subprocess.CompletedProcess(proc.args, returncode, "".join(lines), "".join(stderr))
 
 
 @pytest.fixture(scope="module")
@@ -103,20 +128,35 @@ def test_filepull_success_verified(stack: Any, hook_env: dict[str, str], source:
 
 
 def test_filepull_from_http_source_to_federation_path(tmp_path: Path) -> None:
+    """Dynafed sees a pull move: the source holds its body after the first
+    5 MiB part (plus one MiB) until the hook has printed a ``monitor:`` line
+    with an intermediate byte count, so the intermediate value is guaranteed
+    by the order of events, not by how fast the machine happens to be."""
     data = os.urandom(12 * MiB)  # 5 MiB parts: the copy reports progress at 5 and 10 MiB
     dest_key = f"pulled/{uuid.uuid4().hex}.bin"
     mapping = tmp_path / "mapping.json"
     mapping.write_text(json.dumps({"prefix": [{"url": "/myfed/archive/", "store": "archive", "bucket": "archive"}]}))
+    gate = Gate([6 * MiB])
     with HttpSource() as remote, stack_allowing(tmp_path / "stack", remote, with_gateway=False) as st:
-        url = remote.add("remote.bin", data, rate=6 * MiB)
+        url = remote.add("remote.bin", data, gate=gate)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
         env.update({"DYNAFED_FN_MAPPING": str(mapping), "DYNAFED_FN_STATE_DIR": str(st.state_dir),
-                    "DYNAFED_FN_HOOK_MONITOR_INTERVAL": "0.3"})
-        done = run_hook("dynafed-fn-filepull", "dynafed_client.hooks.filepull",
-                        ["1", "adler32", url, f"/myfed/archive/{dest_key}", "", ""], env)
+                    "DYNAFED_FN_HOOK_MONITOR_INTERVAL": "0.3", "PYTHONUNBUFFERED": "1"})
+
+        def release_on_intermediate(line: str) -> None:
+            match = SSCANF.match(line)
+            if match and 0 < int(match.group(5)) < len(data) and gate.released == 0:
+                gate.release()
+
+        try:
+            done = run_hook_watching("dynafed-fn-filepull", "dynafed_client.hooks.filepull",
+                                     ["1", "adler32", url, f"/myfed/archive/{dest_key}", "", ""], env,
+                                     release_on_intermediate)
+        finally:
+            gate.release_all()
         assert done.returncode == 0, done.stderr
         values = monitor_values(done.stdout)
-        # a 2 s transfer with a line every 0.3 s: Dynafed sees it move
+        assert gate.released == 1, f"the source was never released by an intermediate monitor line: {values}"
         assert len(values) >= 3 and values == sorted(values) and values[-1] == len(data)
         assert len({v for v in values if 0 < v < len(data)}) >= 1, values
         assert st.s3_client("archive").get_object(Bucket="archive", Key=dest_key)["Body"].read() == data

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,40 @@ def run_gfal2(script: str, *args: str, timeout: float = 240) -> dict[str, Any]:
     return result
 
 
+def run_gfal2_watching(script: str, *args: str, on_line: Callable[[str], None],
+                       timeout: float = 240) -> dict[str, Any]:
+    """:func:`run_gfal2`, calling ``on_line`` with each stdout line as the
+    script prints it (so a test can react to gfal2's monitor callbacks while
+    the transfer runs)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    with subprocess.Popen([DEBIAN_PYTHON, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=env) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        stderr: list[str] = []
+        drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
+        drain.start()
+        out: list[str] = []
+        guard = threading.Timer(timeout, proc.kill)  # against a hang, not a measurement
+        guard.start()
+        try:
+            for line in proc.stdout:
+                out.append(line)
+                on_line(line.rstrip("\n"))
+            returncode = proc.wait()
+        finally:
+            guard.cancel()
+        drain.join(timeout=30)
+    lines = [line for line in out if line.strip()]
+    if returncode != 0 or not lines:
+        raise AssertionError(f"gfal2 script failed (exit {returncode}):\nstdout:\n{''.join(out)[-3000:]}\n"
+                             f"stderr:\n{''.join(stderr)[-3000:]}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    result["_stdout"] = "".join(out)
+    result["_stderr"] = "".join(stderr)
+    return result
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,6 +129,59 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
+class Gate:
+    """Holds GET bodies of one blob at fixed byte offsets until the test
+    releases them: progress tests are driven by events, not by a throttled
+    rate (a rate makes "an intermediate value is seen" depend on how loaded
+    the machine is).
+
+    The server stops before byte ``holds[i]`` until :meth:`release` was
+    called ``i + 1`` times. The test releases a hold once it has *observed*
+    the progress the bytes before it allow (a monitor line, a perf marker).
+    A hold that is never released ends the response after ``timeout``
+    seconds (the transfer then fails, and so does the test)."""
+
+    def __init__(self, holds: list[int], *, timeout: float = 240) -> None:
+        self.holds = sorted(holds)
+        self.timeout = timeout
+        self._released = 0
+        self._cond = threading.Condition()
+        #: index of the hold a response is waiting at (None: none is waiting)
+        self.waiting_at: int | None = None
+
+    def next_hold_after(self, position: int) -> int | None:
+        """The first unreleased hold at or after ``position`` (absolute byte offset)."""
+        with self._cond:
+            pending = [h for h in self.holds[self._released:] if h >= position]
+            return pending[0] if pending else None
+
+    def wait(self, offset: int) -> None:
+        """Block the serving thread at ``offset`` until that hold is released."""
+        index = self.holds.index(offset)
+        with self._cond:
+            self.waiting_at = index
+            self._cond.notify_all()
+            if not self._cond.wait_for(lambda: self._released > index, timeout=self.timeout):
+                raise TimeoutError(f"hold at byte {offset} was never released")
+            self.waiting_at = None
+
+    def release(self) -> None:
+        """Let the body go on to the next hold (or to its end)."""
+        with self._cond:
+            self._released += 1
+            self._cond.notify_all()
+
+    @property
+    def released(self) -> int:
+        with self._cond:
+            return self._released
+
+    def release_all(self) -> None:
+        with self._cond:
+            self._released = len(self.holds)
+            self._cond.notify_all()
+
+
 @dataclasses.dataclass
 class Blob:
     data: bytes
@@ -102,6 +189,8 @@ class Blob:
     rate: float | None = None
     #: full GETs announce the whole length but end after this many bytes
     truncate_at: int | None = None
+    #: GET bodies stop at these offsets until the test releases them
+    gate: Gate | None = None
 
     @property
     def etag(self) -> str:
@@ -123,9 +212,10 @@ class HttpSource:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.port}"
 
-    def add(self, name: str, data: bytes, *, rate: float | None = None, truncate_at: int | None = None) -> str:
+    def add(self, name: str, data: bytes, *, rate: float | None = None, truncate_at: int | None = None,
+            gate: Gate | None = None) -> str:
         """Serve ``data`` at ``/<name>``; returns its URL."""
-        self.blobs[name] = Blob(data, rate, truncate_at)
+        self.blobs[name] = Blob(data, rate, truncate_at, gate)
         return f"{self.url}/{name}"
 
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -153,7 +243,10 @@ class HttpSource:
         limit = len(body) if blob.truncate_at is None else max(0, min(len(body), blob.truncate_at - start))
         if blob.truncate_at is not None and status == 206 and end - start <= 1:
             limit = len(body)  # the one-byte probe of the gateway still works
-        return Response(self._paced(body[:limit], blob.rate), status=status, headers=headers,
+        chunks = self._paced(body[:limit], blob.rate)
+        if blob.gate is not None:
+            chunks = self._gated(body[:limit], start, blob.gate)
+        return Response(chunks, status=status, headers=headers,
                         direct_passthrough=True)(environ, start_response)
 
     @staticmethod
@@ -166,6 +259,21 @@ class HttpSource:
                 if delay > 0:
                     time.sleep(delay)
             yield body[offset:offset + step]
+
+    @staticmethod
+    def _gated(body: bytes, start: int, gate: Gate) -> Iterator[bytes]:
+        """``body`` (the bytes from absolute offset ``start``), stopping at each hold of ``gate``."""
+        step = 64 * 1024
+        position = start
+        end = start + len(body)
+        while position < end:
+            hold = gate.next_hold_after(position)
+            stop = min(end, position + step) if hold is None or hold >= end else min(hold, position + step)
+            if stop == position:  # at an unreleased hold
+                gate.wait(position)
+                continue
+            yield body[position - start:stop - start]
+            position = stop
 
     def __enter__(self) -> HttpSource:
         self._thread.start()

@@ -16,7 +16,16 @@ from typing import Any
 import google_crc32c
 import pytest
 
-from tests.interop.helpers import HttpSource, gateway_process, gfal2_missing, require, run_gfal2, stack_allowing
+from tests.interop.helpers import (
+    Gate,
+    HttpSource,
+    gateway_process,
+    gfal2_missing,
+    require,
+    run_gfal2,
+    run_gfal2_watching,
+    stack_allowing,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -43,6 +52,7 @@ params.timeout = 300
 monitor, events = [], []
 def on_monitor(src, dst, avg, inst, transferred, elapsed):
     monitor.append([int(transferred), int(avg), int(inst), int(elapsed)])
+    print("monitor", int(transferred), flush=True)
 def on_event(event):
     events.append(str(event))
 params.monitor_callback = on_monitor
@@ -121,14 +131,29 @@ def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HttpSourc
 
 
 def test_third_party_copy_reports_live_progress(remote: tuple[HttpSource, Any]) -> None:
-    """A remote source serving 6 MiB/s: the pull takes five seconds, and
-    gfal2's monitor callback (one call per Perf Marker it parses, about one a
-    second) sees the byte count grow as the copy stores 5 MiB parts."""
+    """gfal2's monitor callback (one call per performance update davix
+    parses from the Perf Markers: gfal2 ``src/plugins/http/gfal_http_copy.cpp``,
+    ``gfal_http_3rdcopy_perfcallback`` → ``plugin_trigger_monitor``) sees the byte count grow as the copy
+    stores 5 MiB parts. The remote source holds its body 1 MiB into the
+    second and third parts until gfal2 has reported the part before: live
+    progress shown by the order of events, not by a throttled rate."""
     source, st = remote
     data = os.urandom(30 * MiB)
     dest = f"interop-{uuid.uuid4().hex[:12]}/pulled.bin"
-    src_url = source.add("remote.bin", data, rate=6 * MiB)
-    result = run_gfal2(COPY, src_url, f"{st.gateway}/default/demo-copy/{dest}")
+    gate = Gate([6 * MiB, 11 * MiB])
+    src_url = source.add("remote.bin", data, gate=gate)
+
+    def release_on_progress(line: str) -> None:
+        if line.startswith("monitor "):
+            transferred = int(line.split()[1])
+            while gate.released < len(gate.holds) and transferred >= 5 * MiB * (gate.released + 1):
+                gate.release()
+
+    try:
+        result = run_gfal2_watching(COPY, src_url, f"{st.gateway}/default/demo-copy/{dest}",
+                                    on_line=release_on_progress)
+    finally:
+        gate.release_all()
     print("gfal2 monitor (remote source):", result["monitor"])
     assert result["error"] is None, result
     transferred = [m[0] for m in result["monitor"]]
