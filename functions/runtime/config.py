@@ -51,9 +51,14 @@ class Config:
     extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, function: str) -> Config:
-        """Parse the environment for the function ``function``."""
-        stores = _load_stores(env)
+    def from_env(cls, env: Mapping[str, str], *, function: str, stores_required: bool = True) -> Config:
+        """Parse the environment for the function ``function``.
+
+        ``stores_required=False`` is for deployables that never touch S3 (an
+        event source adapter): no stores configured is then fine, and none
+        are read unless configured.
+        """
+        stores = _load_stores(env) if stores_required or _stores_configured(env) else {}
         sink = env.get("K_SINK") or None
         if sink and not sink.startswith(("http://", "https://")):
             raise ConfigError("K_SINK must be an http(s) URL")
@@ -98,6 +103,10 @@ class Config:
         except ValueError:
             raise ConfigError(f"DYNAFED_FN_{self.function.upper()}_{name.upper()} must be a number, "
                               f"got {raw!r}") from None
+
+
+def _stores_configured(env: Mapping[str, str]) -> bool:
+    return bool(env.get("DYNAFED_FN_STORES_FILE") or env.get("DYNAFED_FN_STORES"))
 
 
 def _load_stores(env: Mapping[str, str]) -> dict[str, Store]:
