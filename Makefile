@@ -6,17 +6,23 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# every package, pinned with hashes (mk/lock.mk: `make lock` regenerates it)
+LOCK := requirements.lock
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: help install demo test test-unit test-integration lint typecheck bench loadtest soak clean
 
 help:
-	@echo "make demo | test | bench | loadtest | soak | lint | typecheck | images | deploy | clean"
+	@echo "make demo | test | bench | loadtest | soak | lint | typecheck | lock | images | deploy | clean"
 
-$(STAMP): pyproject.toml
+# Installs exactly the locked versions (hash-checked), then the project itself
+# without resolving anything; `pip check` fails if pyproject.toml asks for
+# something the lock does not hold (run `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,loadtest]'
+	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	@touch $(STAMP)
 
 install: $(STAMP)

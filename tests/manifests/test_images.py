@@ -146,3 +146,51 @@ def test_dockerignore_keeps_the_context_to_functions():
              if ln.strip() and not ln.startswith("#")]
     assert lines[0] == "*" and "!functions/" in lines
     assert any("__pycache__" in ln for ln in lines)
+
+
+def locked_versions() -> dict[str, str]:
+    """name -> version of every package in requirements.lock (the environment the suite runs in)."""
+    from packaging.utils import canonicalize_name
+
+    text = (pf.REPO / "requirements.lock").read_text(encoding="utf-8")
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", text, flags=re.MULTILINE)
+    return {canonicalize_name(name): version for name, version in pins}
+
+
+def test_lock_pins_every_package_with_hashes():
+    """``make install`` runs pip with ``--require-hashes``: each entry needs
+    an exact version and at least one hash, and the lock must satisfy every
+    dependency pyproject.toml declares (all extras), or pip check fails."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    text = (pf.REPO / "requirements.lock").read_text(encoding="utf-8")
+    entries = re.split(r"\n(?=[A-Za-z0-9])", text.strip())
+    for entry in entries:
+        if entry.startswith("#"):
+            continue
+        assert re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+", entry), entry[:80]
+        assert "--hash=sha256:" in entry, f"no hash for {entry.splitlines()[0]}"
+    locked = locked_versions()
+    project = tomllib.loads((pf.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = list(project["dependencies"]) + [d for extra in project["optional-dependencies"].values()
+                                                for d in extra]
+    for req in map(Requirement, declared):
+        name = canonicalize_name(req.name)
+        assert name in locked, f"{req} is not in requirements.lock (run make lock)"
+        assert req.specifier.contains(locked[name], prereleases=True), f"lock has {name}=={locked[name]}, not {req}"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_image_pins_equal_the_lock(function):
+    """An image runs the versions the suite ran against: every pin in its
+    requirements.txt is the version requirements.lock holds."""
+    from packaging.utils import canonicalize_name
+
+    locked = locked_versions()
+    for dist, version in requirements(function).items():
+        name = canonicalize_name(dist)
+        assert name in locked, f"functions/{function}/requirements.txt pins {dist}, which the lock does not hold"
+        assert locked[name] == version, f"functions/{function}: {dist}=={version}, the lock has {locked[name]}"
