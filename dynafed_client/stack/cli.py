@@ -38,7 +38,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     root = _state_dir(args)
     st = _stack.up(root, functions=args.functions or _stack.FUNCTIONS,
                    with_events=not args.no_events, with_gateway=not args.no_gateway,
-                   extra_env=_parse_env(args.env), ready_timeout=args.timeout)
+                   extra_env=_parse_env(args.env), ready_timeout=args.timeout,
+                   checksum_on_upload=args.checksum_on_upload)
     print(f"local stack up in {root}")
     _print_human(_stack.status(root) or st.to_dict())
     print(f"\nexport {STATE_DIR_ENV}={root}")
@@ -79,7 +80,7 @@ def _print_human(data: dict[str, Any]) -> None:
     pids = data.get("pids", {})
     urls: dict[str, str | None] = {"seaweedfs": data.get("s3", {}).get("endpoint_url"),
                                    "events": data.get("events"), "gateway": data.get("gateway"),
-                                   **data.get("functions", {})}
+                                   **data.get("functions", {}), **data.get("sources", {})}
     for name, pid in pids.items():
         state = "alive" if alive.get(name) else "DEAD"
         print(f"{name:<12} {state:<6} pid {pid:<8} {urls.get(name) or '-':<28} "
@@ -88,6 +89,8 @@ def _print_human(data: dict[str, Any]) -> None:
         print(f"{name:<12} skipped: {reason}")
     print(f"stores       {', '.join(data.get('stores', {}))} (file {data.get('stores_file')})")
     print(f"buckets      {', '.join(data.get('buckets', []))}")
+    if data.get("upload_watch"):
+        print(f"checksum on upload: {data['upload_watch']} (adler32 stored as x-amz-meta-adler32)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -106,6 +109,9 @@ def add_actions(subparsers: Any) -> None:
                       help="start only these functions (repeatable; default: checksum, copy)")
     p_up.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                       help="extra environment for the functions (repeatable)")
+    p_up.add_argument("--checksum-on-upload", metavar="BUCKET/PREFIX", default=None,
+                      help="checksum every object written under BUCKET/PREFIX (comma-separated list), "
+                           "driven by SeaweedFS's filer notifications, e.g. demo/incoming/")
     p_up.add_argument("--timeout", type=float, default=_stack.READY_TIMEOUT,
                       help="seconds to wait for each component to be ready")
     p_up.set_defaults(func=cmd_up)

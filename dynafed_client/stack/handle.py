@@ -90,6 +90,11 @@ class Stack:
         return self.state_dir / "events.ndjson"
 
     @property
+    def sources(self) -> dict[str, str]:
+        """event source name -> base URL (the filer source of checksum on upload)."""
+        return self.state.sources
+
+    @property
     def gateway(self) -> str | None:
         """Gateway URL, if running."""
         return self.state.gateway

@@ -95,10 +95,15 @@ def weed_binary() -> str:
     return found
 
 
-def weed_command(binary: str, data_dir: Path, ports: SeaweedPorts, identities_file: Path) -> list[str]:
-    """argv of ``weed server`` on loopback with filer and S3 gateway."""
+def weed_command(binary: str, data_dir: Path, ports: SeaweedPorts, identities_file: Path,
+                 config_dir: Path | None = None) -> list[str]:
+    """argv of ``weed server`` on loopback with filer and S3 gateway.
+
+    ``config_dir`` (weed's global ``-config_dir``) is searched first for the
+    filer's toml files, e.g. ``notification.toml`` (see stack/uploads.py).
+    """
     return [
-        binary, "server",
+        binary, *([f"-config_dir={config_dir}"] if config_dir is not None else []), "server",
         f"-dir={data_dir}",
         f"-ip={_ports.LOOPBACK}", f"-ip.bind={_ports.LOOPBACK}",
         f"-master.port={ports.master}",

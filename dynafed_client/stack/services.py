@@ -71,9 +71,10 @@ def base_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def function_env(name: str, *, port: int, stores_file: Path, sink: str | None,
+def function_env(name: str, *, port: int, stores_file: Path | None, sink: str | None,
                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of function ``name`` as Knative + the stack would set it."""
+    """Environment of function ``name`` as Knative + the stack would set it
+    (``stores_file`` None: a deployable that never touches S3 gets no credentials)."""
     env = base_env()
     env.update({
         "PORT": str(port),
@@ -82,10 +83,11 @@ def function_env(name: str, *, port: int, stores_file: Path, sink: str | None,
         "K_SERVICE": name,
         "K_REVISION": f"{name}-local",
         "K_CONFIGURATION": name,
-        "DYNAFED_FN_STORES_FILE": str(stores_file),
         "DYNAFED_FN_HTTP_SOURCES": "http://127.0.0.1",
         "DYNAFED_FN_ALLOW_PRIVATE_SOURCES": "1",
     })
+    if stores_file is not None:
+        env["DYNAFED_FN_STORES_FILE"] = str(stores_file)
     if sink:
         env["K_SINK"] = sink
     env.update(extra or {})

@@ -6,9 +6,10 @@ Layout of a state dir::
     seaweedfs/  (recreated on every up)
     logs/<component>.log  (kept across up/down)
 
-Start order: SeaweedFS, event receiver, functions, gateway; state.json is
-rewritten after every start so that a failure midway (even a crash of the
-process running ``up``) can be torn down with ``down``.
+Start order: SeaweedFS, event receiver, functions, filer source (checksum on
+upload, when asked for), gateway; state.json is rewritten after every start so
+that a failure midway (even a crash of the process running ``up``) can be torn
+down with ``down``.
 """
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from typing import Any
 
 import requests
 
-from . import ports, processes, seaweedfs, services
+from . import ports, processes, seaweedfs, services, uploads
 from . import state as _state
 from .errors import StackError, StackWarning
 from .s3 import client_for_store
 from .state import StackState
+from .uploads import UploadChecksum
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +64,16 @@ def _spawn(st: StackState, name: str, argv: list[str], *, env: Mapping[str, str]
 
 def _used_ports(st: StackState) -> set[int]:
     used = set(seaweedfs.SeaweedPorts(**st.seaweedfs["ports"]).all()) if st.seaweedfs else set()
-    for url in [*st.functions.values(), st.events, st.gateway]:
+    used.update(st.reserved_ports)
+    for url in [*st.functions.values(), *st.sources.values(), st.events, st.gateway]:
         if url:
             used.add(int(url.rsplit(":", 1)[1]))
     return used
 
 
-def _start_seaweedfs(st: StackState, timeout: float) -> None:
+def _start_seaweedfs(st: StackState, timeout: float, upload: UploadChecksum | None = None) -> str | None:
+    """Start SeaweedFS; with ``upload``, its filer's webhook points at the
+    filer source's (reserved) port. Returns that webhook's bearer token."""
     root = Path(st.state_dir)
     data_dir = root / "seaweedfs"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -85,7 +90,17 @@ def _start_seaweedfs(st: StackState, timeout: float) -> None:
     st.stores = stores
     st.seaweedfs = {"ports": wports.to_dict(), "data_dir": str(data_dir),
                     "identities_file": str(identities_file)}
-    argv = seaweedfs.weed_command(seaweedfs.weed_binary(), data_dir, wports, identities_file)
+    config_dir = token = None
+    if upload is not None:
+        # the source starts after the functions; its port is fixed now
+        # because the filer reads its webhook endpoint only at start-up
+        source_port = ports.free_port(exclude=set(wports.all()))
+        st.reserved_ports.append(source_port)
+        st.upload_watch = upload.watch
+        token = uploads.new_token()
+        config_dir = root / "seaweedfs-config"
+        uploads.write_config_dir(config_dir, upload, f"{_url(source_port)}/", token)
+    argv = seaweedfs.weed_command(seaweedfs.weed_binary(), data_dir, wports, identities_file, config_dir)
     pid = _spawn(st, SEAWEEDFS, argv)
     seaweedfs.wait_ready(stores, pid=pid, log_path=Path(st.logs[SEAWEEDFS]), timeout=timeout)
     clients = {name: client_for_store(stores[name]) for name in set(BUCKETS.values())}
@@ -95,6 +110,7 @@ def _start_seaweedfs(st: StackState, timeout: float) -> None:
                              log_path=Path(st.logs[SEAWEEDFS]), retry_on=seaweedfs.S3_ERRORS)
     st.buckets = list(BUCKETS)
     st.save()
+    return token
 
 
 def _any_http_response(url: str) -> bool:
@@ -154,6 +170,32 @@ def _start_functions(st: StackState, names: Iterable[str], extra_env: Mapping[st
         st.save()
 
 
+def _start_source(st: StackState, upload: UploadChecksum, token: str, timeout: float) -> None:
+    """The filer source on its reserved port, sending to the checksum function."""
+    name = uploads.SOURCE
+    checksum_url = st.functions.get("checksum")
+    reason = services.function_missing(name) or (None if checksum_url else "the checksum function is not running")
+    if reason or not checksum_url:
+        _skip(st, name, reason or "the checksum function is not running")
+        return
+    port = st.reserved_ports[-1]
+    env = services.function_env(name, port=port, stores_file=None, sink=checksum_url,
+                                extra=uploads.source_settings(upload, checksum_url=checksum_url, token=token,
+                                                              reply_sink=st.events))
+    run_dir = Path(st.state_dir) / "run" / name
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env["XDG_RUNTIME_DIR"] = str(run_dir)
+    pid = _spawn(st, name, services.function_command(name), env=env, cwd=services.repo_root())
+    url = _url(port)
+    _wait_http(st, name, "filer source", partial(_ready_200, f"{url}/readyz"), pid, timeout)
+    # Ready means the filer will post to it: its log says the webhook queue is set up.
+    processes.wait_until(partial(uploads.webhook_configured, Path(st.logs[SEAWEEDFS])),
+                         what="SeaweedFS filer webhook", timeout=timeout, pid=st.pids[SEAWEEDFS],
+                         log_path=Path(st.logs[SEAWEEDFS]))
+    st.sources[name] = url
+    st.save()
+
+
 def _start_gateway(st: StackState, timeout: float) -> None:
     reason = services.module_missing(services.GATEWAY_MODULE)
     if reason:
@@ -189,8 +231,14 @@ def alive(st: StackState) -> dict[str, bool]:
 
 def up(state_dir: Path | str, *, functions: Iterable[str] = FUNCTIONS, with_events: bool = True,
        with_gateway: bool = True, extra_env: Mapping[str, str] | None = None,
-       ready_timeout: float = READY_TIMEOUT) -> StackState:
+       ready_timeout: float = READY_TIMEOUT,
+       checksum_on_upload: UploadChecksum | str | None = None) -> StackState:
     """Start the local stack in ``state_dir`` and return its state.
+
+    ``checksum_on_upload`` (an :class:`UploadChecksum` or its ``bucket/prefix``
+    watch list, e.g. ``"demo/incoming/"``) wires SeaweedFS's filer webhook to
+    the filer source, which asks the checksum function to compute and store
+    ``x-amz-meta-adler32`` for every object written there (stack/uploads.py).
 
     Components whose code does not exist yet (a function's wsgi.py, the
     events or gateway module) are skipped with a StackWarning and listed in
@@ -198,6 +246,9 @@ def up(state_dir: Path | str, *, functions: Iterable[str] = FUNCTIONS, with_even
     environment. On any failure everything started so far is stopped and
     StackError is raised.
     """
+    upload = UploadChecksum(checksum_on_upload) if isinstance(checksum_on_upload, str) else checksum_on_upload
+    if upload is not None:
+        upload.watches()  # refuse a bad watch list before starting anything
     root = Path(state_dir).absolute()
     existing = _state.load(root)
     if existing is not None:
@@ -209,10 +260,12 @@ def up(state_dir: Path | str, *, functions: Iterable[str] = FUNCTIONS, with_even
     root.mkdir(parents=True, exist_ok=True)
     st = StackState(state_dir=str(root))
     try:
-        _start_seaweedfs(st, ready_timeout)
+        token = _start_seaweedfs(st, ready_timeout, upload)
         if with_events:
             _start_events(st, ready_timeout)
         _start_functions(st, functions, extra_env, ready_timeout)
+        if upload is not None and token is not None:
+            _start_source(st, upload, token, ready_timeout)
         if with_gateway:
             _start_gateway(st, ready_timeout)
     except BaseException as exc:

@@ -1,9 +1,10 @@
 """``state.json`` of the local stack (format: docs/internals.md).
 
-Besides the documented keys the file carries three additive ones:
+Besides the documented keys the file carries additive ones:
 ``commands`` (argv of each pid, checked before signalling), ``seaweedfs``
-(ports, data dir, identities file) and ``skipped`` (components not started,
-with the reason).
+(ports, data dir, identities file), ``skipped`` (components not started,
+with the reason), ``sources`` and ``upload_watch`` (checksum on upload: the
+filer source's URL and what it watches) and ``reserved_ports``.
 """
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ class StackState:
     commands: dict[str, list[str]] = field(default_factory=dict)
     seaweedfs: dict[str, Any] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    #: event sources (the filer source of checksum on upload) -> base URL
+    sources: dict[str, str] = field(default_factory=dict)
+    #: checksum on upload: the watched ``bucket/prefix`` list ("" when off)
+    upload_watch: str = ""
+    #: ports picked before their process starts (kept out of later picks)
+    reserved_ports: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready mapping written to state.json."""
