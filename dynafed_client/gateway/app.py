@@ -29,10 +29,10 @@ from werkzeug.wrappers import Request, Response
 
 from dynafed_client.gateway import digests, errors, tpc, webdav
 from dynafed_client.gateway.config import GatewayConfig
+from dynafed_client.gateway.preflight import probe_http_source
 from dynafed_client.gateway.storage import Storage
 from dynafed_client.gateway.transfers import TransferStream
 from dynafed_client.mapping import StoreMapping
-from functions.contract.addresses import is_forbidden_address
 from functions.contract.checksum import ObjectRef
 from functions.contract.copy import UrlSource
 
@@ -53,50 +53,8 @@ class Dispatcher(Protocol):
 
 
 #: ``probe(url, headers)`` checks an http(s) source before a COPY is accepted
+#: (``preflight.probe_http_source``: the URL policy, then one GET of a byte)
 SourceProbe = Callable[[str, Mapping[str, str]], None]
-
-
-def probe_http_source(url: str, headers: Mapping[str, str], *, allow_private: bool = False) -> None:
-    """GET the first byte of ``url`` (a HEAD would break presigned GET URLs:
-    the signature covers the method). NotFound/Forbidden/BadGateway on failure.
-
-    The host is resolved first and refused (Forbidden) when any of its
-    addresses is one a copy source must not have (functions.contract.addresses),
-    so the gateway never contacts an internal address on a client's behalf.
-    """
-    import requests
-
-    _check_source_host(url, allow_private=allow_private)
-    try:
-        resp = requests.get(url, headers={**headers, "Range": "bytes=0-0"}, stream=True, timeout=(5, 30),
-                            allow_redirects=False)
-    except requests.RequestException as exc:
-        raise errors.BadGateway(f"source unreachable ({type(exc).__name__})") from None
-    try:
-        status = resp.status_code
-    finally:
-        resp.close()
-    if status in (404, 410):
-        raise errors.NotFound("source not found")
-    if status in (401, 403):
-        raise errors.Forbidden(f"source refused access (HTTP {status})")
-    if status >= 400 and status != 416:  # 416: a 0-byte object exists
-        raise errors.BadGateway(f"source answered HTTP {status}")
-
-
-def _check_source_host(url: str, *, allow_private: bool) -> None:
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError, ValueError):
-        raise errors.BadGateway("cannot resolve the source host") from None
-    if not allow_private and any(is_forbidden_address(str(info[4][0])) for info in infos):
-        raise errors.Forbidden("source host resolves to a non-public address")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +87,8 @@ class GatewayApp:
         self.config = config
         self.dispatcher = dispatcher
         self.storage = storage or Storage(config.stores)
-        self._probe = probe or functools.partial(probe_http_source, allow_private=config.allow_private_sources)
+        self._probe = probe or functools.partial(probe_http_source, allow=config.allow_list,
+                                                 allow_private=config.allow_private_sources)
         self._clock = clock
         self._handlers: dict[str, Callable[[Request], Response]] = {
             "OPTIONS": self.options, "HEAD": self.get, "GET": self.get, "PROPFIND": self.propfind,

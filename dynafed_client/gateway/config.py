@@ -24,6 +24,7 @@ from typing import Any
 
 from dynafed_client.errors import ConfigError
 from dynafed_client.mapping import StoreMapping
+from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
 
 CACHE_MODES = ("none", "use", "write", "refresh")
 #: the local stack's functions accept loopback sources (stack/services.py); so does its gateway
@@ -73,6 +74,10 @@ class GatewayConfig:
             raise ConfigError("marker interval must be in (0, 30] seconds (HTTP-TPC asks for <= 30 s)")
         if self.marker_min_gap_s < 0:
             raise ConfigError("marker min gap must be >= 0")
+        try:
+            AllowList.parse(self.http_sources)
+        except ValueError as exc:
+            raise ConfigError(f"http sources: {exc}") from None
 
     def is_exposed(self, store: str) -> bool:
         return store in self.stores and (self.exposed is None or store in self.exposed)
@@ -81,13 +86,18 @@ class GatewayConfig:
     def exposed_names(self) -> tuple[str, ...]:
         return tuple(self.exposed) if self.exposed is not None else tuple(self.stores)
 
+    @property
+    def allow_list(self) -> AllowList:
+        """``http_sources`` parsed by the URL policy (functions.contract.urlpolicy)."""
+        return AllowList.parse(self.http_sources)
+
     def source_allowed(self, url: str) -> bool:
-        """Whether an http(s) source URL matches the allow-list (prefix on a boundary)."""
-        for prefix in self.http_sources:
-            if url == prefix or (url.startswith(prefix) and (prefix.endswith("/")
-                                                             or url[len(prefix)] in "/:?")):
-                return True
-        return False
+        """Whether an http(s) source URL matches the allow-list on its parsed
+        parts (scheme, host, port, path segments), never as a string prefix."""
+        try:
+            return self.allow_list.allows(parse_http_url(url))
+        except UrlRefused:
+            return False
 
 
 def read_stores_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from dynafed_client.gateway.errors import BadRequest
+from functions.contract.urlpolicy import UrlRefused, parse_http_url
 
 TRANSFER_HEADER_PREFIX = "transferheader"
 MAX_URL_LENGTH = 8192
@@ -57,8 +58,10 @@ def _remote(url: str, header: str) -> str:
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https"):
         raise BadRequest(f"{header} URL must be http:// or https://, not {parts.scheme or 'a relative URL'}")
-    if not parts.hostname:
-        raise BadRequest(f"{header} URL has no host")
+    try:
+        parse_http_url(url)  # the one URL policy: userinfo, backslashes, hidden dot segments... are 400
+    except UrlRefused as exc:
+        raise BadRequest(f"{header} URL refused: {exc.detail}") from None
     return url
 
 

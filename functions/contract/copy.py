@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from functions.contract import fields
+from functions.contract import fields, urlpolicy
 from functions.contract.checksum import ObjectRef, object_ref
 from functions.contract.url_headers import parse_headers
 
@@ -86,21 +86,10 @@ def parse_url(obj: Mapping[str, Any], what: str) -> str:
     """The ``url`` of a source or destination: http(s), with a host, no
     userinfo, no whitespace or control characters (raises ContractViolation)."""
     url = fields.string_field(obj, "url")
-    if len(url) > MAX_URL_LENGTH:
-        raise fields.invalid(f"{what} url is too long")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError:
-        raise fields.invalid(f"{what} url is malformed") from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise fields.invalid(f"{what} url must be http:// or https://")
-    if not parts.hostname:
-        raise fields.invalid(f"{what} url has no host")
-    if parts.username is not None or parts.password is not None:
-        raise fields.invalid(f"{what} url must not carry credentials (user:password@)")
-    if any(c in url for c in "\r\n\t ") or any(ord(c) < 0x20 for c in url):
-        raise fields.invalid(f"{what} url contains whitespace or control characters")
+        urlpolicy.parse_http_url(url)  # the one URL policy (functions/contract/urlpolicy.py)
+    except urlpolicy.UrlRefused as exc:
+        raise fields.invalid(f"{what} url: {exc.detail}") from None
     return url
 
 

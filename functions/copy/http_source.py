@@ -1,19 +1,20 @@
 """http(s) copy sources (e.g. presigned URLs), fetched without becoming an
 SSRF hole.
 
-* The URL must fall under one of ``Config.http_sources`` (``is_allowed``:
-  what a string prefix means, but with the host compared as a whole — the
-  raw string ``http://good.example`` would also prefix
-  ``http://good.example.evil.net``).
-* The host is resolved once; unless ``Config.allow_private_sources``, every
-  address must be globally routable (no loopback, private, link-local,
-  shared, multicast, unspecified, reserved or IPv4-mapped address), and the
-  connection goes to the address that was checked (the Host header and TLS
+* The URL policy is :mod:`functions.contract.urlpolicy` (the one shared with
+  the gateway and the hooks): the URL is parsed and normalised (userinfo,
+  backslashes and hidden dot segments refused, ``..`` resolved), matched
+  against ``Config.http_sources`` on its parsed parts, its host resolved
+  once and every address judged (unless ``Config.allow_private_sources``),
+  and the connection goes to the address that was checked
+  (``functions.runtime.pinned_http``: the Host header and TLS
   SNI/certificate check keep the name), so a second DNS answer cannot
   redirect it (DNS rebinding).
 * Redirects are never followed (a 3xx is an error), proxies from the
   environment are ignored, content is fetched with ``Accept-Encoding:
   identity`` (the stored bytes, not a re-encoding).
+* A size that is not plain ASCII digits (``Content-Length: ²``) is an
+  upstream error, as is a stated checksum of the wrong form (ignored).
 * Reads are pinned: a resumed read (connection cut, next request of the
   job) asks for a byte range with ``If-Match: <ETag>`` (or
   ``If-Unmodified-Since``), so a changed source fails instead of mixing.
@@ -23,23 +24,25 @@ from __future__ import annotations
 import base64
 import logging
 import re
-import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from functions.contract.addresses import is_forbidden_address
-from functions.contract.algorithms import normalize_algorithm, normalize_hex
+from functions.contract.algorithms import canonical_stored, normalize_algorithm
 from functions.contract.copy import UrlSource
+from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
 from functions.copy.plan import Part
 from functions.runtime import errors
 from functions.runtime.objects import BufferPool
+from functions.runtime.pinned_http import pinned_session, resolve_addresses
 
 log = logging.getLogger("dynafed_fn.copy.http")
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_RESUMES = 3
+#: RFC 9110 §8.6: Content-Length = 1*DIGIT (ASCII; ``str.isdigit`` also takes '²')
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+
+Resolver = Callable[[str, int], Sequence[str]]
 
 
 class Cancelled(Exception):
@@ -48,87 +51,19 @@ class Cancelled(Exception):
 
 # --- policy -----------------------------------------------------------------
 
-def _origin(url: str) -> tuple[str, str, int | None, str]:
-    parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port, parts.path
-
-
-def is_allowed(url: str, prefixes: tuple[str, ...]) -> bool:
-    """True when ``url`` is under one of the allow-list ``prefixes``, read as
-    a string prefix would be but with the host as a whole: same scheme and
-    host; the prefix's port if it names one, any port for a bare
-    ``scheme://host`` (the string ``http://h`` prefixes ``http://h:8080/``),
-    else the default port; the path under the prefix's path."""
+def check_source(url: str, prefixes: Sequence[str], *, allow_private: bool,
+                 resolver: Resolver = resolve_addresses) -> PinnedTarget:
+    """Apply the URL policy to a source URL: where to connect, or the error
+    (INVALID_REQUEST, SOURCE_NOT_ALLOWED, UPSTREAM_UNAVAILABLE)."""
     try:
-        scheme, host, port, path = _origin(url)
-        port = port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:
-        return False
-    if has_dot_segments(path):
-        return False  # requests/urllib3 (and servers) resolve them: /files/../x is /x
-    for prefix in prefixes:
-        try:
-            p_scheme, p_host, p_port, p_path = _origin(prefix)
-        except ValueError:
-            continue
-        if (scheme, host) != (p_scheme, p_host):
-            continue
-        if p_port is not None and p_port != port:
-            continue
-        if p_port is None and p_path and port != _DEFAULT_PORTS.get(scheme):
-            continue
-        path = path or "/"
-        if p_path in ("", "/") or path == p_path or path.startswith(p_path if p_path.endswith("/")
-                                                                     else p_path + "/"):
-            return True
-    return False
-
-
-def has_dot_segments(path: str) -> bool:
-    """``.`` or ``..`` path segments, also percent-encoded (``%2e``), which
-    clients and servers resolve after any prefix check would have run."""
-    decoded = re.sub(r"%2e", ".", path, flags=re.IGNORECASE)
-    return any(segment in (".", "..") for segment in re.split(r"[/\\]", decoded))
-
-
-def resolve(host: str, port: int, *, allow_private: bool) -> str:
-    """The address to connect to (the first of the resolved ones, all checked)."""
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise errors.UpstreamUnavailable(f"cannot resolve the source host {host[:100]}") from None
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        raise errors.UpstreamUnavailable(f"cannot resolve the source host {host[:100]}")
-    if not allow_private:
-        bad = [a for a in addresses if is_forbidden_address(a)]
-        if bad:
-            raise errors.SourceNotAllowed(f"source host {host[:100]} resolves to a non-public address")
-    return addresses[0]
-
-
-# --- transport ----------------------------------------------------------------
-
-def _session(hostname: str) -> Any:
-    import requests
-    from requests.adapters import HTTPAdapter
-
-    class PinnedHostAdapter(HTTPAdapter):
-        """Connect to an IP literal but verify TLS for (and send SNI of) ``hostname``."""
-
-        def build_connection_pool_key_attributes(self, request: Any, verify: Any, cert: Any = None) -> Any:
-            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-            if host_params.get("scheme") == "https":
-                pool_kwargs["server_hostname"] = hostname
-                pool_kwargs["assert_hostname"] = hostname
-            return host_params, pool_kwargs
-
-    session = requests.Session()
-    session.trust_env = False  # no proxies/netrc from the environment
-    adapter = PinnedHostAdapter(max_retries=0, pool_connections=1, pool_maxsize=2)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+        parsed = parse_http_url(url)
+        if not AllowList.parse(prefixes).allows(parsed):
+            raise errors.SourceNotAllowed("source url is not under an allowed prefix (DYNAFED_FN_HTTP_SOURCES)")
+        return pin(parsed, resolver(parsed.host, parsed.port), allow_private=allow_private)
+    except (UrlRefused, ValueError) as exc:
+        if isinstance(exc, UrlRefused):
+            raise errors.translate(exc) from None
+        raise errors.InternalError("DYNAFED_FN_HTTP_SOURCES holds an invalid entry") from None
 
 
 def _parse_stored(headers: Mapping[str, str]) -> dict[str, str]:
@@ -139,22 +74,22 @@ def _parse_stored(headers: Mapping[str, str]) -> dict[str, str]:
         lower = name.lower()
         if lower.startswith("x-amz-meta-"):
             algorithm = normalize_algorithm(lower[len("x-amz-meta-"):])
-            if algorithm and value.strip() and all(c in "0123456789abcdefABCDEF" for c in value.strip()):
-                out[algorithm] = normalize_hex(algorithm, value)
+            stored = canonical_stored(algorithm, value) if algorithm else None
+            if algorithm and stored is not None:
+                out[algorithm] = stored
     for item in headers.get("Digest", "").split(","):
         name, _, value = item.strip().partition("=")
         algorithm = normalize_algorithm(name)
         if not algorithm or not value or algorithm in out:
             continue
-        value = value.strip()
-        if all(c in "0123456789abcdefABCDEF" for c in value) and (algorithm in ("adler32", "crc32", "crc32c")
-                                                                  or len(value) in (32, 40, 64, 128)):
-            out[algorithm] = normalize_hex(algorithm, value)
-            continue
-        try:
-            out[algorithm] = base64.b64decode(value, validate=True).hex()
-        except ValueError:
-            continue
+        stored = canonical_stored(algorithm, value)
+        if stored is None and algorithm not in ("adler32", "crc32", "crc32c"):
+            try:
+                stored = canonical_stored(algorithm, base64.b64decode(value.strip(), validate=True).hex())
+            except ValueError:
+                continue
+        if stored is not None:
+            out[algorithm] = stored
     return out
 
 
@@ -166,26 +101,18 @@ class HttpSource:
                  connect_timeout: float = 5.0, read_timeout: float = 60.0) -> None:
         self.ref = source
         self.what = source.redacted()
-        if not is_allowed(source.url, prefixes):
-            raise errors.SourceNotAllowed("source url is not under an allowed prefix (DYNAFED_FN_HTTP_SOURCES)")
-        parts = urlsplit(source.url)
-        scheme = parts.scheme.lower()
-        self._host = parts.hostname or ""
-        port = parts.port or _DEFAULT_PORTS[scheme]
-        address = resolve(self._host, port, allow_private=allow_private)
-        literal = f"[{address}]" if ":" in address else address
-        self._target = urlunsplit((scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
-        default_port = port == _DEFAULT_PORTS[scheme]
-        self._host_header = self._host if default_port else f"{self._host}:{port}"
+        target = check_source(source.url, prefixes, allow_private=allow_private)
+        self._target = target.url
+        self._host_header = target.host_header
         self._timeout = (connect_timeout, read_timeout)
-        self._session = _session(self._host)
+        self._session = pinned_session(target)
         self._first: Any = self._get({})
         headers = self._first.headers
         length = headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None or not _CONTENT_LENGTH.fullmatch(length.strip()):
             self.close()
             raise errors.UpstreamError(f"source {self.what} did not state its size (Content-Length)")
-        self.size = int(length)
+        self.size = int(length.strip())
         etag = headers.get("ETag")
         self.etag = etag if etag and not etag.startswith("W/") else None
         self.last_modified = headers.get("Last-Modified")

@@ -149,9 +149,12 @@ def _ce_overrides(raw: str | None) -> dict[str, str]:
 
 def _http_sources(raw: str) -> tuple[str, ...]:
     prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
-    for prefix in prefixes:
-        if not prefix.lower().startswith(("http://", "https://")):
-            raise ConfigError(f"DYNAFED_FN_HTTP_SOURCES: {prefix[:80]!r} is not an http(s) URL prefix")
+    from functions.contract.urlpolicy import AllowList
+
+    try:
+        AllowList.parse(prefixes)  # the copy function's URL policy reads them so
+    except ValueError as exc:
+        raise ConfigError(f"DYNAFED_FN_HTTP_SOURCES: {exc} (expected http(s) URL prefixes)") from None
     return prefixes
 
 

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from functions.contract.algorithms import ALGORITHMS, normalize_hex
+from functions.contract.algorithms import ALGORITHMS, canonical_stored
 from functions.runtime import errors
 
 log = logging.getLogger("dynafed_fn.objects")
@@ -121,16 +121,19 @@ def stored_checksums(metadata: Mapping[str, str], head: Mapping[str, Any]) -> di
     out: dict[str, str] = {}
     for algorithm in ALGORITHMS:
         value = metadata.get(algorithm)
-        if value and value.strip() and all(c in "0123456789abcdefABCDEF" for c in value.strip()):
-            out[algorithm] = normalize_hex(algorithm, value)
+        stored = canonical_stored(algorithm, value) if value else None
+        if stored is not None:  # a value of the wrong form is no claim at all (never returned)
+            out[algorithm] = stored
     if str(head.get("ChecksumType", "FULL_OBJECT")).upper() == "FULL_OBJECT":
         for algorithm, field in _S3_CHECKSUM_FIELDS.items():
             value = head.get(field)
             if value and "-" not in value and algorithm not in out:
                 try:
-                    out[algorithm] = base64.b64decode(value, validate=True).hex()
+                    decoded = canonical_stored(algorithm, base64.b64decode(value, validate=True).hex())
                 except ValueError:
                     continue
+                if decoded is not None:
+                    out[algorithm] = decoded
     return out
 
 

@@ -115,7 +115,11 @@ def test_s3_full_object_checksums_are_read(s3: Any) -> None:
     ({}, {"ChecksumCRC32": "NSRBwg==", "ChecksumType": "COMPOSITE"}, {}),
     ({}, {"ChecksumSHA256": "%%%not-base64"}, {}),
     ({"crc32": "CBF43926"}, {"ChecksumCRC32": base64.b64encode(b"\0\0\0\1").decode()}, {"crc32": "cbf43926"}),
-    ({"adler32": "1", "sha1": "ABC"}, {}, {"adler32": "00000001", "sha1": "abc"}),
+    ({"adler32": "1", "sha1": "ABC" * 13 + "D"}, {}, {"adler32": "00000001", "sha1": "abc" * 13 + "d"}),
+    # a stored value of the wrong form is no claim: never returned, never trusted
+    ({"adler32": "a" * 320, "sha1": "ABC", "md5": "0x" + "0" * 30}, {}, {}),
+    ({"crc32c": "123456789", "sha256": "f" * 63 + "g"}, {}, {}),
+    ({}, {"ChecksumSHA256": base64.b64encode(b"short").decode()}, {}),
     ({"md4": "abcd", "adler32": " "}, {}, {}),
 ])
 def test_stored_checksums(metadata: dict[str, str], head: dict[str, str], expected: dict[str, str]) -> None:

@@ -1,0 +1,73 @@
+"""The pre-flight of an HTTP-TPC pull ``Source``: checked and probed before
+the gateway answers 202, with the one URL policy
+(:mod:`functions.contract.urlpolicy`) the copy function applies too.
+
+Order: parse and normalise (400 for userinfo, backslashes, hidden dot
+segments, …), the allow-list on the parsed parts (403), resolve once and
+judge every address (403 for a non-public one, 502 if it does not resolve),
+then one GET of the first byte *to the checked address* (the name goes in
+Host and TLS SNI), no redirect followed, no environment proxy. Nothing is
+contacted before every check has passed.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from dynafed_client.gateway import errors
+from dynafed_client.pinned_http import pinned_session, resolve_addresses
+from functions.contract.errors import ErrorCode
+from functions.contract.urlpolicy import AllowList, HttpUrl, PinnedTarget, UrlRefused, parse_http_url, pin
+
+Resolver = Callable[[str, int], Sequence[str]]
+
+
+def parse_source(url: str) -> HttpUrl:
+    """The parsed, normalised URL (BadRequest when the policy finds it malformed)."""
+    try:
+        return parse_http_url(url)
+    except UrlRefused as exc:
+        raise errors.BadRequest(f"Source URL refused: {exc.detail}") from None
+
+
+def check_source(url: str, allow: AllowList, *, allow_private: bool,
+                 resolver: Resolver = resolve_addresses) -> PinnedTarget:
+    """Apply the URL policy; where to connect, or the gateway error to answer."""
+    parsed = parse_source(url)
+    if not allow.allows(parsed):
+        raise errors.Forbidden("source URL is not in the gateway's allowed http sources")
+    try:
+        return pin(parsed, resolver(parsed.host, parsed.port), allow_private=allow_private)
+    except UrlRefused as exc:
+        if exc.code is ErrorCode.UPSTREAM_UNAVAILABLE:
+            raise errors.BadGateway("cannot resolve the source host") from None
+        raise errors.Forbidden("source host resolves to a non-public address") from None
+
+
+def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList, allow_private: bool = False,
+                      resolver: Resolver = resolve_addresses) -> None:
+    """Check ``url`` (:func:`check_source`), then GET its first byte (a HEAD
+    would break presigned GET URLs: the signature covers the method).
+    BadRequest/Forbidden/NotFound/BadGateway on failure."""
+    import requests
+
+    target = check_source(url, allow, allow_private=allow_private, resolver=resolver)
+    session = pinned_session(target, pool_maxsize=1)
+    try:
+        resp = session.get(target.url, headers={**headers, "Host": target.host_header, "Range": "bytes=0-0"},
+                           stream=True, timeout=(5, 30), allow_redirects=False)
+    except requests.RequestException as exc:
+        raise errors.BadGateway(f"source unreachable ({type(exc).__name__})") from None
+    finally:
+        session.close()
+    try:
+        status = resp.status_code
+    finally:
+        resp.close()
+    if status in (404, 410):
+        raise errors.NotFound("source not found")
+    if status in (401, 403):
+        raise errors.Forbidden(f"source refused access (HTTP {status})")
+    if 300 <= status < 400:
+        raise errors.BadGateway(f"source answered a redirect (HTTP {status}); redirects are not followed")
+    if status >= 400 and status != 416:  # 416: a 0-byte object exists
+        raise errors.BadGateway(f"source answered HTTP {status}")
