@@ -61,6 +61,7 @@ class Facts:
     event_types: dict[str, Any]
     uid: int = 65532
     stores_secret: str = "dynafed-fn-stores"
+    uses_stores: Callable[[str], bool] = pf.uses_stores
 
 
 def default_facts() -> Facts:
@@ -322,6 +323,12 @@ def check_volumes(svc: Obj, build: Build, facts: Facts) -> list[str]:
     if sc.get("readOnlyRootFilesystem") and (tmp is None or "emptyDir" not in volumes.get(tmp["name"], {})):
         p.append(f"{name(svc)}: a read-only root filesystem needs an emptyDir at /tmp (gunicorn, tempfile)")
     stores_file = env_map(svc).get("DYNAFED_FN_STORES_FILE")
+    if not facts.uses_stores(name(svc)):
+        # least privilege: a deployable that never calls S3 holds no S3 keys
+        if stores_file or any((v.get("secret") or {}).get("secretName") == facts.stores_secret
+                              for v in volumes.values()):
+            p.append(f"{name(svc)}: never calls S3 (USES_STORES = False) but gets the stores Secret")
+        return p
     if not stores_file:
         p.append(f"{name(svc)}: DYNAFED_FN_STORES_FILE not set")
         return p
@@ -565,6 +572,13 @@ def check_triggers(build: Build, facts: Facts) -> list[str]:
     for t in triggers:
         if not any(t in ts for ts in routes.values()):
             p.append(f"trigger {name(t)}: matches no known event type")
+    all_accepted = set().union(*accepted_exact.values())
+    for source, types in (et.get("sources") or {}).items():
+        if source not in services:
+            p.append(f"event source {source}: no Service of that name in the build")
+        for ty in types:
+            if ty not in all_accepted or ty in emitted:
+                p.append(f"event source {source}: {ty} is not a request type a function accepts")
     return p
 
 

@@ -45,6 +45,18 @@ def has_code(function: str) -> bool:
     return (REPO / "functions" / function / "app.py").is_file()
 
 
+def uses_stores(function: str) -> bool:
+    """Whether the function's app reads S3 stores (``USES_STORES`` in its app
+    module, default True): one that does not must get no stores Secret."""
+    if not has_code(function):
+        return True
+    try:
+        module = importlib.import_module(f"functions.{function}.app")
+    except Exception:  # its deps missing: assume the common case
+        return True
+    return bool(getattr(module, "USES_STORES", True))
+
+
 def app_endpoints() -> tuple[frozenset[str], str]:
     """Paths the function apps serve, and where that list came from."""
     try:

@@ -52,7 +52,7 @@ def requirements(function: str) -> dict[str, str]:
 
 
 def test_every_deployed_function_has_an_image():
-    assert FUNCTIONS == ["checksum", "copy", "scrub"]
+    assert FUNCTIONS == ["checksum", "copy", "filersource", "scrub"]
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -166,7 +166,10 @@ CASES: dict[str, tuple[Mutation, str]] = {
                                    ["annotations"].update({"eventing.knative.dev/broker.class": "Kafka"}),
                                    "install.sh installs"),
     "binding misses a Service": (lambda b: svc(b, "copy")["metadata"]["labels"].pop("events.dynafed.cern.ch/sink"),
-                                 "SinkBinding selects ['checksum', 'scrub']"),
+                                 "SinkBinding selects ['checksum', 'filersource', 'scrub']"),
+    "S3 keys for a source that never calls S3": (
+        lambda b: set_env(b, "filersource", "DYNAFED_FN_STORES_FILE", "/etc/dynafed-fn/stores.json"),
+        "filersource: never calls S3 (USES_STORES = False) but gets the stores Secret"),
     "bad extension name": (lambda b: checks.objects(b, "sources.knative.dev", "SinkBinding")[0]["spec"]
                            ["ceOverrides"]["extensions"].update({"dynafed-env": "x"}), "lowercase alphanumerics"),
     "secret in the build": (lambda b: b.append({"apiVersion": "v1", "kind": "Secret",
@@ -185,3 +188,17 @@ def test_a_broken_manifest_is_reported(builds, facts, case):
     mutate(build)
     problems = checks.all_problems(build, facts)
     assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("sources", "expected"), [
+    ({"filersource": ["ch.cern.dynafed.checksum.computed"]}, "is not a request type a function accepts"),
+    ({"nosuchsource": ["ch.cern.dynafed.checksum.requested"]}, "no Service of that name"),
+])
+def test_an_event_source_sending_what_no_function_accepts_is_reported(builds, facts, sources, expected):
+    """knative/event-types.yaml ``sources``: what a source sends must be a request
+    type a function accepts (routed by that function's Trigger), never an emitted one."""
+    import dataclasses
+
+    broken = dataclasses.replace(facts, event_types={**facts.event_types, "sources": sources})
+    assert checks.check_triggers(builds["dev"], facts) == []
+    assert any(expected in p for p in checks.check_triggers(builds["dev"], broken))
