@@ -5,13 +5,13 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 
 from functions.checksum import service
 from functions.contract import events
 from functions.contract.checksum import ChecksumRequest, parse_checksum_request, parse_s3_notification
 from functions.contract.openapi import checksum_document
-from functions.runtime import errors
+from functions.runtime import errors, replies
 from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
 from functions.runtime.config import Config, ConfigError
 from functions.runtime.events import Transport
@@ -29,7 +29,9 @@ DEFAULT_CHUNK_BYTES = 8 * 1024**2
 S3_NOTIFICATION_TYPES = ("com.amazonaws.ObjectCreated:", "com.amazonaws.s3.s3:ObjectCreated:")
 
 
-def handle(incoming: Incoming, ctx: FunctionContext) -> dict[str, Any]:
+def handle(incoming: Incoming, ctx: FunctionContext) -> Response | dict[str, Any]:
+    """JSON request → the JSON result; CloudEvent → one reply event (see
+    ``functions.runtime.replies``)."""
     notification = _s3_notification(incoming)
     if notification is not None:
         records = notification["Records"]
@@ -39,10 +41,26 @@ def handle(incoming: Incoming, ctx: FunctionContext) -> dict[str, Any]:
                                         f"{MAX_NOTIFICATION_RECORDS} per request")
         store = ctx.config.extra.get("NOTIFICATION_STORE", "default")
         requests = parse_s3_notification(notification, store)
-        return {"results": [_run(r, ctx) for r in requests]}
+        if incoming.is_cloudevent:
+            return _notification_event(incoming, requests, ctx)
+        return {"results": [_answer(incoming, r, ctx) for r in requests]}
     if incoming.event_type not in (None, events.CHECKSUM_REQUESTED):
         raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
-    return _run(parse_checksum_request(incoming.data), ctx)
+    return _answer(incoming, parse_checksum_request(incoming.data), ctx)
+
+
+def _notification_event(incoming: Incoming, requests: list[ChecksumRequest],
+                        ctx: FunctionContext) -> Response | dict[str, Any]:
+    """A notification that came as a CloudEvent: one object, one reply event."""
+    if not requests:
+        return replies.no_reply()  # e.g. ObjectRemoved: nothing to checksum
+    if len(requests) > 1:
+        # One reply event carries one result. Ceph RGW and AWS send one record
+        # per event; a batch is refused (400: dead-lettered, not lost) rather
+        # than half answered.
+        raise errors.InvalidRequest(f"S3 notification CloudEvent naming {len(requests)} created objects; "
+                                    "send one record per event (or post the document as plain JSON)")
+    return _answer(incoming, requests[0], ctx)
 
 
 def _s3_notification(incoming: Incoming) -> dict[str, Any] | None:
@@ -57,14 +75,14 @@ def _s3_notification(incoming: Incoming) -> dict[str, Any] | None:
     return None
 
 
-def _run(request: ChecksumRequest, ctx: FunctionContext) -> dict[str, Any]:
+def _answer(incoming: Incoming, request: ChecksumRequest, ctx: FunctionContext) -> Any:
+    """Compute, then deliver the result by the runtime's reply policy."""
     client = ctx.client(request.object.store)
     bytes_read = ctx.metrics.bytes.labels(NAME, "read")
     result = service.compute(request, client, chunk_size=int(ctx.config.setting("CHUNK_BYTES", DEFAULT_CHUNK_BYTES)),
                              on_bytes=bytes_read.inc)
-    ctx.events.emit(events.CHECKSUM_COMPUTED, f"{request.object.store}/{request.object.bucket}/{request.object.key}",
-                    result)
-    return result
+    subject = f"{request.object.store}/{request.object.bucket}/{request.object.key}"
+    return replies.answer(incoming, ctx, events.CHECKSUM_COMPUTED, subject, result)
 
 
 SPEC = FunctionSpec(name=NAME, handler=handle, openapi=checksum_document)

@@ -10,9 +10,9 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from functions.contract import events
-from functions.contract.copy import IN_PROGRESS, parse_cleanup_request
+from functions.contract.copy import parse_cleanup_request
 from functions.contract.openapi import copy_document
+from functions.copy import delivery
 from functions.copy.cleanup import abort_older
 from functions.copy.drain import DRAINING
 from functions.copy.jobs import JobTable
@@ -21,7 +21,7 @@ from functions.copy.service import NAME, CopyService
 from functions.copy.settings import CopySettings
 from functions.runtime import errors
 from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.config import Config
+from functions.runtime.config import Config, ConfigError
 from functions.runtime.events import Transport
 from functions.runtime.incoming import Incoming
 from functions.runtime.s3 import ClientFactory
@@ -33,45 +33,37 @@ def wants_ndjson() -> bool:
     return best == NDJSON and request.accept_mimetypes[NDJSON] > request.accept_mimetypes["application/json"]
 
 
-def continuation(incoming: Incoming, job_id: str, ctx: FunctionContext) -> Response:
-    """The answer to a CloudEvent request whose job is ``in-progress``: the
-    next ``ch.cern.dynafed.copy.requested`` event (same job id), in binary
-    mode. Knative eventing sends a subscriber's reply event back to the
-    Broker, so a copy triggered through a Broker drives itself to the end,
-    one slice per delivery; a direct caller re-posts it. (Its progress and
-    its terminal event go to ``$K_SINK`` as usual.)"""
-    from functions.runtime.events import build_event, to_binary
-
-    data = dict(incoming.data) if isinstance(incoming.data, dict) else {}
-    data["job_id"] = job_id
-    event = build_event(events.COPY_REQUESTED, source=f"/dynafed-fn/{ctx.config.service}", subject=job_id,
-                        data=data, extensions=ctx.config.ce_extensions)
-    headers, body = to_binary(event)
-    return Response(body, status=200, headers=headers)
-
-
-def make_handler(settings: CopySettings, jobs: JobTable) -> Any:
+def make_handler(settings: CopySettings, jobs: JobTable, *, event_slice_seconds: float) -> Any:
     """The ``POST /`` handler; its CopyService is built on first use (it needs
-    the app's FunctionContext, which exists only once the app does)."""
+    the app's FunctionContext, which exists only once the app does).
+    CloudEvent requests take ``delivery.handle_event`` (never streamed)."""
     lock = threading.Lock()
     services: list[CopyService] = []
 
     def handle(incoming: Incoming, ctx: FunctionContext) -> Response | dict[str, Any]:
         with lock:
             if not services:
-                services.append(CopyService(ctx, settings, jobs, DRAINING))
-        service = services[0]
-        prepared = service.prepare(incoming)
+                service = CopyService(ctx, settings, jobs, DRAINING)
+                services.extend([service, delivery.event_service(service, event_slice_seconds)])
+        service, for_events = services
+        if incoming.is_cloudevent:
+            return delivery.handle_event(for_events, incoming, ctx)
+
+        def job_ids() -> Any:  # the job's started/completed/failed ids follow its id
+            return ctx.events.scope(event_id=lambda event_type, subject: delivery.job_event_id(
+                ctx, event_type, subject))
+
+        with job_ids():
+            prepared = service.prepare(incoming)
         if not wants_ndjson():
-            result = service.execute(prepared)
-            if incoming.event_type is not None and result["status"] == IN_PROGRESS:
-                return continuation(incoming, prepared.job_id, ctx)
-            return result
+            with job_ids():
+                return service.execute(prepared)
         first = {"type": "started", "job_id": prepared.job_id, "strategy": prepared.strategy,
                  "total": prepared.total}
 
         def work(publish: Any, cancel: threading.Event) -> dict[str, Any]:
-            return service.execute(prepared, publish=publish, cancel=cancel)
+            with job_ids():  # this runs in the stream's own thread
+                return service.execute(prepared, publish=publish, cancel=cancel)
 
         def count_error(error: errors.FunctionError) -> None:
             ctx.metrics.errors.labels(NAME, error.code.value).inc()
@@ -87,8 +79,12 @@ def create_app(config: Config | None = None, *, env: Mapping[str, str] | None = 
     """App factory. Tests inject ``s3`` (e.g. moto clients) and a recording sink."""
     config = config or Config.from_env(os.environ if env is None else env, function=NAME)
     settings = CopySettings.from_config(config)
+    event_slice = float(config.setting("EVENT_SLICE_SECONDS", delivery.DEFAULT_EVENT_SLICE_SECONDS))
+    if event_slice < 0:
+        raise ConfigError("DYNAFED_FN_COPY_EVENT_SLICE_SECONDS must be >= 0")
     jobs = JobTable(ttl=settings.checkpoint_ttl)
-    spec = FunctionSpec(name=NAME, handler=make_handler(settings, jobs), openapi=copy_document)
+    spec = FunctionSpec(name=NAME, handler=make_handler(settings, jobs, event_slice_seconds=event_slice),
+                        openapi=copy_document)
     app = create_function_app(spec, config, s3=s3, sink_transport=sink_transport)
     ctx: FunctionContext = app.extensions["dynafed_fn"]
 

@@ -10,6 +10,7 @@ returns the result body.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 import threading
@@ -291,7 +292,14 @@ def _content_etag(etag: str) -> bool:
 
 
 def _job_id_from_event(incoming: Incoming) -> str | None:
-    """A CloudEvent's id is a natural idempotency key (eventing redelivers the same id)."""
+    """A CloudEvent's id is a natural idempotency key (eventing redelivers the
+    same id): used as it is when it is a valid job id, else a stable hash of
+    source and id (never a random id: a redelivery must map to the same job)."""
     event_id = incoming.event_id
-    return event_id if event_id and _JOB_ID.match(event_id) else None
+    if not event_id:
+        return None
+    if _JOB_ID.match(event_id):
+        return event_id
+    digest = hashlib.sha256(f"{incoming.event_source}\0{event_id}".encode()).hexdigest()
+    return f"ce-{digest[:40]}"
 

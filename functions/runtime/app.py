@@ -23,9 +23,10 @@ from functions.runtime.config import Config
 from functions.runtime.digests import IMPLEMENTATIONS
 from functions.runtime.events import EventEmitter, Transport
 from functions.runtime.health import Readiness
-from functions.runtime.incoming import Incoming, parse_incoming
+from functions.runtime.incoming import Incoming, is_cloudevent, parse_incoming
 from functions.runtime.logs import configure_logging, request_id
 from functions.runtime.metrics import CONTENT_TYPE_LATEST, FunctionMetrics
+from functions.runtime.replies import delivery_status
 from functions.runtime.s3 import ClientFactory, S3Clients, make_s3_client
 
 log = logging.getLogger("dynafed_fn.app")
@@ -106,7 +107,9 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
 
     @app.errorhandler(Exception)
     def _error(exc: Exception) -> Response:
-        return problem_response(exc, metrics=metrics, function=spec.name)
+        # A CloudEvent delivery's status decides whether Eventing retries it.
+        return problem_response(exc, metrics=metrics, function=spec.name,
+                                cloudevent=request.path == "/" and is_cloudevent(dict(request.headers)))
 
     @app.post("/")
     def _invoke() -> Response:
@@ -163,16 +166,21 @@ def _authorize(token: str) -> None:
 
 
 def problem_response(exc: BaseException, *, metrics: FunctionMetrics | None = None,
-                     function: str = "") -> Response:
-    """Render any exception as problem+json (the single error renderer)."""
+                     function: str = "", cloudevent: bool = False) -> Response:
+    """Render any exception as problem+json (the single error renderer).
+    ``cloudevent``: the request was a CloudEvent, so the status follows the
+    delivery rules of ``replies.delivery_status`` (the body keeps its code)."""
     error = errors.translate(exc)
     if isinstance(error, errors.InternalError) or error.status >= 500:
         log.error("request failed: %s", error.code.value, exc_info=exc if isinstance(error, errors.InternalError)
                   else None, extra={"code": error.code.value, "detail": errors.scrub(error.detail)})
     if metrics is not None:
         metrics.errors.labels(function, error.code.value).inc()
-    response = jsonify(errors.problem(error, instance=g.get("request_id")))
-    response.status_code = error.status
+    body = errors.problem(error, instance=g.get("request_id"))
+    if cloudevent:
+        body["status"] = delivery_status(error)
+    response = jsonify(body)
+    response.status_code = body["status"]
     response.mimetype = "application/problem+json"
     for name, value in error.headers.items():
         response.headers[name] = value

@@ -7,10 +7,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Response
 
-from functions.contract.scrub import PING, REQUESTED, openapi_document, parse_scrub_request
-from functions.runtime import errors
+from functions.contract.scrub import COMPLETED, MISMATCH, PING, REQUESTED, openapi_document, parse_scrub_request
+from functions.runtime import errors, replies
 from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
 from functions.runtime.config import Config
 from functions.runtime.events import Transport
@@ -21,13 +21,18 @@ from functions.scrub import service
 NAME = "scrub"
 
 
-def handle(incoming: Incoming, ctx: FunctionContext) -> dict[str, Any]:
-    # On demand (JSON or a scrub.requested event) or on schedule (a PingSource
-    # event whose data is the same request JSON).
+def handle(incoming: Incoming, ctx: FunctionContext) -> Response | dict[str, Any]:
+    """On demand (JSON or a scrub.requested event) or on schedule (a PingSource
+    event whose data is the same request JSON). The summary is the result
+    (``scrub.completed``: the reply event of a CloudEvent request); mismatches
+    go to ``$K_SINK`` as they are found."""
     if incoming.event_type not in (None, REQUESTED, PING):
         raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
     request = parse_scrub_request(incoming.data)
-    return service.run(request, ctx)
+    summary = service.run(request, ctx, mismatch_id=lambda key, algorithm: replies.caused_id(
+        incoming, MISMATCH, key, algorithm))
+    subject = f"{request.store}/{request.bucket}/{request.prefix}"
+    return replies.answer(incoming, ctx, COMPLETED, subject, summary)
 
 
 SPEC = FunctionSpec(name=NAME, handler=handle, openapi=openapi_document)

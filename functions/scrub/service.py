@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
-from functions.contract.scrub import COMPLETED, MISMATCH, ScrubRequest
+from functions.contract.scrub import MISMATCH, ScrubRequest
 from functions.runtime import errors
 from functions.runtime.app import FunctionContext
 from functions.runtime.hashing import digest_object
@@ -17,7 +18,13 @@ log = logging.getLogger("dynafed_fn.scrub")
 MAX_REPORTED_MISMATCHES = 1000
 
 
-def run(request: ScrubRequest, ctx: FunctionContext) -> dict[str, Any]:
+#: The id of a mismatch event, from (key, algorithm); None = random.
+MismatchId = Callable[[str, str], str | None]
+
+
+def run(request: ScrubRequest, ctx: FunctionContext, *, mismatch_id: MismatchId | None = None) -> dict[str, Any]:
+    """Walk one slice; the summary. Mismatch events go to ``$K_SINK``; the
+    caller delivers the summary (``scrub.completed``)."""
     started = time.monotonic()
     slice_s = ctx.config.setting("SLICE_SECONDS", 240.0)
     client = ctx.client(request.store)
@@ -30,11 +37,10 @@ def run(request: ScrubRequest, ctx: FunctionContext) -> dict[str, Any]:
             break
         summary["scanned"] += 1
         summary["next_start_after"] = key
-        _scrub_one(client, request, key, summary, ctx)
+        _scrub_one(client, request, key, summary, ctx, mismatch_id or (lambda key, algorithm: None))
     if summary["complete"]:
         summary["next_start_after"] = None
     summary["elapsed_s"] = round(time.monotonic() - started, 6)
-    ctx.events.emit(COMPLETED, f"{request.store}/{request.bucket}/{request.prefix}", summary)
     return summary
 
 
@@ -52,7 +58,8 @@ def _keys(client: Any, request: ScrubRequest) -> Any:
         raise errors.translate(exc, what=f"s3://{request.bucket}/{request.prefix}") from None
 
 
-def _scrub_one(client: Any, request: ScrubRequest, key: str, summary: dict[str, Any], ctx: FunctionContext) -> None:
+def _scrub_one(client: Any, request: ScrubRequest, key: str, summary: dict[str, Any], ctx: FunctionContext,
+               mismatch_id: MismatchId) -> None:
     try:
         info = head_object(client, request.bucket, key)
         stored = {a: v for a, v in info.stored.items() if request.algorithms is None or a in request.algorithms}
@@ -75,4 +82,5 @@ def _scrub_one(client: Any, request: ScrubRequest, key: str, summary: dict[str, 
                     "stored": stored_value, "computed": computed_value, "size": info.size, "etag": info.etag}
         if len(summary["mismatches"]) < MAX_REPORTED_MISMATCHES:
             summary["mismatches"].append(mismatch)
-        ctx.events.emit(MISMATCH, f"{request.store}/{request.bucket}/{key}", mismatch)
+        ctx.events.emit(MISMATCH, f"{request.store}/{request.bucket}/{key}", mismatch,
+                        event_id=mismatch_id(key, algorithm))
