@@ -99,8 +99,9 @@ def spawn(argv: list[str], env: Mapping[str, str], cwd: Path, log: Path) -> subp
 
 
 @contextlib.contextmanager
-def naive_function(repo: Path, stores_file: Path, log: Path) -> Iterator[str]:
-    """The straightforward function under gunicorn, as the real ones run."""
+def naive_function(repo: Path, stores_file: Path, log: Path) -> Iterator[tuple[str, int]]:
+    """The straightforward function under gunicorn, as the real ones run:
+    yields its URL and the gunicorn master's pid."""
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     env = {**os.environ, "DYNAFED_FN_STORES_FILE": str(stores_file), "PYTHONUNBUFFERED": "1"}
@@ -110,7 +111,7 @@ def naive_function(repo: Path, stores_file: Path, log: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{url}/healthz")
-        yield url
+        yield url, proc.pid
     finally:
         stop(proc)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from typing import Any
 import requests
 
 from bench import fixtures
+from bench.cpu import CpuMeter
 from bench.measure import GB, Figure, Sampler, throughput
 
 
@@ -72,16 +72,25 @@ def fan_out_sampler(state_dir: str, bucket: str, obj: str, size: int, parts: int
                       lambda: fanout_checksum(client, ref, ["adler32"], parts=parts), check=check)
 
 
-def small_latency(caller: FunctionCaller, bucket: str, obj: str, count: int, expected: str) -> Figure:
-    """Milliseconds per checksum of a small object, sequential keep-alive requests."""
+def small_latency(caller: FunctionCaller, bucket: str, obj: str, count: int, expected: str, *,
+                  meter: CpuMeter | None = None, service: str = "checksum") -> Figure:
+    """Milliseconds per checksum of a small object, sequential keep-alive
+    requests; with ``meter``, the CPU milliseconds per request of every
+    process group over the whole series."""
     caller.checksum(bucket, obj, ["adler32"])  # warm: the S3 client and its pool exist
-    figure = Figure("checksum adler32 of 4 KiB over HTTP (loopback, keep-alive)", "ms")
+    figure = Figure("checksum adler32 of 4 KiB over HTTP (loopback, keep-alive)", "ms", cpu_unit="ms/request",
+                    service=service)
+    before = meter.snapshot() if meter is not None else None
+    load_before = os.getloadavg()[0]
     for _ in range(count):
         started = time.perf_counter()
         value = caller.checksum(bucket, obj, ["adler32"])["adler32"]
         figure.runs.append((time.perf_counter() - started) * 1000)
         if value != expected:
             raise RuntimeError(f"got {value}, expected {expected}")
+    if before is not None and meter is not None:
+        figure.cpu_runs.append({g: s * 1000 / count for g, s in meter.since(before).items()})
+    figure.load = [load_before, os.getloadavg()[0]]
     ordered = sorted(figure.runs)
     figure.extra["p90_ms"] = round(ordered[int(0.9 * (len(ordered) - 1))], 3)
     return figure
@@ -95,13 +104,20 @@ def copy_body(source: tuple[str, str, str], destination: tuple[str, str, str]) -
             "overwrite": True}
 
 
-_BYTES_METRIC = re.compile(r'^(\w*bytes\w*)\{([^}]*)\}\s+([0-9.e+]+)$', re.M)
-
-
 def bytes_counters(metrics_text: str) -> dict[str, float]:
-    """Every ``*bytes*`` series of a Prometheus text page (name{labels} -> value)."""
-    return {f"{m.group(1)}{{{m.group(2)}}}": float(m.group(3)) for m in _BYTES_METRIC.finditer(metrics_text)
-            if not m.group(1).endswith(("_created", "_bucket"))}
+    """Every ``*bytes*`` counter series of a Prometheus text page
+    (``name_total{label="v",…}`` -> value), parsed by prometheus_client."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.type != "counter" or "bytes" not in family.name:
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                out[f"{sample.name}{{{labels}}}"] = float(sample.value)
+    return out
 
 
 def copy_sampler(key: str, name: str, caller: FunctionCaller, source: tuple[str, str, str],
@@ -172,7 +188,8 @@ def peak_rss_during(master_pid: int, work: Callable[[], Any], name: str) -> Figu
     hwm = fixtures.status_kib(pid, "VmHWM") if reset else max(peak)
     figure = Figure(name, "MiB", runs=[hwm / 1024])
     figure.extra = {"rss_before_mib": round(baseline / 1024, 1), "vmhwm_reset": reset,
-                    "sampled_peak_mib": round(max(peak) / 1024, 1)}
+                    "sampled_peak_mib": round(max(peak) / 1024, 1),
+                    "master_rss_mib": round(fixtures.status_kib(master_pid, "VmRSS") / 1024, 1)}
     return figure
 
 
@@ -255,29 +272,3 @@ def import_profile(repo: Path, stores_file: Path, function: str, top: int = 12) 
         "heavy_packages_imported_at_start": heavy_loaded,
         "boto3_import_ms_paid_by_first_request": round(sum(c for _, c, d in boto_rows if d == 0) / 1000, 1),
     }
-
-
-# -- where the CPU goes -----------------------------------------------------------
-
-def cpu_budget(name: str, pids: Mapping[str, int], work: Callable[[], Any], size: int) -> Figure:
-    """CPU seconds per GiB of each process while ``work`` runs once, and the
-    machine's cores-seconds available meanwhile: what bounds a figure on a
-    small machine shared with the S3 server."""
-    import resource
-
-    def own() -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-
-    before = {n: fixtures.cpu_seconds(p) for n, p in pids.items()}
-    mine = own()
-    started = time.perf_counter()
-    work()
-    seconds = time.perf_counter() - started
-    gib = size / (1024 ** 3)
-    per_gib = {n: round((fixtures.cpu_seconds(p) - before[n]) / gib, 3) for n, p in pids.items()}
-    per_gib["bench process (client)"] = round((own() - mine) / gib, 3)
-    figure = Figure(name, "GB/s", runs=[size / seconds / GB])
-    figure.extra = {"cpu_s_per_gib": per_gib, "elapsed_s_per_gib": round(seconds / gib, 3),
-                    "cores": os.cpu_count()}
-    return figure

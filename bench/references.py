@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bench.fixtures import delete_quietly, rclone_binary, rclone_env
-from bench.measure import GB, MiB, Sampler, duration, throughput
+from bench.measure import GB, MiB, Sampler, duration, per_gib, throughput
 
 SEVEN = ("adler32", "crc32", "crc32c", "md5", "sha1", "sha256", "sha512")
 
@@ -61,6 +61,47 @@ def raw_get_ranged(client: Any, bucket: str, key: str, size: int, *, streams: in
                       check=lambda n: _same(n, size))
 
 
+def small_gets(client: Any, bucket: str, key: str, count: int) -> Sampler:
+    """``count`` sequential boto3 GETs of a small object (milliseconds per GET):
+    the client CPU of one small GET is what a small checksum cannot avoid."""
+    def run() -> int:
+        total = 0
+        for _ in range(count):
+            total += len(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        return total
+
+    sampler = duration("get.small", f"boto3 GET of 4 KiB ({count} sequential, per GET)", run, unit="ms")
+    whole = sampler.sample
+    sampler.sample = lambda: whole() / count
+    return sampler
+
+
+def boto3_stream_copy(source_client: Any, bucket: str, key: str, dest_client: Any, dest_bucket: str,
+                      dest_key: str, size: int) -> Sampler:
+    """What a client does to copy between two identities without the function:
+    a boto3 GET streamed into a managed multipart upload (s3transfer,
+    64 MiB parts). Its client CPU is the reference of the streamed copy."""
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=4)
+
+    def sample() -> float:
+        delete_quietly(dest_client, dest_bucket, dest_key)
+        started = time.perf_counter()
+        body = source_client.get_object(Bucket=bucket, Key=key)["Body"]
+        dest_client.upload_fileobj(body, dest_bucket, dest_key, Config=config)
+        seconds = time.perf_counter() - started
+        head = dest_client.head_object(Bucket=dest_bucket, Key=dest_key)
+        delete_quietly(dest_client, dest_bucket, dest_key)
+        _same(int(head["ContentLength"]), size)
+        return size / seconds / GB
+
+    sampler = throughput("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive)", size,
+                         lambda: None)
+    sampler.sample = sample
+    return sampler
+
+
 def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]:
     """GB/s of every algorithm on memory with the implementation the engine
     chose (``IMPLEMENTATIONS``), in 8 MiB updates as the engine makes them,
@@ -83,6 +124,10 @@ def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]
     for algorithm, fn in {"adler32": zlib.adler32, "crc32": zlib.crc32}.items():
         samplers.append(throughput(f"mem.{algorithm}.stdlib", f"in-memory {algorithm} (zlib, standard library)",
                                    size, lambda fn=fn: [fn(v) for _ in range(rounds) for v in views]))  # type: ignore[misc]
+    for sampler in samplers:
+        # CPU of this process per GiB hashed: the floor of what a digest costs
+        per_gib(sampler, size)
+        sampler.figure.extra["bytes"] = size
     return samplers
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,30 +21,56 @@ def _num(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}f}"
 
 
-def _verdict(target: Target) -> str:
-    return {True: "PASS", False: "FAIL", None: "not measured"}[target.passed]
-
-
 def targets_table(targets: Sequence[Target]) -> str:
-    lines = ["| target | measured (best) | median runs | limit | result |", "|---|---|---|---|---|"]
+    """The judged targets: value (median of rounds), best run, limit, verdict, what it compares."""
+    lines = ["| target | measured (median) | best run | limit | result | detail |", "|---|---|---|---|---|---|"]
     for t in targets:
-        lines.append(f"| {t.name} | {_num(t.value)} | {_num(t.median_value)} | {t.op} {_num(t.limit, 1)} "
-                     f"| {_verdict(t)} |")
+        if t.kind == "info":
+            continue
+        why = f" — {t.inconclusive}" if t.inconclusive else ""
+        lines.append(f"| {t.name} | {_num(t.value)} | {_num(t.best_value)} | {t.op} {_num(t.limit, 2)} "
+                     f"| {t.verdict} | {t.detail}{why} |")
     return "\n".join(lines)
 
 
+def comparisons_table(targets: Sequence[Target]) -> str:
+    """Wall-clock comparisons, listed for information (never judged)."""
+    lines = ["| comparison | median | best | earlier limit |", "|---|---|---|---|"]
+    for t in targets:
+        if t.kind == "info":
+            lines.append(f"| {t.name} | {_num(t.value)} | {_num(t.best_value)} | {t.op} {_num(t.limit, 2)} |")
+    return "\n".join(lines)
+
+
+def _cpu_cell(f: Figure) -> str:
+    medians = f.cpu_medians()
+    if not medians:
+        return "—"
+    shown = {g: v for g, v in medians.items() if v >= 0.0005 or g in (f.service, "client")}
+    return ", ".join(f"{'**' + g + '**' if g == f.service else g} {_num(v)}" for g, v in shown.items())
+
+
 def figures_table(figures: Mapping[str, Figure]) -> str:
-    lines = ["| figure | unit | best | median | runs | note |", "|---|---|---|---|---|---|"]
+    lines = ["| figure | unit | best | median | runs | CPU per unit (median; the function in bold) | note |",
+             "|---|---|---|---|---|---|---|"]
     for key, f in figures.items():
         note = (f.error and f"ERROR: {f.error}") or f.note
         extra = "; ".join(f"{k}={v}" for k, v in f.extra.items())
+        cpu = f"{_cpu_cell(f)} {f.cpu_unit}" if f.cpu_runs else "—"
         lines.append(f"| {f.name} (`{key}`) | {f.unit} | {_num(f.best)} | {_num(f.median)} | {len(f.runs)} "
-                     f"| {'; '.join(x for x in (note, extra) if x)} |")
+                     f"| {cpu} | {'; '.join(x for x in (note, extra) if x)} |")
+    return "\n".join(lines)
+
+
+def loads_table(loads: Sequence[Mapping[str, Any]]) -> str:
+    lines = ["| measurements | round | load average (1, 5, 15 min) |", "|---|---|---|"]
+    lines += [f"| {r['group']} | {r['round']} | {' '.join(str(x) for x in r['load_average'])} |" for r in loads]
     return "\n".join(lines)
 
 
 def write(out_dir: Path, *, figures: Mapping[str, Figure], targets: Sequence[Target], environment: Mapping[str, Any],
-          profile: Mapping[str, Any] | None, notes: Sequence[str]) -> str:
+          profile: Mapping[str, Any] | None, notes: Sequence[str],
+          loads: Sequence[Mapping[str, Any]] = ()) -> str:
     """Write summary.json and results.md into ``out_dir``; returns the markdown."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = {
@@ -52,19 +79,23 @@ def write(out_dir: Path, *, figures: Mapping[str, Figure], targets: Sequence[Tar
         "figures": {k: f.to_json() for k, f in figures.items()},
         "import_profile": dict(profile or {}),
         "notes": list(notes),
+        "load_by_round": list(loads),
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    passed = sum(1 for t in targets if t.passed)
-    failed = sum(1 for t in targets if t.passed is False)
-    missing = sum(1 for t in targets if t.passed is None)
+    counts = Counter(t.verdict for t in targets if t.kind != "info")
     env_lines = "\n".join(f"- {k}: {v}" for k, v in environment.items())
     parts = [
         "# Benchmark results",
-        f"{passed} targets met, {failed} missed, {missing} not measured. "
-        "Ratios from the best run of each figure; the median column uses the median runs.",
+        f"{counts['PASS']} targets met, {counts['FAIL']} missed, {counts['inconclusive (machine load)']} "
+        f"inconclusive (machine load), {counts['not measured']} not measured. Ratios from the median of the "
+        "rounds (best run beside it); CPU per GiB or per request from /proc, by process group.",
         targets_table(targets),
+        "## Wall-clock comparisons (information only: they move with the machine's load)",
+        comparisons_table(targets),
         "## Figures",
         figures_table(figures),
+        "## Load average per round",
+        loads_table(loads),
         "## Environment",
         env_lines,
     ]

@@ -18,7 +18,8 @@ import google_crc32c
 
 from bench import fixtures, ours, references
 from bench import report as reporting
-from bench.measure import Figure, MiB, run_rounds
+from bench.cpu import CpuMeter
+from bench.measure import Figure, MiB, Sampler, per_gib, per_request, run_rounds
 from bench.targets import SEVEN, evaluate
 
 GiB = 1024 * MiB
@@ -96,7 +97,10 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
     from functions.runtime.digests import IMPLEMENTATIONS
 
     figures: dict[str, Figure] = {}
+    loads: list[Mapping[str, Any]] = []
     notes: list[str] = []
+    function_digests: Any = None
+    load_at_start = os.getloadavg()
     profile: dict[str, Any] | None = None
     started = time.time()
     _log(f"bench: starting the local stack in {state_dir}")
@@ -113,65 +117,64 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
         small_expected = f"{zlib.adler32(default.get_object(Bucket=BUCKET, Key=small_key)['Body'].read()):08x}"
         checksum = ours.FunctionCaller(stack.functions["checksum"])
         copy_url = stack.functions.get("copy")
+        function_digests = checksum.http.get(f"{checksum.url}/healthz", timeout=10).json().get("digests")
+        # every process of the stack (S3 server, functions, event receiver…), each a group
+        meter = CpuMeter(stack.state.pids)
 
-        _log("bench: in-memory digests (one core)")
-        run_rounds(references.in_memory_digests(), options.runs, figures, log=_log)
+        def rounds(samplers: list[Sampler], count: int, label: str) -> None:
+            run_rounds(samplers, count, figures, log=_log, meter=meter, loads=loads, label=label)
 
-        _log("bench: 1 GiB reads and checksums, interleaved rounds")
-        samplers = [
+        _log("bench: 1 GiB reads and checksums, with the in-memory references, interleaved rounds")
+        samplers = list(references.in_memory_digests())
+        samplers += [per_gib(s, size) for s in (
             references.raw_get_single(default, BUCKET, main_key, size, read_size=1 * MiB),
             references.raw_get_single(default, BUCKET, main_key, size, read_size=8 * MiB),
             references.raw_get_ranged(default, BUCKET, main_key, size, streams=8),
-        ]
+        )]
         for algorithm in SEVEN:
-            samplers.append(ours.checksum_sampler(f"fn.{algorithm}", f"checksum {algorithm} via the function",
-                                                  checksum, BUCKET, main_key, size, [algorithm], expected))
-        samplers.append(ours.checksum_sampler("fn.seven", "checksum, all seven in one request", checksum, BUCKET,
-                                              main_key, size, list(SEVEN), expected))
-        samplers.append(ours.fan_out_sampler(str(state_dir), BUCKET, main_key, size, options.fan_out, expected))
+            samplers.append(per_gib(ours.checksum_sampler(f"fn.{algorithm}", f"checksum {algorithm} via the function",
+                                                          checksum, BUCKET, main_key, size, [algorithm], expected),
+                                    size, "checksum"))
+        samplers.append(per_gib(ours.checksum_sampler("fn.seven", "checksum, all seven in one request", checksum,
+                                                      BUCKET, main_key, size, list(SEVEN), expected), size, "checksum"))
+        samplers.append(per_gib(ours.fan_out_sampler(str(state_dir), BUCKET, main_key, size, options.fan_out,
+                                                     expected), size, "checksum"))
         for algorithm in ("md5", "sha256", "crc32"):
-            samplers.append(references.rclone_hashsum(stores, "default", BUCKET, main_key, size, algorithm,
-                                                      expected[algorithm]))
-        run_rounds(samplers, options.runs, figures, log=_log)
-
-        _log("bench: where the CPU goes (one run each, CPU seconds per GiB by process)")
-        checksum_worker = fixtures.worker_pids(stack.state.pids["checksum"])
-        procs = {"seaweedfs": stack.state.pids["seaweedfs"]}
-        if len(checksum_worker) == 1:
-            procs["checksum worker"] = checksum_worker[0]
-        for key, label, work in (
-                ("cpu.get", "boto3 GET, 1 stream (bench process)",
-                 lambda: references.raw_get_single(default, BUCKET, main_key, size, read_size=MiB).sample()),
-                ("cpu.md5", "checksum md5 via the function", lambda: checksum.checksum(BUCKET, main_key, ["md5"])),
-                ("cpu.seven", "checksum, all seven via the function",
-                 lambda: checksum.checksum(BUCKET, main_key, list(SEVEN)))):
-            _guard(figures, key, label, "GB/s",
-                   lambda label=label, work=work: ours.cpu_budget(label, procs, work, size))  # type: ignore[misc]
+            samplers.append(per_gib(references.rclone_hashsum(stores, "default", BUCKET, main_key, size, algorithm,
+                                                              expected[algorithm]), size))
+        rounds(samplers, options.runs, "checksums")
 
         _log("bench: the straightforward function (1 MiB chunks, digests in turn)")
-        with fixtures.naive_function(repo, stack.stores_file, out_dir / "logs" / "naive.log") as naive_url:
+        with fixtures.naive_function(repo, stack.stores_file, out_dir / "logs" / "naive.log") as (naive_url, pid):
+            meter.add("naive", pid)
             naive = ours.FunctionCaller(naive_url)
             naive_samplers = [
-                ours.checksum_sampler(f"naive.{name}", f"straightforward function, {name}", naive, BUCKET,
-                                      main_key, size, algorithms, expected)
-                for name, algorithms in (("adler32", ["adler32"]), ("md5", ["md5"]), ("seven", list(SEVEN)))
+                per_gib(ours.checksum_sampler(f"naive.{name}", f"straightforward function, {name}", naive, BUCKET,
+                                              main_key, size, algorithms, expected), size, "naive")
+                for name, algorithms in [*((a, [a]) for a in SEVEN), ("seven", list(SEVEN))]
             ]
-            run_rounds(naive_samplers, options.runs, figures, log=_log)
+            rounds(naive_samplers, options.runs, "straightforward function")
+            meter.remove("naive")
 
         _log("bench: small objects and the fresh-process baselines")
+        rounds([per_request(references.small_gets(default, BUCKET, small_key, options.small_requests),
+                            options.small_requests)], options.runs, "4 KiB GETs")
         _guard(figures, "fn.small", "checksum of 4 KiB over HTTP", "ms",
-               lambda: ours.small_latency(checksum, BUCKET, small_key, options.small_requests, small_expected))
-        run_rounds([references.fresh_process(stores["default"], BUCKET, small_key, small_expected),
-                    references.legacy_backend(str(state_dir), BUCKET, small_key, small_expected)],
-                   options.fresh_runs, figures, log=_log)
+               lambda: ours.small_latency(checksum, BUCKET, small_key, options.small_requests, small_expected,
+                                          meter=meter))
+        rounds([per_request(references.fresh_process(stores["default"], BUCKET, small_key, small_expected), 1),
+                per_request(references.legacy_backend(str(state_dir), BUCKET, small_key, small_expected), 1)],
+               options.fresh_runs, "fresh processes")
 
         _log("bench: copies")
-        copy_samplers = [
+        copy_samplers = [per_gib(s, size) for s in (
             references.boto3_copy_object(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-copy.bin"),
             references.boto3_managed_copy(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-managed.bin"),
             references.rclone_copy(stores, ("default", BUCKET, main_key),
                                    ("archive", ARCHIVE_BUCKET, "bench/rclone.bin"), archive, size),
-        ]
+            references.boto3_stream_copy(default, BUCKET, main_key, archive, ARCHIVE_BUCKET, "bench/boto3-stream.bin",
+                                         size),
+        )]
         if copy_url:
             copier = ours.FunctionCaller(copy_url)
             # Dynafed's objects carry their adler32 (x-amz-meta-adler32, UVic
@@ -180,7 +183,7 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
             stored_key = "bench/main-with-adler32.bin"
             default.copy_object(Bucket=BUCKET, Key=stored_key, CopySource={"Bucket": BUCKET, "Key": main_key},
                                 MetadataDirective="REPLACE", Metadata={"adler32": expected["adler32"]})
-            copy_samplers += [
+            copy_samplers += [per_gib(s, size, "copy") for s in (
                 ours.copy_sampler("fn.copy.server", "server-side copy via the function (adler32 stored)", copier,
                                   ("default", BUCKET, stored_key), ("default", COPY_BUCKET, "bench/fn-copy.bin"),
                                   default, size, unit="s", expected_strategy="server-side"),
@@ -192,10 +195,10 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
                 ours.copy_sampler("fn.copy.stream", "streamed copy via the function (default -> archive)", copier,
                                   ("default", BUCKET, main_key), ("archive", ARCHIVE_BUCKET, "bench/fn-stream.bin"),
                                   archive, size, unit="GB/s", expected_strategy=None),
-            ]
+            )]
         else:
             notes.append(f"copy function not measured: {stack.skipped.get('copy', 'not running')}")
-        run_rounds(copy_samplers, options.copy_runs, figures, log=_log)
+        rounds(copy_samplers, options.copy_runs, "copies")
 
         if options.big_size:
             _log(f"bench: peak worker RSS with a {options.big_size / GiB:.0f} GiB object")
@@ -234,6 +237,7 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "duration_s": round(time.time() - started, 1),
         "cpus": os.cpu_count(),
+        "load_average_at_start": load_at_start,
         "load_average_at_end": os.getloadavg(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -241,12 +245,32 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
         "big_object_size_bytes": options.big_size,
         "runs": options.runs,
         "copy_runs": options.copy_runs,
-        "digest_implementations": IMPLEMENTATIONS,
+        # what the checksum function ran (its /healthz), what the bench process
+        # ran in memory, and what the images would run (their requirements)
+        "digest_implementations_function": function_digests,
+        "digest_implementations_in_memory": IMPLEMENTATIONS,
+        "digest_implementations_shipped": shipped_implementations(repo),
         "read_tuning": _tuning(),
     }
+    shipped = environment["digest_implementations_shipped"]
+    if function_digests and shipped and any(function_digests.get(a) != v for a, v in shipped.items()):
+        notes.append(f"the function ran {function_digests}, the images would run {shipped}: "
+                     "these figures are not what ships")
     targets = evaluate(figures, options.size)
     return reporting.write(out_dir, figures=figures, targets=targets, environment=environment,
-                           profile=profile, notes=notes)
+                           profile=profile, notes=notes, loads=loads)
+
+
+def shipped_implementations(repo: Path) -> dict[str, str]:
+    """The adler32/crc32 implementation the checksum image would pick: the
+    engine's order of preference (``functions.runtime.digests``) applied to
+    the distributions its requirements.txt installs."""
+    text = (repo / "functions" / "checksum" / "requirements.txt").read_text(encoding="utf-8")
+    dists = {line.split("==")[0].strip().lower() for line in text.splitlines()
+             if line.strip() and not line.lstrip().startswith("#")}
+    adler = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
+    return {"adler32": adler, "crc32": "isal" if "isal" in dists else "zlib",
+            "crc32c": "google-crc32c" if "google-crc32c" in dists else "pure-python"}
 
 
 def _tuning() -> Mapping[str, Any]:
