@@ -194,3 +194,28 @@ def test_image_pins_equal_the_lock(function):
         name = canonicalize_name(dist)
         assert name in locked, f"functions/{function}/requirements.txt pins {dist}, which the lock does not hold"
         assert locked[name] == version, f"functions/{function}: {dist}=={version}, the lock has {locked[name]}"
+
+
+#: the engine's optional accelerators (imported under ``except ImportError``
+#: in functions/runtime/digests.py) -> the distribution that provides each
+ACCELERATORS = {"zlib_ng": "zlib-ng", "isal": "isal"}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_images_ship_the_digest_implementations_the_suite_and_bench_measure(function):
+    """Measure what ships: every accelerator the digest engine prefers is
+    installed in each image, so its ``IMPLEMENTATIONS`` there equal the ones
+    the tests and ``make bench`` ran (the bench reports both)."""
+    import ast
+
+    source = (pf.REPO / "functions" / "runtime" / "digests.py").read_text(encoding="utf-8")
+    optional = {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
+                if isinstance(node, ast.ImportFrom) and node.module}
+    optional |= {alias.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    used = {m for m in ACCELERATORS if m in optional}
+    assert used == set(ACCELERATORS), f"digests.py no longer imports {set(ACCELERATORS) - used}: update ACCELERATORS"
+    reqs = requirements(function)
+    missing = {ACCELERATORS[m] for m in used if ACCELERATORS[m] not in reqs}
+    assert missing == set(), f"functions/{function}/requirements.txt lacks {missing}: the image would hash slower " \
+                             "than what was measured"
