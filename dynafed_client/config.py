@@ -16,6 +16,8 @@ Environment::
     DYNAFED_FN_RETRIES          attempts per request, including the first
     DYNAFED_FN_CONCURRENCY      requests in flight in a batch
     DYNAFED_FN_TRUST_ENV        1 = use HTTP(S)_PROXY/NO_PROXY from the environment
+    DYNAFED_FN_CA_BUNDLE        PEM file of extra CAs for https (adds to certifi's roots)
+    X509_CERT_DIR               hashed CA directory (grid convention), also added
 """
 from __future__ import annotations
 
@@ -30,10 +32,11 @@ from urllib.parse import urlsplit
 
 from dynafed_client.errors import ConfigError
 from dynafed_client.retry import RetryPolicy
+from dynafed_client.trust import TrustError, TrustSettings
 
 STATE_DIR_ENV = "DYNAFED_FN_STATE_DIR"
-_URL_VAR = re.compile(r"^DYNAFED_FN_([A-Z0-9_]+)_URL$")
-_HOST_VAR = re.compile(r"^DYNAFED_FN_HOST_([A-Z0-9_]+)$")
+_URL_VAR = re.compile(r"DYNAFED_FN_([A-Z0-9_]+)_URL")
+_HOST_VAR = re.compile(r"DYNAFED_FN_HOST_([A-Z0-9_]+)")
 # *_URL variables that are not functions
 _NOT_FUNCTIONS = {"events", "gateway"}
 
@@ -76,6 +79,8 @@ class ClientConfig:
     #: honour HTTP(S)_PROXY / NO_PROXY / .netrc from the environment; off by default so a
     #: developer's proxy never captures loopback or in-cluster calls
     trust_env: bool = False
+    #: extra CAs for https to the functions (DYNAFED_FN_CA_BUNDLE, X509_CERT_DIR; dynafed_client/trust.py)
+    trust: TrustSettings = dataclasses.field(default_factory=TrustSettings)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -112,9 +117,9 @@ class ClientConfig:
         for name, value in env.items():
             if not value:
                 continue
-            if m := _HOST_VAR.match(name):
+            if m := _HOST_VAR.fullmatch(name):
                 hosts[m.group(1).lower()] = value
-            elif m := _URL_VAR.match(name):
+            elif m := _URL_VAR.fullmatch(name):
                 urls[m.group(1).lower()] = value
         functions = {}
         for fn, url in urls.items():
@@ -131,6 +136,10 @@ class ClientConfig:
                                  ("DYNAFED_FN_CONCURRENCY", "concurrency", int)):
             if env.get(var):
                 kwargs[field] = _convert(var, env[var], conv)
+        try:
+            kwargs["trust"] = TrustSettings.from_env(env)
+        except TrustError as exc:
+            raise ConfigError(str(exc)) from None
         if env.get("DYNAFED_FN_TRUST_ENV"):
             kwargs["trust_env"] = env["DYNAFED_FN_TRUST_ENV"].strip().lower() in ("1", "true", "yes")
         if env.get("DYNAFED_FN_RETRIES"):

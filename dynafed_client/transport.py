@@ -92,6 +92,7 @@ class HttpTransport:
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         session.trust_env = config.trust_env
+        session.verify = config.trust.verify()  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR
         return session
 
     def close(self) -> None:

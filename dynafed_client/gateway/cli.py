@@ -34,6 +34,7 @@ from dynafed_client.gateway.config import (
     split_list,
 )
 from dynafed_client.mapping import MappingError, StoreMapping, load_mapping
+from dynafed_client.trust import TrustError, TrustSettings
 
 log = logging.getLogger("dynafed_client.gateway")
 
@@ -108,11 +109,18 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Gate
         token=_read_secret(args.token_file) or env.get("DYNAFED_FN_GATEWAY_TOKEN") or None,
         checksum_cache=args.checksum_cache, verify=args.verify, presign_expires_s=args.presign_expires,
         marker_interval_s=args.marker_interval, marker_min_gap_s=args.marker_min_gap,
-        copy_timeout_s=args.copy_timeout)
+        copy_timeout_s=args.copy_timeout, trust=_trust(env))
     functions = dict(state.get("functions") or {})
     facts = {"functions": functions, "stores_file": stores_file, "stores": stores,
              "function_token": _read_secret(args.function_token_file)}
     return config, facts
+
+
+def _trust(env: Mapping[str, str]) -> TrustSettings:
+    try:
+        return TrustSettings.from_env(env)
+    except TrustError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def build_dispatcher(args: argparse.Namespace, env: Mapping[str, str], facts: Mapping[str, Any]) -> Any:

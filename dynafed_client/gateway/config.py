@@ -24,6 +24,7 @@ from typing import Any
 
 from dynafed_client.errors import ConfigError
 from dynafed_client.mapping import StoreMapping
+from dynafed_client.trust import TrustSettings
 from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
 
 CACHE_MODES = ("none", "use", "write", "refresh")
@@ -60,6 +61,8 @@ class GatewayConfig:
     marker_min_gap_s: float = 0.5
     #: a COPY still running after this many seconds ends with ``failure:``; None = never
     copy_timeout_s: float | None = None
+    #: extra CAs for outgoing https: source probes, S3 (DYNAFED_FN_CA_BUNDLE, X509_CERT_DIR)
+    trust: TrustSettings = dataclasses.field(default_factory=TrustSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stores", {k: dict(v) for k, v in self.stores.items()})

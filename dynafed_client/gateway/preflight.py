@@ -44,7 +44,7 @@ def check_source(url: str, allow: AllowList, *, allow_private: bool,
 
 
 def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList, allow_private: bool = False,
-                      resolver: Resolver = resolve_addresses) -> None:
+                      resolver: Resolver = resolve_addresses, verify: bool | str = True) -> None:
     """Check ``url`` (:func:`check_source`), then GET its first byte (a HEAD
     would break presigned GET URLs: the signature covers the method).
     BadRequest/Forbidden/NotFound/BadGateway on failure."""
@@ -52,6 +52,7 @@ def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList,
 
     target = check_source(url, allow, allow_private=allow_private, resolver=resolver)
     session = pinned_session(target, pool_maxsize=1)
+    session.verify = verify  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR (dynafed_client/trust.py)
     try:
         resp = session.get(target.url, headers={**headers, "Host": target.host_header, "Range": "bytes=0-0"},
                            stream=True, timeout=(5, 30), allow_redirects=False)

@@ -43,9 +43,10 @@ class Entry:
         return self.size is None
 
 
-def default_client_factory(store: Mapping[str, str]) -> Any:
+def default_client_factory(store: Mapping[str, str], *, verify: bool | str = True) -> Any:
     """A boto3 S3 client for a store entry (path style unless configured;
-    flexible checksums only when required, as the functions do)."""
+    flexible checksums only when required, as the functions do; ``verify``:
+    CA bundle path from :mod:`dynafed_client.trust`)."""
     import boto3
     from botocore.config import Config
 
@@ -56,7 +57,8 @@ def default_client_factory(store: Mapping[str, str]) -> Any:
                       request_checksum_calculation="when_required",
                       response_checksum_validation="when_required",
                       retries={"max_attempts": 3, "mode": "standard"},
-                      connect_timeout=5, read_timeout=60, max_pool_connections=32))
+                      connect_timeout=5, read_timeout=60, max_pool_connections=32),
+        verify=verify)
 
 
 class Storage:

@@ -69,7 +69,9 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
     app = Flask(spec.name)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     metrics = FunctionMetrics(spec.name)
-    clients = S3Clients(config.stores, s3, pool_size=config.s3_pool_size, max_attempts=config.s3_max_attempts)
+    verify = config.trust.verify()  # certifi, or certifi + DYNAFED_FN_CA_BUNDLE + X509_CERT_DIR
+    clients = S3Clients(config.stores, s3, pool_size=config.s3_pool_size, max_attempts=config.s3_max_attempts,
+                        verify=verify)
     emitter = EventEmitter(
         config.sink,
         source=f"/dynafed-fn/{config.service}",
@@ -79,7 +81,7 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
     )
     ctx = FunctionContext(config=config, s3=clients, events=emitter, metrics=metrics)
     probe_factory = s3 or (lambda store: make_s3_client(store, max_attempts=1, connect_timeout=1.0,
-                                                         read_timeout=2.0))
+                                                         read_timeout=2.0, verify=verify))
     readiness = Readiness(config.stores, probe_factory, cache_s=config.ready_cache_s)
     inflight = threading.BoundedSemaphore(config.max_inflight)
     app.extensions["dynafed_fn"] = ctx

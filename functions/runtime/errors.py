@@ -273,6 +273,10 @@ def translate(exc: BaseException, *, what: str = "") -> FunctionError:
     except ImportError:  # pragma: no cover
         requests = None  # type: ignore[assignment]
     if requests is not None and isinstance(exc, requests.RequestException):
+        if isinstance(exc, requests.exceptions.SSLError):
+            # not retried: a certificate nobody trusts stays untrusted (runtime/trust.py)
+            return UpstreamError(f"TLS with the source failed{_for(what)}: {tls_reason(exc)}; a source signed "
+                                 "by a site or grid CA needs DYNAFED_FN_CA_BUNDLE or X509_CERT_DIR", retryable=False)
         if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
             return UpstreamUnavailable(f"source did not answer{_for(what)}")
         response = getattr(exc, "response", None)
@@ -294,6 +298,18 @@ def translate(exc: BaseException, *, what: str = "") -> FunctionError:
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return UpstreamUnavailable(f"connection failed{_for(what)}")
     return InternalError("unexpected internal error")
+
+
+#: the reasons OpenSSL gives for a refused certificate (nothing else of the message is shown)
+_TLS_REASON = re.compile(r"certificate verify failed: [a-z0-9 ,-]{1,80}|hostname mismatch|wrong version number"
+                         r"|handshake failure|certificate required|unknown ca|certificate has expired")
+
+
+def tls_reason(exc: BaseException) -> str:
+    """A short, secret-free reason for a TLS failure (``certificate verify
+    failed: unable to get local issuer certificate``, ``hostname mismatch``)."""
+    match = _TLS_REASON.search(str(exc))
+    return match.group(0).strip() if match else "TLS error"
 
 
 def translate_http_status(status: int, what: str = "") -> FunctionError:

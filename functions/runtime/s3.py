@@ -18,8 +18,8 @@ ClientFactory = Callable[[Store], Any]
 
 
 def make_s3_client(store: Store, *, pool_size: int = 32, max_attempts: int = 5,
-                   connect_timeout: float = 5.0, read_timeout: float = 60.0) -> Any:
-    """A boto3 S3 client for ``store``."""
+                   connect_timeout: float = 5.0, read_timeout: float = 60.0, verify: bool | str = True) -> Any:
+    """A boto3 S3 client for ``store`` (``verify``: CA bundle path, :mod:`functions.runtime.trust`)."""
     import boto3
     from botocore.config import Config as BotoConfig
 
@@ -48,7 +48,7 @@ def make_s3_client(store: Store, *, pool_size: int = 32, max_attempts: int = 5,
         return _SESSION.client(
             "s3", endpoint_url=store.endpoint_url, region_name=store.region, config=config,
             aws_access_key_id=store.access_key_id, aws_secret_access_key=store.secret_access_key,
-            aws_session_token=store.session_token,
+            aws_session_token=store.session_token, verify=verify,
         )
 
 
@@ -60,9 +60,10 @@ class S3Clients:
     """Lazily built, cached S3 clients by store name."""
 
     def __init__(self, stores: Mapping[str, Store], factory: ClientFactory | None = None,
-                 *, pool_size: int = 32, max_attempts: int = 5) -> None:
+                 *, pool_size: int = 32, max_attempts: int = 5, verify: bool | str = True) -> None:
         self._stores = stores
-        self._factory = factory or (lambda s: make_s3_client(s, pool_size=pool_size, max_attempts=max_attempts))
+        self._factory = factory or (lambda s: make_s3_client(s, pool_size=pool_size, max_attempts=max_attempts,
+                                                             verify=verify))
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
