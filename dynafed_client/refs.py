@@ -54,10 +54,17 @@ def as_object_ref(value: ObjectRef | str | Mapping[str, Any]) -> ObjectRef:
     return ref
 
 
-def source_json(source: Source) -> dict[str, str]:
-    """The request form of a source (the full URL: UrlSource.to_json redacts it for logs)."""
+def source_json(source: Source) -> dict[str, Any]:
+    """The request form of a source: the full URL with its headers and X.509
+    credential (secrets, for the copy function only; UrlSource.to_json
+    redacts the URL and leaves them out, for logs and results)."""
     if isinstance(source, UrlSource):
-        return {"url": source.url}
+        body: dict[str, Any] = {"url": source.url}
+        if source.headers:
+            body["headers"] = dict(source.headers)
+        if source.x509:
+            body["x509"] = source.x509
+        return body
     return source.to_json()
 
 

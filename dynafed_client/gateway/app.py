@@ -30,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from dynafed_client.gateway import digests, errors, tpc, webdav
 from dynafed_client.gateway.config import GatewayConfig
 from dynafed_client.gateway.preflight import probe_http_source
-from dynafed_client.gateway.storage import Storage
+from dynafed_client.gateway.storage import Storage, default_client_factory
 from dynafed_client.gateway.transfers import TransferStream
 from dynafed_client.mapping import StoreMapping
 from functions.contract.checksum import ObjectRef
@@ -86,9 +86,11 @@ class GatewayApp:
                  probe: SourceProbe | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.dispatcher = dispatcher
-        self.storage = storage or Storage(config.stores)
+        verify = config.trust.verify()
+        self.storage = storage or Storage(config.stores,
+                                          client_factory=functools.partial(default_client_factory, verify=verify))
         self._probe = probe or functools.partial(probe_http_source, allow=config.allow_list,
-                                                 allow_private=config.allow_private_sources)
+                                                 allow_private=config.allow_private_sources, verify=verify)
         self._clock = clock
         self._handlers: dict[str, Callable[[Request], Response]] = {
             "OPTIONS": self.options, "HEAD": self.get, "GET": self.get, "PROPFIND": self.propfind,
@@ -247,7 +249,9 @@ class GatewayApp:
         source: ObjectRef | UrlSource
         if tpc_request.mode == "pull":
             destination = here
-            source = remote if remote is not None else UrlSource(tpc_request.remote_url)
+            # the TransferHeader* set travels with the source, for its host only (never shown)
+            source = remote if remote is not None else UrlSource(tpc_request.remote_url,
+                                                                 tpc_request.transfer_headers)
         else:
             source = here
             if remote is None:

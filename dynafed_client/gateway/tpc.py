@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from dynafed_client.gateway.errors import BadRequest
+from functions.contract.url_headers import FORBIDDEN
 from functions.contract.urlpolicy import UrlRefused, parse_http_url
 
 TRANSFER_HEADER_PREFIX = "transferheader"
@@ -22,6 +23,8 @@ MAX_URL_LENGTH = 8192
 #: headers a remote transfer must never be given, whatever the client asks
 _HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade",
                          "keep-alive", "proxy-authorization", "trailer"})
+#: ... and those the copy function sets itself (functions/contract/url_headers.py refuses them)
+_NOT_FORWARDED = _HOP_BY_HOP | FORBIDDEN
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +47,7 @@ def transfer_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     for name, value in headers:
         if name.lower().startswith(TRANSFER_HEADER_PREFIX):
             stripped = name[len(TRANSFER_HEADER_PREFIX):]
-            if stripped and stripped.lower() not in _HOP_BY_HOP and "\n" not in value and "\r" not in value:
+            if stripped and stripped.lower() not in _NOT_FORWARDED and "\n" not in value and "\r" not in value:
                 # WSGI servers lose the header's spelling (HTTP_TRANSFERHEADERAUTHORIZATION):
                 # names are case-insensitive, but send them in the usual form
                 out["-".join(part.capitalize() for part in stripped.split("-"))] = value

@@ -51,7 +51,7 @@ def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[Obj
     if source_ref is not None:
         source = source_ref
     elif direction == PULL and args.source.lower().startswith(("http://", "https://")):
-        source = UrlSource(args.source)
+        source = UrlSource(args.source, *source_credentials(args))
     elif direction == PUSH:
         raise HookFailure(exitcodes.USAGE, f"push source is not in a mapped store: {_short(args.source)}")
     else:
@@ -62,6 +62,24 @@ def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[Obj
         raise HookFailure(exitcodes.NOT_ALLOWED if direction == PUSH else exitcodes.USAGE,
                           f"{what} is not in a mapped store: {_short(args.destination)}")
     return source, destination
+
+
+def source_credentials(args: HookArgs) -> tuple[dict[str, str], str | None]:
+    """What Dynafed hands over for the remote side (UgrDMLite.cc, ``fileCopyPull``):
+    argv[5], the client's ``TransferHeaderAuthorization`` value, becomes the
+    ``Authorization`` header; argv[4], the delegated X.509 proxy's path (empty
+    without delegation), is read and sent as the client credential. Both go
+    to the source's host only and are never printed."""
+    headers = {"Authorization": args.auth.strip()} if args.auth.strip() else {}
+    if not args.x509_proxy:
+        return headers, None
+    try:
+        with open(args.x509_proxy, encoding="ascii", errors="replace") as proxy:
+            pem = proxy.read(1024 * 1024)
+    except OSError as exc:
+        raise HookFailure(exitcodes.USAGE, f"cannot read the X.509 proxy given as argv[4] "
+                                           f"({exc.strerror or type(exc).__name__})") from None
+    return headers, pem or None
 
 
 def run_transfer(args: HookArgs, direction: str, *, client: Any, settings: HookSettings,

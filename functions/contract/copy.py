@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from functions.contract import fields, urlpolicy
 from functions.contract.checksum import ObjectRef, object_ref
-from functions.contract.url_headers import parse_headers
+from functions.contract.url_headers import parse_client_certificate, parse_headers
 
 #: ``auto`` verifies by the best means available; ``full`` also re-reads the
 #: destination after the copy and compares its digest.
@@ -44,9 +44,17 @@ LINE_ERROR = "error"
 
 @dataclasses.dataclass(frozen=True)
 class UrlSource:
-    """An http(s) source (e.g. a presigned URL). Never logged in full."""
+    """An http(s) source (e.g. a presigned URL). Never logged in full.
+
+    ``headers`` (e.g. ``Authorization: Bearer <token>`` from a client's
+    ``TransferHeaderAuthorization``) and ``x509`` (a PEM client certificate
+    with its key, e.g. a grid proxy) are credentials for that URL's host
+    only: never sent elsewhere (redirects are not followed), never shown
+    (``repr`` and ``to_json`` leave them out)."""
 
     url: str
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    x509: str | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def redacted(self) -> str:
         """scheme://host[:port]/path: no query (signatures), no userinfo."""
@@ -103,8 +111,9 @@ def parse_copy_request(body: Any) -> CopyRequest:
     source_json = fields.require_mapping(body.get("source"), "field 'source'")
     source: ObjectRef | UrlSource
     if "url" in source_json:
-        fields.reject_unknown(source_json, {"url"}, "source")
-        source = UrlSource(parse_url(source_json, "source"))
+        fields.reject_unknown(source_json, {"url", "headers", "x509"}, "source")
+        source = UrlSource(parse_url(source_json, "source"), parse_headers(source_json.get("headers"), "source"),
+                           parse_client_certificate(source_json.get("x509"), "source"))
     else:
         fields.reject_unknown(source_json, {"store", "bucket", "key"}, "source")
         source = object_ref(source_json, "source")

@@ -56,6 +56,20 @@ CHECKSUM_RESULT = {
         "elapsed_s": {"type": "number"},
     },
 }
+#: credentials for a URL's own host (functions/contract/url_headers.py)
+URL_HEADERS = {
+    "type": "object", "maxProperties": 32,
+    "description": ("Request headers sent to this URL's host only (e.g. Authorization: Bearer <token>, the "
+                    "TransferHeader* set of an HTTP-TPC COPY with the prefix removed). Secrets: never "
+                    "followed across a redirect, never logged, never shown in results, errors or events. "
+                    "Host, framing, hop-by-hop, Range and If-* headers are refused (the function sets them)."),
+    "additionalProperties": {"type": "string", "maxLength": 8192},
+}
+URL_X509 = {
+    "type": "string", "maxLength": 65536,
+    "description": ("An X.509 client credential for this URL's host, PEM: certificate(s) and the unencrypted "
+                    "private key, e.g. the delegated grid proxy Dynafed hands a hook. A secret, as headers."),
+}
 COPY_REQUEST = {
     "type": "object",
     "required": ["source", "destination"],
@@ -64,7 +78,8 @@ COPY_REQUEST = {
         "source": {"oneOf": [
             _OBJECT,
             {"type": "object", "required": ["url"], "additionalProperties": False,
-             "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192}}},
+             "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192},
+                            "headers": URL_HEADERS, "x509": URL_X509}},
         ]},
         "destination": _OBJECT,
         "job_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}$"},

@@ -53,3 +53,23 @@ def parse_headers(value: Any, what: str) -> dict[str, str]:
 def header_names(headers: Mapping[str, str]) -> list[str]:
     """What may be shown of headers: their names, sorted."""
     return sorted(headers)
+
+
+MAX_CERTIFICATE_BYTES = 64 * 1024
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
+_PEM_KEY = re.compile(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[A-Za-z0-9+/=\s]+"
+                      r"-----END (?:RSA |EC )?PRIVATE KEY-----")
+
+
+def parse_client_certificate(value: Any, what: str) -> str | None:
+    """Validate an X.509 client credential for a URL: PEM text holding at
+    least one certificate and one unencrypted private key (a grid proxy file
+    as Dynafed delegates it, or a certificate + key). A secret: the message
+    never quotes it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.encode("utf-8", "replace")) > MAX_CERTIFICATE_BYTES:
+        raise fields.invalid(f"{what} x509 must be PEM text of at most {MAX_CERTIFICATE_BYTES} bytes")
+    if not _PEM_CERT.search(value) or not _PEM_KEY.search(value):
+        raise fields.invalid(f"{what} x509 must hold a PEM certificate and an unencrypted PEM private key")
+    return value

@@ -30,9 +30,11 @@ from typing import Any
 
 from functions.contract.algorithms import canonical_stored, normalize_algorithm
 from functions.contract.copy import UrlSource
+from functions.contract.digest_fields import parse_repr_digest, want_headers
 from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
 from functions.copy.plan import Part
 from functions.runtime import errors
+from functions.runtime.credentials import ClientCredential
 from functions.runtime.objects import BufferPool
 from functions.runtime.pinned_http import pinned_session, resolve_addresses
 
@@ -90,6 +92,11 @@ def _parse_stored(headers: Mapping[str, str]) -> dict[str, str]:
                 continue
         if stored is not None:
             out[algorithm] = stored
+    # RFC 9530 (XRootD >= 5.6 answers Want-Repr-Digest): raw digest bytes, base64 between colons
+    for algorithm, value in parse_repr_digest(headers.get("Repr-Digest", "")).items():
+        stored = canonical_stored(algorithm, value)
+        if stored is not None:
+            out.setdefault(algorithm, stored)
     return out
 
 
@@ -98,7 +105,8 @@ class HttpSource:
     and stated checksums; its body is the start of the stream."""
 
     def __init__(self, source: UrlSource, *, prefixes: tuple[str, ...], allow_private: bool,
-                 connect_timeout: float = 5.0, read_timeout: float = 60.0) -> None:
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0, verify: bool | str = True,
+                 want_digest: str | None = None) -> None:
         self.ref = source
         self.what = source.redacted()
         target = check_source(source.url, prefixes, allow_private=allow_private)
@@ -106,7 +114,14 @@ class HttpSource:
         self._host_header = target.host_header
         self._timeout = (connect_timeout, read_timeout)
         self._session = pinned_session(target)
-        self._first: Any = self._get({})
+        self._session.verify = verify  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR (runtime/trust.py)
+        self._credential = ClientCredential(source.x509)
+        self._session.cert = self._credential.path
+        try:
+            self._first: Any = self._first_get(want_headers(want_digest))
+        except BaseException:
+            self._credential.remove()
+            raise
         headers = self._first.headers
         length = headers.get("Content-Length")
         if length is None or not _CONTENT_LENGTH.fullmatch(length.strip()):
@@ -122,8 +137,23 @@ class HttpSource:
         self.headers: dict[str, Any] = ({"ContentType": headers["Content-Type"]}
                                         if headers.get("Content-Type") else {})
 
+    def _first_get(self, want: Mapping[str, str]) -> Any:
+        """The first GET, asking for the digest the copy verifies by (RFC 3230
+        ``Want-Digest`` and RFC 9530 ``Want-Repr-Digest``): a source that
+        answers one is compared with what the copy computes. XRootD 5.5
+        computes that digest before it checks authorization (500 "Underlying
+        filesystem failed to calculate checksum" for a file the caller may
+        not read), so a 5xx is asked once more without it, for the real answer."""
+        if not want:
+            return self._get({})
+        try:
+            return self._get(want)
+        except errors.UpstreamUnavailable:
+            return self._get({})
+
     def _get(self, extra: Mapping[str, str]) -> Any:
-        request_headers = {"Host": self._host_header, "Accept-Encoding": "identity",
+        # the source's own headers (its credentials) go to this host only: redirects are refused below
+        request_headers = {**self.ref.headers, "Host": self._host_header, "Accept-Encoding": "identity",
                            "User-Agent": "dynafed-fn-copy", **extra}
         try:
             response = self._session.get(self._target, headers=request_headers, stream=True,
@@ -172,6 +202,7 @@ class HttpSource:
             self._first.close()
             self._first = None
         self._session.close()
+        self._credential.remove()
 
 
 def _skip(response: Any, count: int, what: str) -> None:
