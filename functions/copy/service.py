@@ -20,12 +20,14 @@ from collections.abc import Callable
 from typing import Any
 
 from functions.contract import events
+from functions.contract.checksum import ObjectRef
 from functions.contract.copy import (
     ALREADY_PRESENT,
     IN_PROGRESS,
     JOB_ID_METADATA,
     SOURCE_ETAG_METADATA,
     CopyRequest,
+    UrlDestination,
     UrlSource,
     copy_result,
     failed_data,
@@ -38,6 +40,8 @@ from functions.copy.http_source import HttpSource
 from functions.copy.jobs import JobTable, check_overwrite, head_destination, present_checksum
 from functions.copy.plan import plan_parts
 from functions.copy.progress import ProgressReporter, event_publisher
+from functions.copy.push import STRATEGY as HTTP_PUT
+from functions.copy.push import HttpDestination, copy_push, present_at
 from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.settings import CopySettings
 from functions.copy.source import CopySource, S3Source
@@ -65,7 +69,8 @@ class Prepared:
     job_id: str
     source: CopySource
     source_store: Store | None
-    destination_store: Store
+    #: an S3 destination's store and client (None for a push)
+    destination_store: Store | None
     dest_client: Any
     strategy: str
     #: the source's stored checksum of the ``verify`` algorithm, if any
@@ -76,6 +81,10 @@ class Prepared:
     #: the destination carries this job's id (an earlier request ended it)
     ours: bool
     started: float
+    #: an http(s) destination (push), else None
+    push: HttpDestination | None = None
+    #: a push over an existing destination (deleted first, as gfal2 does)
+    replace: bool = False
 
     @property
     def total(self) -> int:
@@ -128,23 +137,52 @@ class CopyService:
             self._emit_failed(job_id, error, 0, None)
             raise error from None
 
+    def _open_source(self, request: CopyRequest) -> tuple[CopySource, Store | None]:
+        config = self.ctx.config
+        if isinstance(request.source, UrlSource):
+            return HttpSource(request.source, prefixes=config.http_sources,
+                              allow_private=config.allow_private_sources,
+                              connect_timeout=self.settings.http_connect_timeout,
+                              read_timeout=self.settings.http_read_timeout), None
+        source_store = config.store(request.source.store)
+        client = self.ctx.s3(source_store)
+        return S3Source(request.source, client, head_object(client, request.source.bucket,
+                                                            request.source.key)), source_store
+
+    def _prepare_push(self, request: CopyRequest, destination: UrlDestination, job_id: str) -> Prepared:
+        started = time.perf_counter()
+        config = self.ctx.config
+        target = HttpDestination(destination, prefixes=config.http_destinations,
+                                 allow_private=config.allow_private_sources,
+                                 connect_timeout=self.settings.http_connect_timeout,
+                                 read_timeout=self.settings.http_read_timeout)
+        try:
+            source, source_store = self._open_source(request)
+        except BaseException:
+            target.close()
+            raise
+        try:
+            reference = source.stored.get(request.verify)
+            exists, present = present_at(target, size=source.size, algorithm=request.verify, reference=reference)
+            if exists and present is None and not request.overwrite:
+                raise errors.DestinationExists(f"destination {target.what} exists and overwrite is false")
+        except BaseException:
+            source.close()
+            target.close()
+            raise
+        return Prepared(request=request, job_id=job_id, source=source, source_store=source_store,
+                        destination_store=None, dest_client=None, strategy=HTTP_PUT,
+                        reference=reference, metadata={}, present=present, ours=False, started=started,
+                        push=target, replace=exists and present is None)
+
     def _prepare(self, request: CopyRequest, job_id: str) -> Prepared:
+        if isinstance(request.destination, UrlDestination):
+            return self._prepare_push(request, request.destination, job_id)
         started = time.perf_counter()
         config = self.ctx.config
         destination_store = config.store(request.destination.store)
         dest_client = self.ctx.s3(destination_store)
-        source_store: Store | None = None
-        source: CopySource
-        if isinstance(request.source, UrlSource):
-            source = HttpSource(request.source, prefixes=config.http_sources,
-                                allow_private=config.allow_private_sources,
-                                connect_timeout=self.settings.http_connect_timeout,
-                                read_timeout=self.settings.http_read_timeout)
-        else:
-            source_store = config.store(request.source.store)
-            client = self.ctx.s3(source_store)
-            source = S3Source(request.source, client, head_object(client, request.source.bucket,
-                                                                  request.source.key))
+        source, source_store = self._open_source(request)
         try:
             dest_info = head_destination(dest_client, request.destination)
             algorithm = request.verify
@@ -181,19 +219,60 @@ class CopyService:
                     checkpoint = self.jobs.get(prepared.job_id)
                     done = checkpoint.bytes_done if checkpoint else 0
                     return self._result(prepared, IN_PROGRESS, done, {}, False)
+                if prepared.push is not None:
+                    return self._run_push(prepared, prepared.push, publish, cancel or threading.Event())
                 return self._run(prepared, publish, cancel or threading.Event())
         finally:
             prepared.source.close()
+            if prepared.push is not None:
+                prepared.push.close()
+
+    def _reporter(self, prepared: Prepared, publish: Publish | None) -> ProgressReporter:
+        reporter = ProgressReporter(prepared.job_id, prepared.total, interval=self.settings.progress_interval,
+                                    step=self.settings.progress_step)
+        if self.ctx.events.enabled:
+            reporter.subscribe(event_publisher(self.ctx.events, prepared.job_id))
+        if publish is not None:
+            reporter.subscribe(publish)
+        return reporter
+
+    def _run_push(self, prepared: Prepared, target: HttpDestination, publish: Publish | None,
+                  cancel: threading.Event) -> dict[str, Any]:
+        """One PUT to the end (a push cannot be resumed, so no slice), then
+        the completed result; on failure the destination is deleted."""
+        job_id, request = prepared.job_id, prepared.request
+        reporter = self._reporter(prepared, publish)
+        metrics = self.ctx.metrics.bytes
+        plan = plan_parts(prepared.total, self.settings.part_size) if prepared.total else None
+        try:
+            if prepared.replace and not target.delete():
+                raise errors.UpstreamError(f"destination {target.what} exists and could not be deleted")
+            self._started(prepared, StartInfo(resumed=False, bytes_done=0, parts_total=plan.count if plan else 0,
+                                              part_size=plan.part_size if plan else 0))
+            outcome = copy_push(source=prepared.source, destination=target, plan=plan, algorithm=request.verify,
+                                reference=prepared.reference, reporter=reporter, cancel=cancel,
+                                full=request.verify_mode == "full", on_read=metrics.labels(NAME, "read").inc,
+                                on_written=metrics.labels(NAME, "written").inc,
+                                content_type=prepared.source.headers.get("ContentType"))
+            reporter.reach(prepared.total)
+            reporter.flush()
+        except Exception as exc:
+            error = errors.translate(exc)
+            self._emit_failed(job_id, error, reporter.done, prepared.total)
+            raise error from None
+        assert outcome.checksum is not None
+        result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
+                              bool(outcome.verified_by), outcome=outcome)
+        self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
+        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy,
+                                          "bytes": outcome.bytes_done})
+        return result
 
     def _run(self, prepared: Prepared, publish: Publish | None, cancel: threading.Event) -> dict[str, Any]:
         job_id, request = prepared.job_id, prepared.request
-        reporter = ProgressReporter(job_id, prepared.total, interval=self.settings.progress_interval,
-                                    step=self.settings.progress_step)
-        if self.ctx.events.enabled:
-            reporter.subscribe(event_publisher(self.ctx.events, job_id))
-        if publish is not None:
-            reporter.subscribe(publish)
+        reporter = self._reporter(prepared, publish)
         metrics = self.ctx.metrics.bytes
+        assert isinstance(request.destination, ObjectRef)
         run = CopyRun(
             job_id=job_id, source=prepared.source, destination=request.destination,
             dest_client=prepared.dest_client, algorithm=request.verify, reference=prepared.reference,

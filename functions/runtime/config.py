@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.stores import Store, StoreConfigError, parse_stores
-from functions.runtime.trust import TrustError, TrustSettings
 
 
 class ConfigError(ValueError):
@@ -37,6 +36,8 @@ class Config:
     configuration: str
     stores: Mapping[str, Store]
     http_sources: tuple[str, ...] = ()
+    #: URL prefixes a copy may PUT to (push to an http(s)/WebDAV destination)
+    http_destinations: tuple[str, ...] = ()
     allow_private_sources: bool = False
     auth_token: str | None = dataclasses.field(default=None, repr=False)
     sink: str | None = None
@@ -50,8 +51,6 @@ class Config:
     function: str = ""
     #: Function-specific settings (``DYNAFED_FN_<NAME>_*`` variables), by suffix.
     extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    #: extra CAs for outgoing https (DYNAFED_FN_CA_BUNDLE, X509_CERT_DIR)
-    trust: TrustSettings = dataclasses.field(default_factory=TrustSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, function: str, stores_required: bool = True) -> Config:
@@ -76,6 +75,8 @@ class Config:
             configuration=env.get("K_CONFIGURATION") or function,
             stores=stores,
             http_sources=_http_sources(env.get("DYNAFED_FN_HTTP_SOURCES", "")),
+            http_destinations=_http_sources(env.get("DYNAFED_FN_HTTP_DESTINATIONS", ""),
+                                            "DYNAFED_FN_HTTP_DESTINATIONS"),
             allow_private_sources=_bool(env, "DYNAFED_FN_ALLOW_PRIVATE_SOURCES", False),
             auth_token=env.get("DYNAFED_FN_AUTH_TOKEN") or None,
             sink=sink,
@@ -86,7 +87,6 @@ class Config:
             s3_max_attempts=_int(env, "DYNAFED_FN_S3_MAX_ATTEMPTS", 5, minimum=1),
             extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
             function=function,
-            trust=_trust(env),
         )
 
     def store(self, name: str) -> Store:
@@ -130,13 +130,6 @@ def _load_stores(env: Mapping[str, str]) -> dict[str, Store]:
     raise ConfigError("no stores configured: set DYNAFED_FN_STORES_FILE or DYNAFED_FN_STORES")
 
 
-def _trust(env: Mapping[str, str]) -> TrustSettings:
-    try:
-        return TrustSettings.from_env(env)
-    except TrustError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def _ce_overrides(raw: str | None) -> dict[str, str]:
     if not raw:
         return {}
@@ -158,14 +151,14 @@ def _ce_overrides(raw: str | None) -> dict[str, str]:
     return out
 
 
-def _http_sources(raw: str) -> tuple[str, ...]:
+def _http_sources(raw: str, variable: str = "DYNAFED_FN_HTTP_SOURCES") -> tuple[str, ...]:
     prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
     from functions.contract.urlpolicy import AllowList
 
     try:
         AllowList.parse(prefixes)  # the copy function's URL policy reads them so
     except ValueError as exc:
-        raise ConfigError(f"DYNAFED_FN_HTTP_SOURCES: {exc} (expected http(s) URL prefixes)") from None
+        raise ConfigError(f"{variable}: {exc} (expected http(s) URL prefixes)") from None
     return prefixes
 
 

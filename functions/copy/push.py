@@ -1,0 +1,314 @@
+"""Push: a copy into an http(s)/WebDAV destination, as one streamed PUT.
+
+The destination URL goes through the one URL policy
+(:mod:`functions.contract.urlpolicy`, as http sources do: normalised, an
+allow-list of prefixes — here ``DYNAFED_FN_HTTP_DESTINATIONS`` —, no private
+addresses unless allowed, the host resolved once and the connection pinned
+to the checked address; no redirects, no proxies from the environment). Its headers (``Authorization``
+…) go to that host only.
+
+One job, one request: a PUT cannot be resumed, so a push ignores the slice
+time and runs to its end (the revision timeout bounds it) — at the rate of
+the destination.
+
+Steps:
+
+1. ``HEAD`` (with ``Want-Digest``/``Want-Repr-Digest``): 401/403 fail before
+   any byte moves; an existing destination is ``already-present`` when its
+   size and stated digest equal the source's, a conflict unless
+   ``overwrite``, and deleted first when overwriting (as gfal2 does before a
+   copy: cern-fts/gfal2 src/plugins/http/gfal_http_copy.cpp,
+   ``gfal_http_copy_overwrite``).
+2. ``PUT`` with ``Content-Length``, the body read part by part from the
+   source (pinned as for any copy) and digested in order as it is sent.
+3. Verification: the digest of the bytes sent must equal the source's stored
+   checksum (when it has one); the destination's own ``Repr-Digest`` /
+   ``Digest`` (in the PUT answer, else a ``HEAD`` asking for it) must equal
+   the digest sent when the destination offers one; ``verify_mode: full``
+   reads the destination back and digests it.
+4. Atomicity: whatever fails once the PUT started (a broken connection, a
+   refused PUT, a mismatch, a cancel because the caller went away) ends with
+   a ``DELETE`` of the destination, so it is left absent or complete.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from functions.contract.copy import COMPLETED, UrlDestination
+from functions.contract.errors import ErrorCode
+from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from functions.copy.digest_headers import stated_digests, want_headers
+from functions.copy.plan import PartPlan
+from functions.copy.progress import ProgressReporter
+from functions.copy.run import Outcome
+from functions.copy.source import CopySource
+from functions.copy.verify import require_equal
+from functions.runtime import errors
+from functions.runtime.digests import DigestSet
+from functions.runtime.objects import BufferPool
+from functions.runtime.pinned_http import pinned_session, resolve_addresses
+
+log = logging.getLogger("dynafed_fn.copy.push")
+
+STRATEGY = "http-put"
+READ_CHUNK = 1024 * 1024
+
+
+class PushCancelled(Exception):
+    """The caller went away: the PUT is abandoned and its destination deleted."""
+
+
+def _status_error(status: int, what: str, action: str) -> errors.FunctionError:
+    """An error answer of the destination, in the error tree."""
+    if status in (401, 403):
+        return errors.StoreNotAllowed(f"destination {what} refused the {action} ({status})")
+    if 300 <= status < 400:
+        return errors.UpstreamError(f"destination {what} answered a redirect ({status}) to the {action}; "
+                                    "redirects are not followed (headers would go to another host)")
+    if status in (404, 409):
+        return errors.NoSuchBucket(f"destination {what}: its parent collection does not exist ({status})")
+    if status == 412:
+        return errors.DestinationExists(f"destination {what} exists ({status})")
+    if status in (408, 429, 500, 502, 503, 504):
+        return errors.UpstreamUnavailable(f"destination {what} unavailable ({status})")
+    return errors.UpstreamError(f"destination {what} answered {status} to the {action}")
+
+
+def check_destination(url: str, prefixes: tuple[str, ...], *, allow_private: bool) -> PinnedTarget:
+    """The URL policy for a destination: where to connect, or the error
+    (INVALID_REQUEST, STORE_NOT_ALLOWED, UPSTREAM_UNAVAILABLE)."""
+    try:
+        parsed = parse_http_url(url)
+        if not AllowList.parse(prefixes).allows(parsed):
+            raise errors.StoreNotAllowed("destination url is not under an allowed prefix "
+                                         "(DYNAFED_FN_HTTP_DESTINATIONS)")
+        return pin(parsed, resolve_addresses(parsed.host, parsed.port), allow_private=allow_private)
+    except UrlRefused as exc:
+        if exc.code == ErrorCode.SOURCE_NOT_ALLOWED:  # the policy's words are about sources
+            raise errors.StoreNotAllowed("destination host resolves to a non-public address") from None
+        if exc.code == ErrorCode.UPSTREAM_UNAVAILABLE:
+            raise errors.UpstreamUnavailable("cannot resolve the destination host") from None
+        raise errors.InvalidRequest(f"destination {exc.detail}") from None
+    except ValueError:
+        raise errors.InternalError("DYNAFED_FN_HTTP_DESTINATIONS holds an invalid entry") from None
+
+
+class HttpDestination:
+    """An http(s) destination: pinned address, the caller's headers, no redirects."""
+
+    def __init__(self, destination: UrlDestination, *, prefixes: tuple[str, ...], allow_private: bool,
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0) -> None:
+        self.ref = destination
+        self.what = destination.redacted()
+        target = check_destination(destination.url, prefixes, allow_private=allow_private)
+        self._target = target.url
+        self._host_header = target.host_header
+        self._timeout = (connect_timeout, read_timeout)
+        self._session = pinned_session(target)
+        self._headers = dict(destination.headers)
+
+    def request(self, method: str, *, extra: Mapping[str, str] | None = None, data: Any = None,
+                stream: bool = False) -> Any:
+        headers = {**self._headers, **(extra or {}), "Host": self._host_header,
+                   "User-Agent": "dynafed-fn-copy", "Accept-Encoding": "identity"}
+        try:
+            return self._session.request(method, self._target, headers=headers, data=data, stream=stream,
+                                         allow_redirects=False, timeout=self._timeout)
+        except PushCancelled:
+            raise
+        except Exception as exc:
+            error = errors.translate(exc, what=self.what)
+            if isinstance(error, errors.InternalError):
+                raise errors.UpstreamUnavailable(f"{method} to destination {self.what} failed") from None
+            raise error from None
+
+    def head(self, algorithm: str) -> Any | None:
+        """The HEAD answer, or None when the destination does not exist."""
+        response = self.request("HEAD", extra=want_headers(algorithm))
+        response.close()
+        if response.status_code in (404, 410):
+            return None
+        if response.status_code >= 300:
+            raise _status_error(response.status_code, self.what, "HEAD")
+        return response
+
+    def delete(self) -> bool:
+        """DELETE the destination; True when it is gone (never raises)."""
+        try:
+            response = self.request("DELETE")
+            response.close()
+        except Exception as exc:  # the failure being reported matters more
+            log.warning("could not delete the destination %s: %s", self.what, type(exc).__name__)
+            return False
+        if response.status_code in (200, 202, 204, 404, 410):
+            return True
+        log.warning("destination %s answered %d to DELETE", self.what, response.status_code)
+        return False
+
+    def digest(self, algorithm: str, on_bytes: Callable[[int], Any]) -> str:
+        """GET the destination and digest it (``verify_mode: full``)."""
+        response = self.request("GET", stream=True)
+        try:
+            if response.status_code != 200:
+                raise _status_error(response.status_code, self.what, "read-back GET")
+            digests = DigestSet([algorithm])
+            for chunk in response.iter_content(READ_CHUNK):
+                digests.update(chunk)
+                on_bytes(len(chunk))
+            return digests.hexdigests()[algorithm]
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def present_at(destination: HttpDestination, *, size: int, algorithm: str,
+               reference: str | None) -> tuple[bool, str | None]:
+    """(exists, the checksum it provably holds — when it equals the source's)."""
+    head = destination.head(algorithm)
+    if head is None:
+        return False, None
+    length = head.headers.get("Content-Length")
+    stated = stated_digests(head.headers).get(algorithm)
+    if reference is not None and stated == reference and length is not None and length.isdigit() \
+            and int(length) == size:
+        return True, stated
+    return True, None
+
+
+class SourceBody:
+    """The source's bytes as a file-like PUT body of known length: parts read
+    in order into recycled buffers, each digested before it is sent."""
+
+    def __init__(self, source: CopySource, plan: PartPlan, digests: DigestSet, *, reporter: ProgressReporter,
+                 cancel: threading.Event, on_read: Callable[[int], Any]) -> None:
+        self._plan = plan
+        self._pool = BufferPool(1, plan.part_size)
+        self._reader = source.reader(self._pool, 0)
+        self._digests = digests
+        self._reporter = reporter
+        self._cancel = cancel
+        self._on_read = on_read
+        self._next = 1
+        self._view: memoryview | None = None
+        self._offset = 0
+        self.sent = 0
+
+    def __len__(self) -> int:
+        return self._plan.size
+
+    def _release(self) -> None:
+        if self._view is not None:
+            self._reporter.advance(len(self._view))
+            self._pool.put(self._view.obj)  # type: ignore[arg-type]
+            self._view = None
+
+    def read(self, size: int | None = -1) -> memoryview | bytes:
+        """Up to ``size`` bytes (a view valid until the next call: http.client
+        sends it before asking again); everything left when ``size`` < 0."""
+        if size is None or size < 0:
+            return b"".join(bytes(chunk) for chunk in iter(lambda: self._read(self._plan.part_size), b""))
+        return self._read(size)
+
+    def _read(self, size: int) -> memoryview | bytes:
+        if self._cancel.is_set():
+            raise PushCancelled()
+        if self._view is None or self._offset >= len(self._view):
+            self._release()
+            if self._next > self._plan.count:
+                return b""
+            self._view = self._reader.read(self._plan.part(self._next))
+            self._next += 1
+            self._offset = 0
+            self._on_read(len(self._view))
+            self._digests.update(self._view)
+        end = min(len(self._view), self._offset + size)
+        chunk = self._view[self._offset:end]
+        self._offset = end
+        self.sent += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._release()
+        self._reader.close()
+        self._pool.close()
+
+
+def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPlan | None, algorithm: str,
+              reference: str | None, reporter: ProgressReporter, cancel: threading.Event, full: bool,
+              on_read: Callable[[int], Any], on_written: Callable[[int], Any],
+              content_type: str | None) -> Outcome:
+    """PUT the source to the destination and verify; DELETE it on any failure.
+    ``plan`` is None for a zero-byte source (nothing to read: a ranged GET of
+    an empty S3 object is a 416)."""
+    digests = DigestSet([algorithm])
+    size = plan.size if plan is not None else 0
+    body = SourceBody(source, plan, digests, reporter=reporter, cancel=cancel, on_read=on_read) \
+        if plan is not None else None
+    extra = {"Content-Type": content_type or "application/octet-stream"}
+    if reference is not None:
+        # the destination may check what it receives (XRootD compares a pushed Repr-Digest)
+        extra["Repr-Digest"] = _repr_digest(algorithm, reference)
+    try:
+        response = destination.request("PUT", extra=extra, data=body if body is not None else b"")
+        response.close()
+        if response.status_code not in (200, 201, 204):
+            raise _status_error(response.status_code, destination.what, "PUT")
+        sent = body.sent if body is not None else 0
+        if sent != size:
+            raise errors.UpstreamError(f"PUT to {destination.what} ended after {sent} of {size} bytes")
+        on_written(size)
+        checksum = digests.hexdigests()[algorithm]
+        verified_by = []
+        require_equal(algorithm, checksum, reference, source.what)
+        if reference is not None:
+            verified_by.append("source-checksum")
+        stated = stated_digests(response.headers).get(algorithm)
+        if stated is None:
+            head = destination.head(algorithm)
+            stated = stated_digests(head.headers).get(algorithm) if head is not None else None
+        if stated is not None:
+            if stated != checksum:
+                raise errors.ChecksumMismatch(f"destination {destination.what} states {algorithm} {stated}, "
+                                              f"the bytes sent have {checksum}")
+            verified_by.append("destination-digest")
+        if full:
+            stored = destination.digest(algorithm, on_read)
+            if stored != checksum:
+                raise errors.ChecksumMismatch(f"destination {destination.what} reads back with {algorithm} "
+                                              f"{stored}, the bytes sent have {checksum}")
+            verified_by.append("reread")
+        etag = response.headers.get("ETag")
+    except errors.DestinationExists:
+        raise  # someone else's object appeared meanwhile: not ours to delete
+    except PushCancelled:
+        _remove(destination)
+        raise errors.UpstreamUnavailable(f"push to {destination.what} cancelled: the caller went away; "
+                                         "the destination was deleted") from None
+    except BaseException:
+        _remove(destination)
+        raise
+    finally:
+        if body is not None:
+            body.close()
+    parts = plan.count if plan is not None else 0
+    return Outcome(COMPLETED, STRATEGY, size, checksum=checksum, etag=etag, parts_done=parts, parts_total=parts,
+                   part_size=plan.part_size if plan is not None else 0, verified_by=verified_by, written=False)
+
+
+def _remove(destination: HttpDestination) -> None:
+    """The PUT may have left bytes (a partial or unverified file): delete them."""
+    gone = destination.delete()
+    log.info("push failed; destination %s", "deleted" if gone else "could not be deleted",
+             extra={"destination": destination.what})
+
+
+def _repr_digest(algorithm: str, hex_value: str) -> str:
+    import base64
+
+    name = {"adler32": "adler", "sha256": "sha-256", "sha512": "sha-512"}.get(algorithm, algorithm)
+    return f"{name}=:{base64.b64encode(bytes.fromhex(hex_value)).decode()}:"

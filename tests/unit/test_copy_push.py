@@ -1,0 +1,273 @@
+"""Push: the copy function PUTs an object to an http(s)/WebDAV destination
+(functions/copy/push.py), through its WSGI interface with moto's server as
+the source store and a real loopback WebDAV target that records every request
+(tests/faults/webdavtarget.py).
+
+The peer behaviour copied here: XRootD as a push destination answers PUT with
+201 and states ``Digest: adler32=<hex>`` when asked with ``Want-Digest``
+(xrootd/xrootd src/XrdHttp/XrdHttpReq.cc, ``XrdHttpReq::PostProcessHTTPReq``
+for PUT; src/XrdHttp/XrdHttpChecksumHandler.cc); as a pusher itself it sends
+``Content-Length`` and the client's ``TransferHeader*`` headers stripped of
+the prefix (src/XrdHttpTpc/XrdHttpTpcState.cc, ``State::SetupHeaders``), which
+is what the destination headers of the copy request carry. gfal2 deletes an
+existing destination before an overwriting copy (cern-fts/gfal2
+src/plugins/http/gfal_http_copy.cpp, ``gfal_http_copy_overwrite``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+from moto.server import ThreadedMotoServer
+
+from functions.contract.copy import UrlDestination
+from functions.contract.events import COPY_COMPLETED, COPY_FAILED, COPY_STARTED
+from functions.copy.app import create_app
+from functions.copy.service import CopyService
+from functions.copy.settings import CopySettings
+from functions.runtime.config import Config
+from functions.runtime.incoming import Incoming
+from tests.faults.webdavtarget import Gate, WebDavTarget, adler32_hex
+from tests.unit.test_copy_app import RecordingSink
+
+pytestmark = pytest.mark.unit
+
+MiB = 1024 * 1024
+TOKEN = "Bearer push-secret-7f3a"
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    # a real HTTP endpoint, not mock_aws: mock_aws patches requests through the
+    # ``responses`` library, which reads a file-like request body whole before
+    # sending it — the push's streaming (and a cancel mid-body) would not be tested
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(moto_url: str) -> Iterator[Any]:
+    client = boto3.client("s3", endpoint_url=moto_url, aws_access_key_id="AKIDA", aws_secret_access_key="a-secret",
+                          region_name="us-east-1",
+                          config=BotoConfig(request_checksum_calculation="when_required",
+                                            response_checksum_validation="when_required",
+                                            s3={"addressing_style": "path"}))
+    client.create_bucket(Bucket="src")
+    yield client
+    for item in client.list_objects_v2(Bucket="src").get("Contents", []):
+        client.delete_object(Bucket="src", Key=item["Key"])
+    client.delete_bucket(Bucket="src")
+
+
+def make(s3: Any, sink: RecordingSink, target: WebDavTarget, **env: str) -> Any:
+    store = {"endpoint_url": s3.meta.endpoint_url, "region": "us-east-1", "access_key_id": "AKIDA",
+             "secret_access_key": "a-secret"}
+    variables = {"DYNAFED_FN_STORES": json.dumps({"stores": {"default": store}}), "K_SINK": "http://127.0.0.1:9/",
+                 "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB), "DYNAFED_FN_HTTP_DESTINATIONS": target.url,
+                 "DYNAFED_FN_ALLOW_PRIVATE_SOURCES": "1", **env}
+    return create_app(Config.from_env(variables, function="copy"), sink_transport=sink)
+
+
+def request(target: WebDavTarget, path: str = "/dir/a.bin", *, headers: dict[str, str] | None = None,
+            **extra: Any) -> dict[str, Any]:
+    destination: dict[str, Any] = {"url": target.url + path}
+    if headers is not None:
+        destination["headers"] = headers
+    return {"source": {"store": "default", "bucket": "src", "key": "a.bin"}, "destination": destination,
+            "job_id": "push-1", **extra}
+
+
+def events(app: Any, sink: RecordingSink) -> list[str]:
+    assert app.extensions["dynafed_fn"].events.flush(5)
+    return [e.get_attributes()["type"] for e in sink.events("push-1")]
+
+
+@pytest.mark.parametrize("size", [0, 1, 5 * MiB, 2 * 5 * MiB + 7])
+def test_push_is_byte_identical_and_carries_the_headers(s3, size):
+    data = os.urandom(size)
+    s3.put_object(Bucket="src", Key="a.bin", Body=data)
+    sink = RecordingSink()
+    with WebDavTarget(token=TOKEN, digest=True) as target:
+        app = make(s3, sink, target)
+        response = app.test_client().post("/", json=request(target, headers={"Authorization": TOKEN}))
+        assert response.status_code == 200, response.get_data(as_text=True)
+        result = response.get_json()
+        assert target.files["/dir/a.bin"] == data
+        (put,) = [h for m, _, h in target.requests if m == "PUT"]
+    assert put["Content-Length"] == str(size) and put["Authorization"] == TOKEN
+    assert "chunked" not in put.get("Transfer-Encoding", "")
+    assert result["status"] == "completed" and result["strategy"] == "http-put"
+    assert result["checksums"] == {"adler32": adler32_hex(data)} and result["verified"] is True
+    assert "destination-digest" in result["verified_by"]
+    assert result["destination"] == {"url": target.url + "/dir/a.bin"}
+    assert TOKEN not in response.get_data(as_text=True)
+    kinds = events(app, sink)
+    assert kinds[0] == COPY_STARTED and kinds[-1] == COPY_COMPLETED
+    assert all(TOKEN not in body.decode() for _, body in sink.sent)
+
+
+def test_a_stored_source_checksum_is_sent_as_repr_digest(s3):
+    data = b"checked" * 1000
+    s3.put_object(Bucket="src", Key="a.bin", Body=data, Metadata={"adler32": adler32_hex(data)})
+    with WebDavTarget() as target:
+        result = make(s3, RecordingSink(), target).test_client().post("/", json=request(target)).get_json()
+        (put,) = [h for m, _, h in target.requests if m == "PUT"]
+    assert result["verified_by"] == ["source-checksum"]
+    assert put["Repr-Digest"].startswith("adler=:") and put["Repr-Digest"].endswith(":")
+
+
+def test_without_a_destination_digest_full_verification_reads_back(s3):
+    data = os.urandom(3 * MiB)
+    s3.put_object(Bucket="src", Key="a.bin", Body=data)
+    with WebDavTarget() as target:
+        app = make(s3, RecordingSink(), target)
+        plain = app.test_client().post("/", json=request(target)).get_json()
+        full = app.test_client().post("/", json=request(target, "/dir/b.bin", verify="full",
+                                                        job_id="push-2")).get_json()
+        gets = [p for m, p, _ in target.requests if m == "GET"]
+    assert plain["verified"] is False and plain["verified_by"] == []  # nothing offered, nothing claimed
+    assert full["verified"] is True and full["verified_by"] == ["reread"] and gets == ["/dir/b.bin"]
+
+
+def test_a_destination_stating_another_digest_is_deleted(s3):
+    s3.put_object(Bucket="src", Key="a.bin", Body=b"payload" * 100)
+    sink = RecordingSink()
+    with WebDavTarget(digest=True, lie=True) as target:
+        app = make(s3, sink, target)
+        response = app.test_client().post("/", json=request(target))
+        methods = target.methods()
+        assert "/dir/a.bin" not in target.files
+    assert response.status_code == 422 and response.get_json()["code"] == "CHECKSUM_MISMATCH"
+    assert methods[-1] == "DELETE"
+    assert events(app, sink)[-1] == COPY_FAILED
+
+
+def test_a_connection_cut_mid_put_leaves_nothing(s3):
+    s3.put_object(Bucket="src", Key="a.bin", Body=os.urandom(6 * MiB))
+    with WebDavTarget(drop_after=MiB) as target:
+        response = make(s3, RecordingSink(), target).test_client().post("/", json=request(target))
+        methods = target.methods()
+        assert "/dir/a.bin" not in target.files  # the partial file the target kept is gone
+    assert response.status_code == 503 and response.get_json()["code"] == "UPSTREAM_UNAVAILABLE"
+    assert methods == ["HEAD", "PUT", "DELETE"]
+
+
+def test_an_existing_destination_is_a_conflict_unless_overwrite(s3):
+    s3.put_object(Bucket="src", Key="a.bin", Body=b"new")
+    with WebDavTarget() as target:
+        target.files["/dir/a.bin"] = b"old"
+        client = make(s3, RecordingSink(), target).test_client()
+        refused = client.post("/", json=request(target))
+        assert target.files["/dir/a.bin"] == b"old" and "PUT" not in target.methods()
+        replaced = client.post("/", json=request(target, overwrite=True, job_id="push-2"))
+        assert target.files["/dir/a.bin"] == b"new"
+        methods = target.methods()
+    assert refused.status_code == 409 and refused.get_json()["code"] == "DESTINATION_EXISTS"
+    # HEAD (exists?), DELETE (gfal2's overwrite), PUT, HEAD (the digest the PUT answer did not state)
+    assert replaced.status_code == 200 and methods[-4:] == ["HEAD", "DELETE", "PUT", "HEAD"]
+
+
+def test_an_identical_destination_is_already_present(s3):
+    data = b"same" * 500
+    s3.put_object(Bucket="src", Key="a.bin", Body=data, Metadata={"adler32": adler32_hex(data)})
+    with WebDavTarget(digest=True) as target:
+        target.files["/dir/a.bin"] = data
+        result = make(s3, RecordingSink(), target).test_client().post("/", json=request(target)).get_json()
+        assert "PUT" not in target.methods()
+    assert result["status"] == "already-present"
+
+
+def test_a_destination_refusing_the_caller_fails_before_any_byte(s3):
+    s3.put_object(Bucket="src", Key="a.bin", Body=b"x" * 1000)
+    with WebDavTarget(token=TOKEN) as target:
+        client = make(s3, RecordingSink(), target).test_client()
+        without = client.post("/", json=request(target))
+        wrong = client.post("/", json=request(target, headers={"Authorization": "Bearer nope"}, job_id="push-2"))
+        assert "PUT" not in target.methods()
+    for response, status in ((without, "401"), (wrong, "403")):
+        assert response.status_code == 403 and response.get_json()["code"] == "STORE_NOT_ALLOWED"
+        assert status in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize(("allowed", "private", "code"), [
+    ("http://elsewhere.example", "1", "STORE_NOT_ALLOWED"),  # not under the allow-list
+    (None, "0", "STORE_NOT_ALLOWED"),  # allowed prefix, but loopback is a forbidden address
+])
+def test_the_url_policy_applies_to_destinations(s3, allowed, private, code):
+    s3.put_object(Bucket="src", Key="a.bin", Body=b"x")
+    with WebDavTarget() as target:
+        app = make(s3, RecordingSink(), target, DYNAFED_FN_HTTP_DESTINATIONS=allowed or target.url,
+                   DYNAFED_FN_ALLOW_PRIVATE_SOURCES=private)
+        response = app.test_client().post("/", json=request(target))
+        assert target.requests == []  # refused before anything was contacted
+    assert response.status_code == 403 and response.get_json()["code"] == code
+
+
+@pytest.mark.parametrize(("headers", "fragment"), [
+    ({"Content-Length": "1"}, "set by the copy function"),
+    ({"Bad Name": "x"}, "not an HTTP token"),
+    ({"Authorization": "Bearer a\r\nX-Injected: 1"}, "printable"),
+])
+def test_bad_destination_headers_are_400_without_their_value(s3, headers, fragment):
+    with WebDavTarget() as target:
+        response = make(s3, RecordingSink(), target).test_client().post("/", json=request(target, headers=headers))
+    problem = response.get_json()
+    assert response.status_code == 400 and problem["code"] == "INVALID_REQUEST" and fragment in problem["detail"]
+    assert "X-Injected" not in json.dumps(problem)
+
+
+def test_the_token_never_reaches_the_logs(s3, caplog):
+    s3.put_object(Bucket="src", Key="a.bin", Body=b"x" * 100)
+    caplog.set_level(logging.DEBUG)
+    with WebDavTarget(token=TOKEN, lie=True, digest=True) as target:
+        app = make(s3, RecordingSink(), target)
+        app.test_client().post("/", json=request(target, headers={"Authorization": TOKEN}))
+    assert caplog.records and TOKEN.split()[1] not in caplog.text
+
+
+def test_a_cancel_mid_put_deletes_what_was_written(s3):
+    """The caller going away (the ndjson generator closed sets ``cancel``)
+    while the PUT body flows: the push stops and DELETEs. Driven by the
+    target's gate: cancel is set only once the target holds body bytes. The
+    object is larger than loopback's socket buffers (a few MiB each way), so
+    the sender is still reading the source when it is told to stop."""
+    s3.put_object(Bucket="src", Key="a.bin", Body=os.urandom(40 * MiB))
+    gate = Gate()
+    with WebDavTarget(gate=gate) as target:
+        app = make(s3, RecordingSink(), target)
+        ctx = app.extensions["dynafed_fn"]
+        service = CopyService(ctx, CopySettings.from_config(ctx.config))
+        prepared = service.prepare(Incoming(data=request(target), event_type=None, event_id=None))
+        cancel = threading.Event()
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["result"] = service.execute(prepared, cancel=cancel)
+            except Exception as exc:  # noqa: BLE001 - the test inspects it
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert gate.reached.wait(30)
+        cancel.set()
+        gate.go.set()
+        worker.join(60)
+        assert not worker.is_alive()
+        assert "/dir/a.bin" not in target.files and target.methods()[-1] == "DELETE"
+    assert "result" not in outcome and "cancelled" in str(outcome["error"])
+
+
+def test_url_destination_never_shows_its_headers():
+    destination = UrlDestination("https://site.example/p/f?sig=s", {"Authorization": TOKEN})
+    assert TOKEN not in repr(destination) and destination.to_json() == {"url": "https://site.example/p/f"}
