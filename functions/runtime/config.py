@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from functions.runtime.stores import Store, StoreConfigError, parse_stores
+from functions.runtime.trust import TrustError, TrustSettings
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,8 @@ class Config:
     function: str = ""
     #: Function-specific settings (``DYNAFED_FN_<NAME>_*`` variables), by suffix.
     extra: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: extra CAs for outgoing https (DYNAFED_FN_CA_BUNDLE, X509_CERT_DIR)
+    trust: TrustSettings = dataclasses.field(default_factory=TrustSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, function: str, stores_required: bool = True) -> Config:
@@ -87,6 +90,7 @@ class Config:
             s3_max_attempts=_int(env, "DYNAFED_FN_S3_MAX_ATTEMPTS", 5, minimum=1),
             extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},
             function=function,
+            trust=_trust(env),
         )
 
     def store(self, name: str) -> Store:
@@ -128,6 +132,13 @@ def _load_stores(env: Mapping[str, str]) -> dict[str, Store]:
     except StoreConfigError as exc:
         raise ConfigError(str(exc)) from None
     raise ConfigError("no stores configured: set DYNAFED_FN_STORES_FILE or DYNAFED_FN_STORES")
+
+
+def _trust(env: Mapping[str, str]) -> TrustSettings:
+    try:
+        return TrustSettings.from_env(env)
+    except TrustError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _ce_overrides(raw: str | None) -> dict[str, str]:
