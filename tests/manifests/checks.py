@@ -476,8 +476,24 @@ def sample_types(facts: Facts) -> dict[str, set[str]]:
         | {p + "CompleteMultipartUpload" for fn in accepted.values() for p in fn.get("prefix", [])},
         "planned": set(et.get("planned", [])),
         "foreign": {"com.amazonaws.ObjectRemoved:Delete", "com.amazonaws.s3.s3:ObjectRemoved:Delete",
-                    "dev.knative.sources.ping", "ch.cern.dynafed.unknown"},
+                    "ch.cern.dynafed.unknown"},
     }
+
+
+PING = "dev.knative.sources.ping"
+
+
+def sample_event(build: Build, event_type: str) -> dict[str, str]:
+    """A sample event of ``event_type``: a ping carries the source of the
+    build's PingSource (``/apis/v1/namespaces/<ns>/pingsources/<name>``,
+    eventing ``PingSourceSource``)."""
+    event = {"type": event_type}
+    if event_type == PING:
+        pings = objects(build, "sources.knative.dev", "PingSource")
+        if pings:
+            meta = pings[0]["metadata"]
+            event["source"] = f"/apis/v1/namespaces/{meta.get('namespace')}/pingsources/{meta['name']}"
+    return event
 
 
 def check_triggers(build: Build, facts: Facts) -> list[str]:
@@ -538,8 +554,12 @@ def check_triggers(build: Build, facts: Facts) -> list[str]:
 
     samples = sample_types(facts)
     try:
-        routes = {ty: [t for t in triggers if trigger_matches(t, {"type": ty})]
+        routes = {ty: [t for t in triggers if trigger_matches(t, sample_event(build, ty))]
                   for group in samples.values() for ty in group}
+        # another PingSource's ticks must not start a scrub
+        foreign_ping = {"type": PING, "source": "/apis/v1/namespaces/other/pingsources/other"}
+        p.extend(f"trigger {name(t)}: routes any PingSource's ticks, not only the scrub schedule"
+                 for t in triggers if trigger_matches(t, foreign_ping))
     except ValueError as exc:
         return p + [str(exc)]
 
