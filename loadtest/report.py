@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import coldstart
+from loadtest import cpu as cpu_accounting
 from loadtest.config import TASKS
 from loadtest.requestlog import read_rows
 from loadtest.validation import WRONG_ANSWER
@@ -208,6 +209,7 @@ def build_summary(run_dir: Path) -> dict[str, Any]:
     }
     if meta.get("baseline_skipped"):
         summary["baseline_skipped"] = meta["baseline_skipped"]
+    summary["cpu"] = cpu_accounting.summarize(run_dir, rows, kind)
     summary["replicas"] = _replica_summary(run_dir, kind, meta)
     summary["cold_starts"] = _cold_summary(run_dir, kind, rows, target)
     return summary
@@ -272,6 +274,9 @@ def headline(summary: Mapping[str, Any]) -> list[str]:
     lines.append(f"  small-object checksums: {summary.get('small_checksums_per_s')}/s (p95 {small.get('p95')} ms); "
                  f"large-object checksums: {summary.get('large_checksum_MBps')} MB/s aggregate, "
                  f"{summary.get('large_checksum_MBps_per_request_p50')} MB/s per request (median)")
+    for function, c in ((summary.get("cpu") or {}).get("functions") or {}).items():
+        lines.append(f"  {function} CPU: {c['cpu_s']} s, {c['cpu_ms_per_request']} ms per request, "
+                     f"{c['cpu_s_per_gib']} s per GiB")
     if summary.get("errors_by_code"):
         lines.append("  errors: " + ", ".join(f"{k} x{v}" for k, v in summary["errors_by_code"].items()))
     cold = summary.get("cold_starts") or {}
@@ -510,6 +515,18 @@ def task_table(summary: Mapping[str, Any]) -> str:
                    "MB/s"), rows)
 
 
+def cpu_html(cpu: Mapping[str, Any]) -> str:
+    """CPU seconds per request and per GiB of each function (or why not measured)."""
+    if not cpu.get("available"):
+        return f"<p>{html.escape(str(cpu.get('note', 'not measured')))}</p>"
+    rows = [(f, c["cpu_s"], c["requests"], c["cpu_ms_per_request"], c["gib"], c["cpu_s_per_gib"])
+            for f, c in cpu["functions"].items()]
+    others = ", ".join(f"{k} {v} s" for k, v in (cpu.get("other_cpu_s") or {}).items())
+    return (_table(("function", "CPU s", "requests (ok)", "CPU ms / request", "GiB processed", "CPU s / GiB"), rows)
+            + f"<p>Other processes during the {cpu.get('wall_s')} s phase: {html.escape(others or 'none')}. "
+              f"Source: {html.escape(str(cpu.get('source')))}.</p>")
+
+
 def _settings_html(settings_: Mapping[str, Any] | None) -> str:
     if not settings_:
         return "<p>not recorded</p>"
@@ -582,6 +599,7 @@ def render_html(summary: Mapping[str, Any], figures: Mapping[str, bytes], compar
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in notes if n]
     parts.append(_table(("", ""), headline_rows))
     parts.append("<h2>Per task</h2>" + task_table(summary))
+    parts.append("<h2>CPU per function</h2>" + cpu_html(summary.get("cpu") or {}))
     if summary.get("by_stage"):
         parts.append("<h2>Per stage of the load shape</h2>" + _table(
             ("stage", "users", "from s", "requests", "failures", "req/s", "p50 ms", "p95 ms", "p99 ms"),

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import coldstart, settings
+from loadtest import cpu as cpu_accounting
 from loadtest.config import ConfigError, ScenarioConfig
 from loadtest.seed import Manifest, SeedReport, remove_prefix, seed
 from loadtest.stages import cap_users, total_duration
@@ -309,6 +310,20 @@ def _spec(run_id: str, mode: str, results_dir: Path, cfg: ScenarioConfig, target
                    copy_prefix=f"{cfg.objects.prefix}/copies/{run_id}/{mode}", max_users=max_users)
 
 
+def local_cpu_meter(target: Target) -> Any:
+    """A CPU meter over the local stack's processes (functions, S3 server), or None."""
+    if not target.state_dir:
+        return None
+    from bench.cpu import CpuMeter
+    from dynafed_client.stack import state
+
+    try:
+        stack = state.load(target.state_dir)
+    except (OSError, ValueError):  # unreadable state: the report says CPU was not recorded
+        return None
+    return CpuMeter(stack.pids) if stack is not None else None
+
+
 def _write_meta(results_dir: Path, meta: Mapping[str, Any]) -> None:
     (results_dir / "meta.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
 
@@ -433,7 +448,11 @@ def run(options: RunOptions, *, out: Callable[[str], None] = print) -> Path:
             else:
                 warm_up(prepared.target, cfg, manifest, spec.copy_prefix)
                 out(f"running the load on the functions ({cfg.duration():.0f} s, shape {cfg.shape.get('kind')}) …")
+                meter = local_cpu_meter(prepared.target)
+                before = meter.snapshot() if meter else None
                 phase = run_locust(spec, cfg.duration(), grace=options.grace)
+                if meter is not None and before is not None:
+                    cpu_accounting.write(results_dir, meter.since(before), wall_s=phase.ended - phase.started)
             phases.append(phase)
             _write_meta(results_dir, _meta(cfg, prepared, phase, seed_report, extra, options))
             want_baseline = cfg.baseline.enabled if options.baseline is None else options.baseline

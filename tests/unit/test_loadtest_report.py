@@ -258,3 +258,30 @@ def test_percentile_matches_numpy():
     for q in (0, 50, 95, 99, 100):
         assert report.percentile(values, q) == pytest.approx(numpy.percentile(values, q))
     assert report.percentile([], 50) is None
+
+
+def test_cpu_per_request_and_per_gib_of_each_function(tmp_path):
+    """cpu.json (written by the runner from /proc around the Locust phase)
+    becomes CPU-s per request and per GiB of the answers' bytes, per function."""
+    from loadtest import cpu as cpu_accounting
+
+    run = write_run(tmp_path / "a", "functions", 20.0, failures=4)
+    cpu_accounting.write(run, {"checksum": 3.0, "copy": 0.5, "seaweedfs": 7.0}, wall_s=10.0)
+    s = report.build_summary(run)
+    checksum = s["cpu"]["functions"]["checksum"]
+    # 75 checksum rows, 3 of them failed (rows 0, 1, 2); 24 large of 50 MB ok
+    assert checksum["requests"] == 72
+    assert checksum["cpu_ms_per_request"] == pytest.approx(3000 / 72, abs=1e-3)
+    processed = 24 * 50_000_000 + 48 * 1000
+    assert checksum["cpu_s_per_gib"] == pytest.approx(3.0 / (processed / 1024 ** 3), rel=1e-3)
+    assert s["cpu"]["functions"]["copy"]["requests"] == 24
+    assert s["cpu"]["other_cpu_s"] == {"seaweedfs": 7.0}
+    assert any("checksum CPU: 3.0 s" in line for line in report.headline(s))
+    assert "CPU ms / request" in report.render_html(s, {})
+
+
+def test_cpu_not_recorded_says_why(tmp_path):
+    local = report.build_summary(write_run(tmp_path / "a", "functions", 20.0))
+    assert local["cpu"] == {"available": False, "note": "no CPU recorded for this run"}
+    knative = report.build_summary(write_run(tmp_path / "k", "functions", 20.0, knative=True))
+    assert knative["cpu"]["available"] is False and "container_cpu_usage_seconds_total" in knative["cpu"]["note"]
