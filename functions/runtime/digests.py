@@ -13,8 +13,9 @@ All of them release the GIL on large buffers, so digests run in parallel on
 several cores.
 
 ``DigestSet`` feeds the same buffers to every digest on the calling thread.
-``PipelinedDigests`` runs the digests on their own threads behind bounded
-queues, so the reader (network I/O) and the digests overlap; buffers are
+``PipelinedDigests`` runs the hashlib digests on their own threads behind
+bounded queues, so the reader (network I/O) and the digests overlap, and the
+cheap CRC-like ones on the reader's thread; buffers are
 shared, never copied, and handed back to their owner (``release``) once every
 digest has consumed them — that is what lets a reader recycle a fixed set of
 preallocated buffers.
@@ -252,23 +253,26 @@ class _Countdown:
 
 
 class PipelinedDigests:
-    """Digests each on its own thread behind a bounded queue.
+    """hashlib digests each on its own thread behind a bounded queue; the cheap
+    CRC-like digests on the calling (reader) thread.
 
     ``update`` hands the buffer to every digest thread (no copy: callers must
     not mutate a buffer until its ``release`` callback ran, or, without one,
-    ever) and returns at once unless a queue is full, which bounds memory to
-    ``depth`` buffers per digest. Cheap CRC-like digests share one thread
-    (together they run at several GB/s); hashlib digests get one each (they
-    release the GIL on buffers over 2 KiB, so they run in parallel).
+    ever), then feeds the cheap digests itself, and returns unless a queue is
+    full, which bounds memory to ``depth`` buffers per digest. hashlib digests
+    release the GIL on buffers over 2 KiB, so they run in parallel with the
+    reader and with each other. adler32 / crc32 / crc32c run at 10-25 GB/s:
+    on a thread of their own each buffer would cross to another core and
+    back for a fraction of a millisecond of work, which measured ~15-25 %
+    more worker CPU per GiB than hashing them where the bytes were just read
+    (docs/performance.md); on the reader thread they add ~0.05-0.15 CPU-s
+    per GiB to a thread that otherwise waits on the socket.
     """
 
     def __init__(self, algorithms: Iterable[str], *, depth: int = 4) -> None:
         algorithms = list(algorithms)
-        groups: list[list[Digest]] = []
-        cheap = [new_digest(a) for a in algorithms if a in CRC_LIKE]
-        if cheap:
-            groups.append(cheap)
-        groups.extend([new_digest(a)] for a in algorithms if a not in CRC_LIKE)
+        self._inline = [new_digest(a) for a in algorithms if a in CRC_LIKE]
+        groups: list[list[Digest]] = [[new_digest(a)] for a in algorithms if a not in CRC_LIKE]
         self._groups = groups
         self._queues: list[queue.Queue[object]] = [queue.Queue(depth) for _ in groups]
         self._errors: list[BaseException] = []
@@ -299,16 +303,26 @@ class PipelinedDigests:
                     countdown.done()
 
     def update(self, data: Buffer, release: Release | None = None) -> None:
-        """Queue ``data`` for every digest; ``release`` runs once all consumed it."""
+        """Queue ``data`` for every digest thread, hash it with the cheap digests
+        here; ``release`` runs once all consumed it."""
         if self._errors:
             raise self._errors[0]
-        if not self._queues:
+        consumers = len(self._queues) + (1 if self._inline else 0)
+        if not consumers:
             if release is not None:
                 release()
             return
-        countdown = _Countdown(len(self._queues), release) if release is not None else None
+        countdown = _Countdown(consumers, release) if release is not None else None
+        # the threads first: they start on this buffer while the cheap digests run here
         for q in self._queues:
             q.put((data, countdown))
+        if self._inline:
+            try:
+                for digest in self._inline:
+                    digest.update(data)
+            finally:
+                if countdown is not None:
+                    countdown.done()
 
     def close(self) -> None:
         """Stop the threads after they consume what is queued (idempotent)."""
@@ -324,7 +338,7 @@ class PipelinedDigests:
 
     def hexdigests(self) -> dict[str, str]:
         self.close()
-        return {d.name: d.hexdigest() for g in self._groups for d in g}
+        return {d.name: d.hexdigest() for d in [*self._inline, *(d for g in self._groups for d in g)]}
 
 
 def digests_for(algorithms: Iterable[str], *, pipelined: bool = True, depth: int = 4) -> DigestSet | PipelinedDigests:

@@ -11,8 +11,9 @@ read (one pinned stream, resumption, parallel ranges) is the business of
   ``streams`` parallel ranged GETs, per-range values combined — these digests
   run at 10+ GB/s, so S3 is the bottleneck and more streams help;
 * anything else: one pinned stream read in place into ``read_ahead``
-  recycled buffers on this thread, every digest on its own thread fed the
-  same buffers (``PipelinedDigests``); ``ordered_streams`` > 1 reads it as
+  recycled buffers on this thread, each hashlib digest on its own thread fed
+  the same buffers and the cheap CRC-like ones on this thread, where the
+  bytes were just read (``PipelinedDigests``); ``ordered_streams`` > 1 reads it as
   parallel ranges handed over in order instead (off by default: md5/sha*
   are slower than one stream on this kind of machine, docs/performance.md).
 """
