@@ -12,6 +12,7 @@ The runtime's reply policy (``functions.runtime.replies``) applied to a copy:
 * another request of the same job is already running on this worker (a
   redelivered duplicate) → empty 202: the running one continues the chain, a
   second chain would only duplicate it;
+* a push to an http(s) destination (one unsliceable PUT) → 400;
 * a permanent failure → its problem status (not retried by Eventing: the
   event goes to the dead-letter sink) and the job's one ``copy.failed`` event
   to ``$K_SINK``; a retryable failure → a retried status and *no*
@@ -73,6 +74,12 @@ def event_service(service: CopyService, slice_seconds: float) -> CopyService:
 
 def handle_event(service: CopyService, incoming: Incoming, ctx: FunctionContext) -> Response:
     """Run one slice of the job ``incoming`` asks for; answer by the reply policy."""
+    destination = incoming.data.get("destination") if isinstance(incoming.data, dict) else None
+    if isinstance(destination, dict) and "url" in destination:
+        # A push is one PUT that cannot be cut into slices: it would outlive the
+        # time to first byte a delivery has. Refused (400: dead-lettered, not retried).
+        raise errors.InvalidRequest("a copy to an http(s) destination cannot run as a CloudEvent delivery; "
+                                    "post it as JSON")
     with ctx.events.scope(event_id=lambda event_type, subject: job_event_id(ctx, event_type, subject),
                           withhold=frozenset({events.COPY_COMPLETED, events.COPY_FAILED})) as scope:
         try:
