@@ -3,7 +3,7 @@
 Namespace: ``/<store>/<bucket>/<key>``.
 
 =========  ===============================================================
-HEAD/GET   with ``Want-Digest``: synchronous ``Digest`` (checksum function)
+HEAD/GET   with ``Want-Digest`` / ``Want-Repr-Digest``: synchronous ``Digest`` / ``Repr-Digest`` (RFC 3230 / 9530)
            plus Content-Length, ETag, Last-Modified; GET then streams the
            content. Plain GET: 302 to a presigned URL of the store.
 PROPFIND   Depth 0 / 1 multistatus (gfal2 stats the destination first)
@@ -35,6 +35,7 @@ from dynafed_client.gateway.transfers import TransferStream
 from dynafed_client.mapping import StoreMapping
 from functions.contract.checksum import ObjectRef
 from functions.contract.copy import UrlSource
+from functions.contract.digest_fields import format_repr_digest, parse_want_repr_digest
 
 log = logging.getLogger("dynafed_client.gateway")
 
@@ -158,25 +159,31 @@ class GatewayApp:
     def get(self, request: Request) -> Response:
         ref = self._object(request.path)
         want_header = request.headers.getlist("Want-Digest")
+        want_repr = request.headers.getlist("Want-Repr-Digest")
         info = self.storage.head(ref)
         headers = {"Content-Length": str(info.size), "ETag": info.etag, "Accept-Ranges": "bytes"}
         if info.last_modified is not None:
             headers["Last-Modified"] = webdav.http_date(info.last_modified)
-        if not want_header:
+        if not want_header and not want_repr:
             if request.method == "HEAD":
                 return Response(status=200, headers=headers, mimetype=OCTETS)
             location = self.storage.presign_get(ref, expires_s=self.config.presign_expires_s)
             return Response(status=302, headers={"Location": location, "Content-Length": "0"})
+        # RFC 3230 Want-Digest -> Digest, RFC 9530 Want-Repr-Digest -> Repr-Digest; one checksum call for both
         wanted = digests.parse_want_digest(want_header)
-        if wanted:
+        wanted_repr = parse_want_repr_digest(want_repr)
+        algorithms = list(dict.fromkeys([*digests.algorithms_for(wanted), *(w.algorithm for w in wanted_repr)]))
+        if algorithms:
             try:
-                result = self.dispatcher.checksum(ref, digests.algorithms_for(wanted),
-                                                  cache=self.config.checksum_cache)
+                result = self.dispatcher.checksum(ref, algorithms, cache=self.config.checksum_cache)
             except Exception as exc:
                 raise errors.from_client_error(exc) from None
             value = digests.format_digest(wanted, result.checksums)
             if value:
                 headers["Digest"] = value
+            repr_value = format_repr_digest(wanted_repr, result.checksums)
+            if repr_value:
+                headers["Repr-Digest"] = repr_value
             if result.etag and result.size is not None:
                 # the digests describe this version: answer its size and ETag
                 headers["ETag"], headers["Content-Length"] = str(result.etag), str(result.size)

@@ -24,6 +24,8 @@ from functions.contract.algorithms import normalize_hex
 #: IANA names first; the unambiguous spellings after them are common in the field.
 TOKENS: dict[str, tuple[str, str]] = {
     "adler32": ("adler32", "hex"),
+    # RFC 9530's name for adler32, which XRootD also accepts in Want-Digest
+    "adler": ("adler32", "hex"),
     "crc32c": ("crc32c", "hex"),
     "md5": ("md5", "base64"),
     "sha": ("sha1", "base64"),

@@ -45,9 +45,11 @@ class WantedRepr:
 
 def algorithm_for(name: str) -> str | None:
     """Our algorithm for an RFC 9530 key (``adler`` too), else a spelling
-    :func:`normalize_algorithm` knows (``adler32``, ``sha256``), else None."""
+    :func:`normalize_algorithm` knows (``adler32``, ``sha256``) of an
+    algorithm the registry has; None otherwise (``crc32``, ``unixsum``)."""
     key = name.strip().lower()
-    return REGISTRY.get(key) or normalize_algorithm(key)
+    algorithm = REGISTRY.get(key) or normalize_algorithm(key)
+    return algorithm if algorithm in NAMES else None
 
 
 def parse_want_repr_digest(values: Iterable[str]) -> list[WantedRepr]:

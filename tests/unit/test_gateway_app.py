@@ -346,3 +346,34 @@ def test_bearer_token_required_when_configured(s3: Any, dispatcher: RecordingDis
     assert client.head("/default/demo/empty").status_code == 401
     assert client.head("/default/demo/empty", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.head("/default/demo/empty", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+# -- Want-Repr-Digest (RFC 9530) -----------------------------------------------------
+
+
+def test_head_want_repr_digest(client: WsgiClient, dispatcher: RecordingDispatcher) -> None:
+    """RFC 9530 §3: byte sequences between colons, adler32 as ``adler`` (4 bytes
+    big-endian) — what XRootD's TPC puller asks for (xrootd src/XrdHttpTpc);
+    one checksum call serves Want-Digest and Want-Repr-Digest together."""
+    resp = client.head("/default/demo/dir/obj.bin", headers={"Want-Repr-Digest": "sha-256=3, adler=9, crc32=5",
+                                                             "Want-Digest": "adler32"})
+    assert resp.status_code == 200
+    adler = base64.b64encode(zlib.adler32(DATA).to_bytes(4, "big")).decode()
+    assert resp.headers["Repr-Digest"] == f"adler=:{adler}:, sha-256=:{b64('sha256', DATA)}:"
+    assert resp.headers["Digest"] == f"adler32={zlib.adler32(DATA):08x}"
+    (_, algorithms, _), = dispatcher.checksums
+    assert algorithms == ["adler32", "sha256"]
+
+
+def test_want_repr_digest_weight_zero_and_unknown_are_not_answered(client: WsgiClient,
+                                                                   dispatcher: RecordingDispatcher) -> None:
+    resp = client.head("/default/demo/dir/obj.bin", headers={"Want-Repr-Digest": "sha-512=0, unixsum=4"})
+    assert resp.status_code == 200
+    assert "Repr-Digest" not in resp.headers and "Digest" not in resp.headers
+    assert dispatcher.checksums == []
+
+
+def test_want_digest_adler_alias(client: WsgiClient) -> None:
+    """XRootD maps ``adler`` to adler32; answered under the token asked (hex)."""
+    resp = client.head("/default/demo/dir/obj.bin", headers={"Want-Digest": "adler"})
+    assert resp.headers["Digest"] == f"adler={zlib.adler32(DATA):08x}"
