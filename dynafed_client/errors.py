@@ -16,7 +16,7 @@
         │   ├── NotAllowedError     STORE_NOT_ALLOWED, SOURCE_NOT_ALLOWED
         │   └── TooManyRequestsError TOO_MANY_REQUESTS (retryable)
         ├── NotFoundError           NO_SUCH_BUCKET, NO_SUCH_OBJECT, NOT_FOUND
-        ├── ConflictError           DESTINATION_EXISTS, SOURCE_CHANGED
+        ├── ConflictError           DESTINATION_EXISTS, JOB_ID_CONFLICT, SOURCE_CHANGED
         ├── IntegrityError          CHECKSUM_MISMATCH, OBJECT_TOO_LARGE
         └── ServerError             5xx: INTERNAL, UPSTREAM_ERROR, UPSTREAM_UNAVAILABLE, SHUTTING_DOWN
 
@@ -140,6 +140,7 @@ _BY_CODE: dict[str, type[FunctionError]] = {
     ErrorCode.NO_SUCH_OBJECT.value: NotFoundError,
     ErrorCode.NOT_FOUND.value: NotFoundError,
     ErrorCode.DESTINATION_EXISTS.value: ConflictError,
+    ErrorCode.JOB_ID_CONFLICT.value: ConflictError,
     ErrorCode.SOURCE_CHANGED.value: ConflictError,
     ErrorCode.CHECKSUM_MISMATCH.value: IntegrityError,
     ErrorCode.OBJECT_TOO_LARGE.value: IntegrityError,
@@ -148,7 +149,8 @@ _BY_CODE: dict[str, type[FunctionError]] = {
 # code to use when an error answer carries no problem document
 _CODE_FOR_STATUS: dict[int, ErrorCode] = {
     400: ErrorCode.INVALID_REQUEST, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.STORE_NOT_ALLOWED,
-    404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.DESTINATION_EXISTS,
+    404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 408: ErrorCode.REQUEST_TIMEOUT,
+    409: ErrorCode.DESTINATION_EXISTS,
     412: ErrorCode.SOURCE_CHANGED, 413: ErrorCode.PAYLOAD_TOO_LARGE,
     415: ErrorCode.UNSUPPORTED_MEDIA_TYPE, 422: ErrorCode.CHECKSUM_MISMATCH,
     429: ErrorCode.TOO_MANY_REQUESTS, 500: ErrorCode.INTERNAL, 502: ErrorCode.UPSTREAM_ERROR,

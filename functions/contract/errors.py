@@ -20,8 +20,12 @@ class ErrorCode(str, enum.Enum):
     NO_SUCH_BUCKET = ("NO_SUCH_BUCKET", 404, False)
     NO_SUCH_OBJECT = ("NO_SUCH_OBJECT", 404, False)
     METHOD_NOT_ALLOWED = ("METHOD_NOT_ALLOWED", 405, False)
+    #: the request's headers or body did not arrive within the read deadline
+    REQUEST_TIMEOUT = ("REQUEST_TIMEOUT", 408, True)
     NOT_FOUND = ("NOT_FOUND", 404, False)
     DESTINATION_EXISTS = ("DESTINATION_EXISTS", 409, False)
+    #: the job id already names another source -> destination
+    JOB_ID_CONFLICT = ("JOB_ID_CONFLICT", 409, False)
     SOURCE_CHANGED = ("SOURCE_CHANGED", 412, True)
     PAYLOAD_TOO_LARGE = ("PAYLOAD_TOO_LARGE", 413, False)
     UNSUPPORTED_MEDIA_TYPE = ("UNSUPPORTED_MEDIA_TYPE", 415, False)

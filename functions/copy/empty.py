@@ -6,10 +6,12 @@ import base64
 import hashlib
 
 from functions.contract.copy import COMPLETED
+from functions.copy import create_only
 from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.verify import require_equal
 from functions.runtime import errors
 from functions.runtime.digests import digest_bytes
+from functions.runtime.objects import head_object
 
 STRATEGY = "put-empty"
 
@@ -23,9 +25,16 @@ def put_empty(run: CopyRun) -> Outcome:
     try:
         answer = run.dest_client.put_object(Bucket=dest.bucket, Key=dest.key, Body=b"", Metadata=metadata,
                                             ContentMD5=base64.b64encode(hashlib.md5(b"").digest()).decode(),  # noqa: S324
-                                            **run.headers)
+                                            **run.headers, **create_only.condition(run.create_only))
+        etag = str(answer.get("ETag", ""))
     except Exception as exc:
-        raise errors.translate(exc, what=f"s3://{dest.bucket}/{dest.key}") from None
+        ours = create_only.after_refusal(run.dest_client, dest.bucket, dest.key, run.job_id, exc) \
+            if run.create_only else None
+        if ours is None:
+            raise errors.translate(exc, what=f"s3://{dest.bucket}/{dest.key}") from None
+        etag = ours.etag
+    if run.create_only:
+        create_only.check_ours(head_object(run.dest_client, dest.bucket, dest.key), run.job_id)
     verified_by = ["source-checksum"] if run.reference is not None else []
-    return Outcome(COMPLETED, STRATEGY, 0, checksum=checksum, etag=str(answer.get("ETag", "")),
+    return Outcome(COMPLETED, STRATEGY, 0, checksum=checksum, etag=etag,
                    verified_by=[*verified_by, "size"], written=True)

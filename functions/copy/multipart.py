@@ -13,6 +13,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from functions.copy import create_only
 from functions.copy.witness import WITNESS_PART
 from functions.runtime import errors
 
@@ -173,14 +174,21 @@ def find_by_witness(client: Any, bucket: str, key: str, witness_etag: str
     return None
 
 
-def complete(client: Any, upload: Upload, etags: Mapping[int, str]) -> str:
-    """CompleteMultipartUpload with exactly the data parts (never the witness); the new ETag."""
+def complete(client: Any, upload: Upload, etags: Mapping[int, str], *, create_only_for: str | None = None) -> str:
+    """CompleteMultipartUpload with exactly the data parts (never the witness); the new ETag.
+    ``create_only_for``: the job id, when the object may not replace another
+    (``If-None-Match: *``; a lost race raises DestinationExists, create_only.py)."""
     parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags) if n != WITNESS_PART]
     try:
         answer = client.complete_multipart_upload(Bucket=upload.bucket, Key=upload.key,
                                                   UploadId=upload.upload_id,
-                                                  MultipartUpload={"Parts": parts})
+                                                  MultipartUpload={"Parts": parts},
+                                                  **create_only.condition(create_only_for is not None))
     except Exception as exc:
+        ours = (create_only.after_refusal(client, upload.bucket, upload.key, create_only_for, exc)
+                if create_only_for is not None else None)
+        if ours is not None:
+            return ours.etag
         raise translate_upload_error(exc, upload) from None
     # Some stores answer 200 with an error document; botocore raises for S3's
     # documented form, anything else without an ETag is a failure too.

@@ -51,6 +51,9 @@ class CopyRun:
 
     #: set when the worker is draining (SIGTERM): end the slice early
     draining: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: ``overwrite: false`` and the destination is not this job's: the write
+    #: that makes the object appear is create-only (create_only.py)
+    create_only: bool = False
 
     def time_left(self) -> bool:
         return (time.monotonic() < self.deadline and not self.cancel.is_set()

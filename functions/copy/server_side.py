@@ -18,7 +18,7 @@ import threading
 from typing import Any
 
 from functions.contract.copy import COMPLETED, IN_PROGRESS
-from functions.copy import multipart
+from functions.copy import create_only, multipart
 from functions.copy.plan import Part, PartPlan
 from functions.copy.resume import open_upload
 from functions.copy.run import CopyRun, Outcome, StartInfo
@@ -46,10 +46,16 @@ def copy_single(run: CopyRun, source: S3Source) -> Outcome:
     try:
         run.dest_client.copy_object(Bucket=dest.bucket, Key=dest.key, CopySource=_copy_source(source),
                                     CopySourceIfMatch=source.tag, MetadataDirective="REPLACE",
-                                    Metadata=run.metadata, **run.headers)
+                                    Metadata=run.metadata, **run.headers,
+                                    **create_only.condition(run.create_only))
     except Exception as exc:
-        raise errors.translate(exc, what=source.what) from None
+        # a 412 is the destination's If-None-Match or the source's CopySourceIfMatch: the HEAD tells
+        if not run.create_only or create_only.after_refusal(run.dest_client, dest.bucket, dest.key, run.job_id,
+                                                            exc) is None:
+            raise errors.translate(exc, what=source.what) from None
     info = head_object(run.dest_client, dest.bucket, dest.key)
+    if run.create_only:
+        create_only.check_ours(info, run.job_id)
     try:
         checks = server_side_checks(source.info, info, same_layout=True)
     except errors.ChecksumMismatch:
@@ -100,13 +106,16 @@ def copy_multipart(run: CopyRun, source: S3Source, plan: PartPlan) -> Outcome:
                            parts_total=plan.count, part_size=plan.part_size)
         run.jobs.drop(run.job_id)
         etag = multipart.complete(run.dest_client, checkpoint.upload,
-                                  {n: checkpoint.etags[n] for n in range(1, plan.count + 1)})
+                                  {n: checkpoint.etags[n] for n in range(1, plan.count + 1)},
+                                  create_only_for=run.job_id if run.create_only else None)
     except BaseException:
         run.jobs.drop(run.job_id)
         multipart.abort(run.dest_client, checkpoint.upload)
         raise
     dest = run.destination
     info = head_object(run.dest_client, dest.bucket, dest.key)
+    if run.create_only:
+        create_only.check_ours(info, run.job_id)
     try:
         if info.etag != etag:
             raise errors.SourceChanged(f"{info.what} was replaced right after the copy completed")

@@ -34,7 +34,7 @@ from functions.contract.copy import (
     parse_copy_request,
     started_data,
 )
-from functions.copy import server_side, verify
+from functions.copy import binding, server_side, verify
 from functions.copy.empty import put_empty
 from functions.copy.http_source import HttpSource
 from functions.copy.jobs import JobTable, check_overwrite, head_destination, present_checksum
@@ -120,6 +120,11 @@ class CopyService:
         self.settings = settings
         self.jobs = jobs or JobTable(ttl=settings.checkpoint_ttl)
         self.draining = draining or threading.Event()
+        self.bindings = binding.Bindings(ttl=settings.checkpoint_ttl)
+        self.registry: binding.Registry | None = None
+        if settings.job_registry is not None:
+            store_name, bucket = settings.job_registry
+            self.registry = binding.Registry(ctx.client(store_name), bucket)
 
     # -- prepare ---------------------------------------------------------------
 
@@ -128,9 +133,11 @@ class CopyService:
             raise errors.InvalidRequest(f"unsupported event type '{str(incoming.event_type)[:80]}'")
         request = parse_copy_request(incoming.data)
         job_id = request.job_id or _job_id_from_event(incoming) or f"copy-{uuid.uuid4().hex}"
+        # before anything else, and without a copy.failed event: the id is another job's
+        self._bind(job_id, request)
         try:
             return self._prepare(request, job_id)
-        except errors.InvalidRequest:
+        except (errors.InvalidRequest, errors.JobIdConflict):
             raise
         except Exception as exc:
             error = errors.translate(exc)
@@ -175,6 +182,13 @@ class CopyService:
                         reference=reference, metadata={}, present=present, ours=False, started=started,
                         push=target, replace=exists and present is None)
 
+    def _bind(self, job_id: str, request: CopyRequest) -> None:
+        """Bind the job id to this request's source and destination (binding.py)."""
+        identity = binding.request_identity(request)
+        self.bindings.bind(job_id, identity)
+        if self.registry is not None:
+            self.registry.bind(job_id, identity)
+
     def _prepare(self, request: CopyRequest, job_id: str) -> Prepared:
         if isinstance(request.destination, UrlDestination):
             return self._prepare_push(request, request.destination, job_id)
@@ -185,6 +199,9 @@ class CopyService:
         source, source_store = self._open_source(request)
         try:
             dest_info = head_destination(dest_client, request.destination)
+            identity = binding.request_identity(request)
+            if dest_info is not None:
+                binding.check_destination(dest_info.metadata, job_id=job_id, identity=identity)
             algorithm = request.verify
             reference = source.stored.get(algorithm)
             present = present_checksum(dest_info, size=source.size, algorithm=algorithm, reference=reference,
@@ -201,8 +218,9 @@ class CopyService:
         return Prepared(request=request, job_id=job_id, source=source, source_store=source_store,
                         destination_store=destination_store, dest_client=dest_client, strategy=strategy,
                         reference=reference,
-                        metadata=destination_metadata(source, job_id=job_id, algorithm=request.verify,
-                                                      reference=reference),
+                        metadata={**destination_metadata(source, job_id=job_id, algorithm=request.verify,
+                                                         reference=reference),
+                                  binding.JOB_REQUEST_METADATA: identity},
                         present=present, ours=ours, started=started)
 
     # -- execute ---------------------------------------------------------------
@@ -280,6 +298,7 @@ class CopyService:
             jobs=self.jobs, reporter=reporter, deadline=time.monotonic() + self.settings.slice_seconds,
             cancel=cancel, draining=self.draining, on_start=lambda info: self._started(prepared, info),
             on_read=metrics.labels(NAME, "read").inc, on_written=metrics.labels(NAME, "written").inc,
+            create_only=not request.overwrite and not prepared.ours,
         )
         try:
             outcome = self._dispatch(prepared, run)

@@ -42,6 +42,9 @@ class CopySettings:
     http_read_timeout: float = 60.0
     #: how long an idle job checkpoint stays in this worker's memory
     checkpoint_ttl: float = 3600.0
+    #: (store, bucket) of the shared job-id registry (``DYNAFED_FN_COPY_JOB_REGISTRY=<store>/<bucket>``);
+    #: None: job ids are bound in this worker's memory and on the destination only (binding.py)
+    job_registry: tuple[str, str] | None = None
 
     @classmethod
     def from_config(cls, config: Config) -> CopySettings:
@@ -73,4 +76,17 @@ class CopySettings:
             http_connect_timeout=seconds("HTTP_CONNECT_TIMEOUT", d.http_connect_timeout, 0.1),
             http_read_timeout=seconds("HTTP_READ_TIMEOUT", d.http_read_timeout, 0.1),
             checkpoint_ttl=seconds("CHECKPOINT_TTL_SECONDS", d.checkpoint_ttl),
+            job_registry=_registry(config),
         )
+
+
+def _registry(config: Config) -> tuple[str, str] | None:
+    raw = config.extra.get("JOB_REGISTRY", "").strip()
+    if not raw:
+        return None
+    store, _, bucket = raw.partition("/")
+    if not store or not bucket or "/" in bucket:
+        raise ConfigError(f"DYNAFED_FN_COPY_JOB_REGISTRY must be <store>/<bucket>, got {raw[:80]!r}")
+    if store not in config.stores:
+        raise ConfigError(f"DYNAFED_FN_COPY_JOB_REGISTRY names an unknown store {store[:64]!r}")
+    return store, bucket

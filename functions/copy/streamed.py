@@ -25,7 +25,7 @@ import logging
 import threading
 
 from functions.contract.copy import COMPLETED, IN_PROGRESS
-from functions.copy import multipart
+from functions.copy import create_only, multipart
 from functions.copy.jobs import Checkpoint
 from functions.copy.plan import Part, PartPlan, parts_in_flight
 from functions.copy.resume import md5_hex, open_upload
@@ -170,7 +170,11 @@ def _finish(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> Outcome:
     if missing:  # pragma: no cover - every part was read in this or an earlier request
         raise errors.InternalError(f"parts {missing[:5]} of the copy are unaccounted for")
     etags = {n: checkpoint.etags[n] for n in range(1, plan.count + 1)}
-    etag = multipart.complete(run.dest_client, checkpoint.upload, etags)
+    etag = multipart.complete(run.dest_client, checkpoint.upload, etags,
+                              create_only_for=run.job_id if run.create_only else None)
+    if run.create_only:
+        create_only.check_ours(head_object(run.dest_client, run.destination.bucket, run.destination.key),
+                               run.job_id)
     expected = multipart.expected_etag([checkpoint.md5s[n] for n in range(1, plan.count + 1)])
     dest = run.destination
     if etag.strip('"').endswith(f"-{plan.count}"):

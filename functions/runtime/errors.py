@@ -6,9 +6,9 @@
     ├── RequestRejected           4xx the caller can fix
     │   ├── InvalidRequest, UnknownAlgorithm, UnknownStore, Unauthorized,
     │   ├── StoreNotAllowed, SourceNotAllowed, PayloadTooLarge, TooManyRequests,
-    │   └── EndpointNotFound, MethodNotAllowed, UnsupportedMediaType
+    │   └── EndpointNotFound, MethodNotAllowed, UnsupportedMediaType, RequestTimeout
     ├── NotFoundError             NoSuchBucket, NoSuchObject
-    ├── ConflictError             DestinationExists, SourceChanged
+    ├── ConflictError             DestinationExists, JobIdConflict, SourceChanged
     ├── IntegrityError            ChecksumMismatch, ObjectTooLarge
     ├── UpstreamError             UpstreamUnavailable (retryable)
     ├── ShuttingDown              503, retryable: the worker is draining
@@ -108,6 +108,11 @@ class UnsupportedMediaType(RequestRejected):
     title = "Unsupported media type"
 
 
+class RequestTimeout(RequestRejected):
+    code = ErrorCode.REQUEST_TIMEOUT
+    title = "Request timeout"
+
+
 class NotFoundError(FunctionError):
     code = ErrorCode.NO_SUCH_OBJECT
     title = "Not found"
@@ -130,6 +135,11 @@ class ConflictError(FunctionError):
 
 class DestinationExists(ConflictError):
     title = "Destination exists"
+
+
+class JobIdConflict(ConflictError):
+    code = ErrorCode.JOB_ID_CONFLICT
+    title = "Job id names another copy"
 
 
 class SourceChanged(ConflictError):
@@ -185,6 +195,8 @@ _BY_CODE: dict[ErrorCode, type[FunctionError]] = {
     ErrorCode.NO_SUCH_BUCKET: NoSuchBucket,
     ErrorCode.NO_SUCH_OBJECT: NoSuchObject,
     ErrorCode.DESTINATION_EXISTS: DestinationExists,
+    ErrorCode.JOB_ID_CONFLICT: JobIdConflict,
+    ErrorCode.REQUEST_TIMEOUT: RequestTimeout,
     ErrorCode.SOURCE_CHANGED: SourceChanged,
     ErrorCode.CHECKSUM_MISMATCH: ChecksumMismatch,
     ErrorCode.OBJECT_TOO_LARGE: ObjectTooLarge,
