@@ -57,6 +57,9 @@ class FunctionSpec:
     name: str
     handler: Handler
     openapi: Callable[[], dict[str, Any]]
+    #: ``POST /`` bodies larger than this are refused (413). Requests are small;
+    #: an event source's notifications may not be (a filer entry lists every chunk).
+    max_body_bytes: int = MAX_BODY_BYTES
 
 
 def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory | None = None,
@@ -67,7 +70,7 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
     errors.register_secrets(config.auth_token, *(secret for store in config.stores.values()
                                                  for secret in (store.secret_access_key, store.session_token)))
     app = Flask(spec.name)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["MAX_CONTENT_LENGTH"] = spec.max_body_bytes
     metrics = FunctionMetrics(spec.name)
     verify = config.trust.verify()  # certifi, or certifi + DYNAFED_FN_CA_BUNDLE + X509_CERT_DIR
     clients = S3Clients(config.stores, s3, pool_size=config.s3_pool_size, max_attempts=config.s3_max_attempts,
