@@ -8,7 +8,9 @@
     ├── Forbidden           403  store not exposed, remote source refused us, push to a non-store
     ├── NotFound            404  unknown store, missing bucket/object/source
     ├── MethodNotAllowed    405
+    ├── Conflict            409  an earlier COPY of the same job is still stopping
     ├── PreconditionFailed  412  ``Overwrite: F`` and the destination exists
+    ├── PayloadTooLarge     413  a PUT/MOVE larger than the gateway takes
     ├── BadGateway          502  the storage or a function answered with an error
     └── Unavailable         503  the storage or a function cannot be reached
 
@@ -51,8 +53,16 @@ class MethodNotAllowed(GatewayError):
     status = 405
 
 
+class Conflict(GatewayError):
+    status = 409
+
+
 class PreconditionFailed(GatewayError):
     status = 412
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
 
 
 class BadGateway(GatewayError):

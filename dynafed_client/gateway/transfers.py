@@ -5,7 +5,10 @@ flowing), then one whenever the byte count moved and ``min_gap_s`` passed,
 and at least every ``heartbeat_s`` (HTTP-TPC asks for one every 30 s; we
 keep it at a few seconds). Whatever happens (an exception in the copy, a
 timeout, a bug here) the body ends with ``success: Created`` or
-``failure: <reason>``; only a client that hangs up stops it early.
+``failure: <reason>``; only a client that hangs up stops it early — and
+then the copy is cancelled (``cancel`` is set: the copy stops, a push
+deletes what it wrote), since nobody is left to learn its outcome and a
+retry of the COPY must not race it.
 """
 from __future__ import annotations
 
@@ -47,7 +50,8 @@ class TransferStream:
 
     def __init__(self, run: CopyRun, *, heartbeat_s: float = 2.0, min_gap_s: float = 0.5,
                  timeout_s: float | None = None, clock: Callable[[], float] = time.monotonic,
-                 name: str = "copy") -> None:
+                 name: str = "copy", cancel: threading.Event | None = None,
+                 on_end: Callable[[], None] | None = None) -> None:
         if heartbeat_s <= 0 or min_gap_s < 0:
             raise ValueError("heartbeat_s must be > 0 and min_gap_s >= 0")
         self._run = run
@@ -62,6 +66,11 @@ class TransferStream:
         self._bytes = 0
         self._final: int | None = None
         self._error: BaseException | None = None
+        #: set when the client hung up (the run should stop)
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self._on_end = on_end
+        self._started = False
+        self._ended = False
 
     # -- the copy thread -----------------------------------------------------
 
@@ -82,6 +91,21 @@ class TransferStream:
         finally:
             self._done.set()
             self._wake.set()
+            self._end()
+
+    def _end(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        if self._on_end is not None:
+            self._on_end()
+
+    def close(self) -> None:
+        """The body is dropped: cancel the run; if it never started, it has ended."""
+        self.cancel.set()
+        if not self._started:
+            self._end()
 
     # -- the response body ---------------------------------------------------
 
@@ -89,7 +113,9 @@ class TransferStream:
         try:
             yield from self._stream()
         except GeneratorExit:
-            log.info("%s: client went away; the copy continues", self._name)
+            if not self._done.is_set():
+                log.info("%s: client went away; cancelling the copy", self._name)
+                self.cancel.set()
             raise
         except Exception as exc:  # a bug here must still end the body properly
             log.exception("%s: marker stream failed", self._name)
@@ -98,6 +124,7 @@ class TransferStream:
     def _stream(self) -> Iterator[str]:
         start = self._clock()
         thread = threading.Thread(target=self._work, name=f"tpc-{self._name}", daemon=True)
+        self._started = True
         thread.start()
         yield perf_marker(0)
         sent, last_emit = 0, self._clock()
@@ -109,6 +136,7 @@ class TransferStream:
             if self._done.is_set():
                 break
             if self._timeout is not None and now - start >= self._timeout:
+                self.cancel.set()
                 yield failure_line(f"timed out after {int(self._timeout)} s")
                 return
             since = now - last_emit

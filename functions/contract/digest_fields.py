@@ -140,3 +140,38 @@ def want_headers(algorithm: str | None) -> dict[str, str]:
     if algorithm in NAMES:
         headers["Want-Repr-Digest"] = f"{NAMES[algorithm]}=10"
     return headers
+
+
+def _rfc3230_value(algorithm: str, value: str) -> str | None:
+    """An RFC 3230 ``Digest`` member's value as hex: hex for adler32/crc32/crc32c
+    (IANA), base64 for md5/sha-* (an md5 of 32 hex digits is taken as hex, as
+    davix does: cern-fts/davix src/utils/checksum_extractor.cpp)."""
+    value = value.strip()
+    digits = HEX_DIGITS.get(algorithm)
+    is_hex = bool(value) and all(c in "0123456789abcdefABCDEF" for c in value)
+    if is_hex and (algorithm in ("adler32", "crc32", "crc32c") or (algorithm == "md5" and len(value) == 32)):
+        return value.lower().rjust(digits or len(value), "0") if len(value) <= (digits or 0) else None
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return digest.hex() if len(digest) * 2 == digits else None
+
+
+def stated_digests(headers: Mapping[str, str]) -> dict[str, str]:
+    """Our algorithm -> lowercase hex, from what a peer states about a body:
+    ``Repr-Digest`` (preferred) and RFC 3230 ``Digest`` (``adler`` read as
+    adler32 in both); unknown or malformed members are skipped."""
+    lower = {name.lower(): value for name, value in headers.items()}
+    out = parse_repr_digest(lower.get("repr-digest", ""))
+    for item in lower.get("digest", "").split(","):
+        name, _, value = item.partition("=")
+        algorithm = algorithm_for(name) if name.strip() else None
+        if algorithm is None:
+            algorithm = normalize_algorithm(name)
+        if algorithm is None or algorithm in out:
+            continue
+        stated = _rfc3230_value(algorithm, value)
+        if stated is not None:
+            out[algorithm] = stated
+    return out

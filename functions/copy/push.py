@@ -38,9 +38,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from functions.contract.copy import COMPLETED, UrlDestination
+from functions.contract.digest_fields import encode_member, stated_digests, want_headers
 from functions.contract.errors import ErrorCode
 from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
-from functions.copy.digest_headers import stated_digests, want_headers
 from functions.copy.plan import PartPlan
 from functions.copy.progress import ProgressReporter
 from functions.copy.run import Outcome
@@ -250,9 +250,10 @@ def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPla
     body = SourceBody(source, plan, digests, reporter=reporter, cancel=cancel, on_read=on_read) \
         if plan is not None else None
     extra = {"Content-Type": content_type or "application/octet-stream"}
-    if reference is not None:
+    stated_reference = _repr_digest(algorithm, reference) if reference is not None else None
+    if stated_reference is not None:
         # the destination may check what it receives (XRootD compares a pushed Repr-Digest)
-        extra["Repr-Digest"] = _repr_digest(algorithm, reference)
+        extra["Repr-Digest"] = stated_reference
     try:
         response = destination.request("PUT", extra=extra, data=body if body is not None else b"")
         response.close()
@@ -307,8 +308,8 @@ def _remove(destination: HttpDestination) -> None:
              extra={"destination": destination.what})
 
 
-def _repr_digest(algorithm: str, hex_value: str) -> str:
-    import base64
+def _repr_digest(algorithm: str, hex_value: str) -> str | None:
+    """``Repr-Digest`` for the body (RFC 9530 name and byte-sequence form)."""
+    from functions.contract.digest_fields import NAMES
 
-    name = {"adler32": "adler", "sha256": "sha-256", "sha512": "sha-512"}.get(algorithm, algorithm)
-    return f"{name}=:{base64.b64encode(bytes.fromhex(hex_value)).decode()}:"
+    return encode_member(NAMES[algorithm], algorithm, hex_value) if algorithm in NAMES else None
