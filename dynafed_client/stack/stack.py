@@ -78,7 +78,7 @@ def _start_seaweedfs(st: StackState, timeout: float, upload: UploadChecksum | No
     data_dir = root / "seaweedfs"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    wports = seaweedfs.SeaweedPorts.pick()
+    wports = seaweedfs.SeaweedPorts.pick(exclude=[upload.source_port] if upload and upload.source_port else [])
     endpoint = _url(wports.s3)
     stores = seaweedfs.generate_stores(endpoint)
     identities_file = root / "identities.json"
@@ -94,12 +94,12 @@ def _start_seaweedfs(st: StackState, timeout: float, upload: UploadChecksum | No
     if upload is not None:
         # the source starts after the functions; its port is fixed now
         # because the filer reads its webhook endpoint only at start-up
-        source_port = ports.free_port(exclude=set(wports.all()))
+        source_port = upload.source_port or ports.free_port(exclude=set(wports.all()))
         st.reserved_ports.append(source_port)
         st.upload_watch = upload.watch
         token = uploads.new_token()
         config_dir = root / "seaweedfs-config"
-        uploads.write_config_dir(config_dir, upload, f"{_url(source_port)}/", token)
+        uploads.write_config_dir(config_dir, upload, upload.webhook_endpoint or f"{_url(source_port)}/", token)
     argv = seaweedfs.weed_command(seaweedfs.weed_binary(), data_dir, wports, identities_file, config_dir)
     pid = _spawn(st, SEAWEEDFS, argv)
     seaweedfs.wait_ready(stores, pid=pid, log_path=Path(st.logs[SEAWEEDFS]), timeout=timeout)

@@ -33,8 +33,9 @@ BUCKETS_FOLDER = "/buckets"
 #: less for the checksum function (which answers when the checksum is done).
 WEBHOOK_TIMEOUT_S = 300
 SINK_TIMEOUT_S = 280
-#: The filer's redelivery of a failed POST: 5 retries from 2 s doubling up to
-#: 16 s (about 45 s in all) cover a source restarting.
+#: The filer's retry settings. weed 4.48 reads them but never retries: its
+#: poison-queue middleware takes the error first (webhook_queue.go,
+#: ``Queue.setupWatermillQueue``) and logs a dead letter. Set for the day it does.
 WEBHOOK_RETRIES = 5
 WEBHOOK_BACKOFF_S = 2
 WEBHOOK_MAX_BACKOFF_S = 16
@@ -43,13 +44,22 @@ DEFAULT_WATCH = "demo/incoming/"
 
 @dataclasses.dataclass(frozen=True)
 class UploadChecksum:
-    """Which uploads get a checksum: ``bucket/prefix`` entries, comma-separated."""
+    """Which uploads get a checksum: ``bucket/prefix`` entries, comma-separated.
+
+    The filer is told to send every event under the watched *buckets*; the
+    source picks the watched prefixes and creates/updates itself, so what it
+    ignores, and why, shows in its metrics (``dynafed_fn_source_notifications``).
+    """
 
     watch: str = DEFAULT_WATCH
     algorithms: str = "adler32"
     #: write the result back as x-amz-meta-<algorithm> (opt-in in the source;
     #: on here, since showing that is the point of the local wiring)
     write: bool = True
+    #: the source's port (default: a free one)
+    source_port: int | None = None
+    #: where the filer posts (default: the source itself), e.g. a proxy in front of it
+    webhook_endpoint: str | None = None
 
     def watches(self) -> list[tuple[str, str]]:
         """(bucket, prefix) pairs; StackError if an entry has no bucket."""
@@ -66,8 +76,8 @@ class UploadChecksum:
         return out
 
     def filer_prefixes(self) -> list[str]:
-        """The webhook's ``path_prefixes`` (the filer filters before sending)."""
-        return [f"{BUCKETS_FOLDER}/{bucket}/{prefix}" for bucket, prefix in self.watches()]
+        """The webhook's ``path_prefixes``: the watched buckets (the filer filters before sending)."""
+        return sorted({f"{BUCKETS_FOLDER}/{bucket}/" for bucket, _ in self.watches()})
 
 
 def new_token() -> str:
@@ -91,8 +101,8 @@ def notification_toml(upload: UploadChecksum, endpoint: str, token: str) -> str:
         f"max_retries = {WEBHOOK_RETRIES}\n"
         f"backoff_seconds = {WEBHOOK_BACKOFF_S}\n"
         f"max_backoff_seconds = {WEBHOOK_MAX_BACKOFF_S}\n"
-        # deletes and renames never need a checksum; the source ignores them anyway
-        'event_types = ["create", "update"]\n'
+        # no event_types: deletes and renames come too, and the source counts
+        # them as ignored (a cluster may narrow event_types to create, update)
         f"path_prefixes = [{prefixes}]\n"
     )
 
@@ -119,6 +129,8 @@ def source_settings(upload: UploadChecksum, *, checksum_url: str, token: str,
         "DYNAFED_FN_FILERSOURCE_ALGORITHMS": upload.algorithms,
         "DYNAFED_FN_FILERSOURCE_WRITE": "1" if upload.write else "0",
         "DYNAFED_FN_FILERSOURCE_SINK_TIMEOUT": str(SINK_TIMEOUT_S),
+        # the filer does not redeliver: the source's own retries are all there is
+        "DYNAFED_FN_FILERSOURCE_ATTEMPTS": "5",
     }
     if reply_sink:
         # a CloudEvent the checksum function answers with goes to the receiver,

@@ -1,14 +1,15 @@
 """The filer source: ``POST /`` takes one SeaweedFS filer notification (the
 filer's webhook) and sends the checksum request it implies to ``$K_SINK``.
 
-Answers (the filer redelivers on anything but 2xx):
+Answers (the filer logs anything but 2xx as a dead letter; weed 4.48 does not
+retry it, see delivery.py):
 
 * ``200 {"outcome": "ignored", "reason": ...}``: nothing to do (a delete, a
   directory, a path not watched, a multipart part, a metadata-only update).
 * ``202 {"outcome": "forwarded", "id": ..., "subject": ..., "sink_status": ...}``:
   the sink took the ``ch.cern.dynafed.checksum.requested`` event.
 * ``503 UPSTREAM_UNAVAILABLE``: the sink did not take it after the bounded
-  attempts; the filer will redeliver.
+  attempts.
 * ``502 UPSTREAM_ERROR``: the sink refused the event (a permanent 4xx).
 * ``400 INVALID_REQUEST``: not a filer notification.
 
@@ -126,8 +127,9 @@ def create_app(config: Config | None = None, *, env: Mapping[str, str] | None = 
                         reply_sink=settings.reply_sink)
     source = FilerSource(settings, delivery, source=f"/dynafed-fn/{config.service}",
                          extensions=config.ce_extensions)
-    app = create_function_app(FunctionSpec(name=NAME, handler=source.handle, openapi=openapi_document), config)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_NOTIFICATION_BYTES
+    spec = FunctionSpec(name=NAME, handler=source.handle, openapi=openapi_document,
+                        max_body_bytes=MAX_NOTIFICATION_BYTES)
+    app = create_function_app(spec, config)
     source.metrics = SourceMetrics(app.extensions["dynafed_fn"].metrics.registry)
     log.info("watching %s; sink %s", ", ".join(map(str, settings.watches)), config.sink)
     return app

@@ -2,10 +2,14 @@
 bounded retries; pass a CloudEvent reply on to the reply sink.
 
 Synchronous on purpose: the webhook request that brought the notification is
-answered only after the sink took the event, so a failure reaches the filer as
-a 503 and the filer redelivers (seaweedfs weed/notification/webhook/webhook_queue.go:
-a handler error goes through watermill's Retry middleware, then to a dead-letter
-topic that is logged). Nothing is acknowledged that was not delivered.
+answered only after the sink took the event, so nothing is acknowledged that
+was not delivered, and a failure reaches the filer as a 503. The filer does not
+retry it (weed 4.48: in seaweedfs weed/notification/webhook/webhook_queue.go,
+``Queue.setupWatermillQueue``, the PoisonQueue middleware takes the handler's
+error before the Retry middleware sees it), it logs it as a dead letter
+("received dead letter message" with the path): the retries here are the only
+ones, and a notification still undelivered after them is logged and counted
+on both sides, never dropped silently.
 
 Retried here: connection errors, timeouts, and the statuses Knative eventing
 retries (404, 408, 409, 429, 5xx; PROTOCOLS.md section 4). Any other status is a

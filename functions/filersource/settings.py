@@ -27,7 +27,8 @@ class SourceSettings:
     write: bool = False
     buckets_folder: str = DEFAULT_BUCKETS_FOLDER
     #: Delivery attempts per notification (connection errors and the statuses
-    #: Knative eventing retries); then the webhook gets a 503 and redelivers.
+    #: Knative eventing retries); then the webhook gets a 503 (the filer logs
+    #: a dead letter; it does not redeliver).
     attempts: int = 3
     backoff_s: float = 0.5
     #: Seconds to wait for the sink's answer (a Broker answers at once; the

@@ -18,8 +18,10 @@ error without forwarding: 503 SlowDown, 500 InternalError, 400
 RequestTimeout, any), :class:`CutAfter` (forward, relay N body bytes, then
 reset the connection), :class:`FlipByte` (XOR one body byte), :class:`Throttle`
 (relay the body at a bounded rate), :class:`Reset` (drop the connection
-before answering), :class:`Hold` (block until released: a request parked
-in flight). A rule fires on its ``skip+1``-th match and then ``times`` times
+before answering), :class:`LoseAnswer` (forward, let the upstream answer in
+full, then drop the connection without relaying a byte: the work was done,
+the client never learns it), :class:`Hold` (block until released: a request
+parked in flight). A rule fires on its ``skip+1``-th match and then ``times`` times
 (None = forever).
 
 ``Expect: 100-continue`` is answered by the proxy itself (botocore does not
@@ -38,8 +40,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["CutAfter", "Delay", "ErrorReply", "FaultProxy", "FlipByte", "Hold", "Request", "Reset", "Rule",
-           "Throttle", "s3_operation"]
+__all__ = ["CutAfter", "Delay", "ErrorReply", "FaultProxy", "FlipByte", "Hold", "LoseAnswer", "Request", "Reset",
+           "Rule", "Throttle", "s3_operation"]
 
 _BUFFER = 64 * 1024
 
@@ -201,6 +203,14 @@ class Reset(Action):
     """Drop the connection without answering (after reading the request)."""
 
     kind = "reset"
+
+
+@dataclasses.dataclass
+class LoseAnswer(Action):
+    """Forward the request, read the upstream's whole answer, then reset the
+    client connection: an at-least-once sender will deliver it again."""
+
+    kind = "lose"
 
 
 class Hold(Action):
@@ -592,6 +602,11 @@ class FaultProxy:
             source = self._stream(up, remaining)
         else:  # close-delimited
             source, remaining = self._until_close(up), -1
+        if isinstance(action, LoseAnswer):
+            for _ in source:  # the upstream finishes its answer; nothing reaches the client
+                pass
+            _reset(client)
+            return False
         out_head = ("\r\n".join([status_line, *(f"{k}: {v}" for k, v in headers)]) + "\r\n\r\n").encode("latin-1")
         client.sendall(out_head)
         sent = 0
