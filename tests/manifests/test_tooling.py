@@ -33,7 +33,7 @@ def versions() -> dict[str, str]:
 
 
 def release(repo: str, version: str, file: str) -> str:
-    org = "knative-extensions" if repo.startswith("net-") else "knative"
+    org = "knative-extensions" if repo.startswith(("net-", "eventing-kafka")) else "knative"
     return f"https://github.com/{org}/{repo}/releases/download/knative-v{version}/{file}"
 
 
@@ -62,7 +62,7 @@ def run(cmd: list[str], env: dict[str, str], timeout: int = 60) -> subprocess.Co
 def test_versions_are_pinned_and_consistent():
     v = versions()
     keys = ("KNATIVE_SERVING_VERSION", "KNATIVE_EVENTING_VERSION",
-            "KNATIVE_NET_KOURIER_VERSION", "KNATIVE_NET_ISTIO_VERSION")
+            "KNATIVE_NET_KOURIER_VERSION", "KNATIVE_NET_ISTIO_VERSION", "KNATIVE_EVENTING_KAFKA_VERSION")
     for key in keys:
         assert re.fullmatch(r"\d+\.\d+\.\d+", v[key]), key
     # Serving, Eventing and the networking layers are released as one minor.
@@ -99,18 +99,41 @@ def test_install_dry_run_prints_the_pinned_release_urls_and_touches_nothing(tmp_
         expected |= {release("net-istio", v["KNATIVE_NET_ISTIO_VERSION"], "istio.yaml"),
                      release("net-istio", v["KNATIVE_NET_ISTIO_VERSION"], "net-istio.yaml")}
     assert urls == expected
-    # The hello check: a ksvc, then curl through the ingress with its Host header.
+    # The hello check: a ksvc, then curl through the cluster-local gateway with
+    # the route's cluster-local host (a fresh cluster has no domain: the
+    # external gateway would answer 404).
     assert v["HELLO_IMAGE"] in out.stdout
-    assert re.search(r"^\+ curl .*-H 'Host: ", out.stdout, re.MULTILINE)
+    local_gateway = {"kourier": "kourier-system svc/kourier-internal",
+                     "istio": "istio-system svc/knative-local-gateway"}[ingress]
+    assert f"+ kubectl port-forward -n {local_gateway} 18080:80" in out.stdout
+    assert re.search(r"^\+ curl .*-H 'Host: hello\.knative-hello\.svc\.cluster\.local' http://127\.0\.0\.1:18080/$",
+                     out.stdout, re.MULTILINE)
+    assert "config-domain" not in out.stdout and "eventing-kafka" not in out.stdout
     manifests = re.findall(r"<<'EOF'\n(.*?)\nEOF", out.stdout, re.DOTALL)
     docs = [d for m in manifests for d in yaml.safe_load_all(m)]
     assert {(d["kind"], d["metadata"]["name"]) for d in docs} >= {("Service", "hello")}
+
+
+def test_install_dry_run_with_a_domain_and_the_kafka_broker(tmp_path):
+    env = fake_bin(tmp_path, {"kubectl": KUBECTL_MUST_NOT_RUN, "curl": "exit 99\n"})
+    out = run([BASH, str(INSTALL), "--dry-run", "--domain", "knative.example.org", "--kafka-broker"], env)
+    assert out.returncode == 0, out.stderr
+    v = versions()
+    for artifact in ("eventing-kafka-controller.yaml", "eventing-kafka-broker.yaml"):
+        assert release("eventing-kafka-broker", v["KNATIVE_EVENTING_KAFKA_VERSION"], artifact) in out.stdout
+    assert "configmap/config-domain -n knative-serving" in out.stdout and "knative.example.org" in out.stdout
+    # the cluster-local check first, then the external gateway under the domain
+    curls = re.findall(r"^\+ curl .*-H 'Host: ([^']+)'", out.stdout, re.MULTILINE)
+    assert curls == ["hello.knative-hello.svc.cluster.local", "hello.knative-hello.knative.example.org"]
+    assert "+ kubectl port-forward -n kourier-system svc/kourier 18080:80" in out.stdout
 
 
 def test_install_rejects_unknown_ingress_and_arguments(tmp_path):
     env = fake_bin(tmp_path, {"kubectl": KUBECTL_MUST_NOT_RUN})
     assert run([BASH, str(INSTALL), "--dry-run", "--ingress", "nginx"], env).returncode == 2
     assert run([BASH, str(INSTALL), "--frobnicate"], env).returncode == 2
+    assert run([BASH, str(INSTALL), "--dry-run", "--domain", "Not A Domain"], env).returncode == 2
+    assert run([BASH, str(INSTALL), "--dry-run", "--no-eventing", "--kafka-broker"], env).returncode == 2
 
 
 FAKE_KUBECTL = """
@@ -150,8 +173,21 @@ def test_install_real_path_runs_what_the_dry_run_prints(tmp_path):
     executed = [ln for ln in _kubectl_lines(log)
                 if ln not in ("kubectl config current-context", "kubectl version")]
     assert [ln.replace("'", "") for ln in executed] == planned
-    assert "-H Host: hello.knative-hello.example.com http://127.0.0.1:18080/" in (tmp_path / "curl.log").read_text()
+    curls = (tmp_path / "curl.log").read_text()
+    assert "-H Host: hello.knative-hello.svc.cluster.local http://127.0.0.1:18080/" in curls
+    assert "port-forward -n kourier-system svc/kourier-internal 18080:80" in log
     assert "kind: Service" in (tmp_path / "applied.yaml").read_text()
+
+
+def test_install_real_path_with_a_domain_checks_both_gateways(tmp_path):
+    env = fake_bin(tmp_path, {"kubectl": FAKE_KUBECTL, "curl": FAKE_CURL})
+    real = run([BASH, str(INSTALL), "--domain", "example.com", "--no-eventing"], env, timeout=120)
+    assert real.returncode == 0, real.stdout + real.stderr
+    log = (tmp_path / "kubectl.log").read_text()
+    assert "patch configmap/config-domain -n knative-serving --type merge -p {\"data\":{\"example.com\":\"\"}}" in log
+    curls = (tmp_path / "curl.log").read_text()
+    assert "-H Host: hello.knative-hello.svc.cluster.local " in curls
+    assert "-H Host: hello.knative-hello.example.com " in curls  # from the ksvc's status.url
 
 
 def test_install_fails_when_hello_answers_wrongly(tmp_path):
