@@ -632,10 +632,19 @@ def check_broker(build: Build, facts: Facts) -> list[str]:
     brokers = objects(build, "eventing.knative.dev", "Broker")
     if len(brokers) != 1:
         return [f"expected exactly one Broker, got {len(brokers)}"]
-    cls = (brokers[0]["metadata"].get("annotations") or {}).get("eventing.knative.dev/broker.class")
-    if cls != kf.INSTALLED_BROKER_CLASS:
-        return [f"Broker class {cls!r}: install.sh installs {kf.INSTALLED_BROKER_CLASS}"]
-    return []
+    broker = brokers[0]
+    cls = (broker["metadata"].get("annotations") or {}).get("eventing.knative.dev/broker.class")
+    if cls not in kf.INSTALLED_BROKER_CLASSES:
+        return [f"Broker class {cls!r}: install.sh installs {sorted(kf.INSTALLED_BROKER_CLASSES)}"]
+    if cls != kf.KAFKA_BROKER_CLASS:
+        return []
+    ref = (broker.get("spec") or {}).get("config") or {}
+    configs = {(name(c), str(c["metadata"].get("namespace"))): c for c in build if c.get("kind") == "ConfigMap"}
+    config = configs.get((str(ref.get("name")), str(ref.get("namespace"))))
+    if ref.get("kind") != "ConfigMap" or config is None:
+        return [f"Kafka Broker spec.config {ref} names no ConfigMap of the build"]
+    missing = kf.KAFKA_BROKER_CONFIG_KEYS - set(config.get("data") or {})
+    return [f"Kafka Broker ConfigMap {name(config)} lacks {sorted(missing)}"] if missing else []
 
 
 def check_build(build: Build, facts: Facts) -> list[str]:

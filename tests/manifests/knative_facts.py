@@ -39,11 +39,21 @@ RESERVED_MOUNT_PATHS = frozenset({"/", "/dev", "/dev/log"})
 POD_SECURITY_CONTEXT_FLAGGED = True
 
 # --- Eventing ---------------------------------------------------------------
-# Trigger spec.filters dialects (new-trigger-filters, beta and on by default).
+# Trigger spec.filters dialects (the SubscriptionsAPI filters; the
+# new-trigger-filters flag is gone from config/core/configmaps/features.yaml in
+# eventing 1.22: always on).
 FILTER_DIALECTS = frozenset({"exact", "prefix", "suffix", "all", "any", "not", "cesql"})
 BACKOFF_POLICIES = frozenset({"linear", "exponential"})
-# The broker class knative/cluster/install.sh installs (mt-channel-broker.yaml).
+# Broker classes knative/cluster/install.sh installs: the MT channel-based
+# Broker (mt-channel-broker.yaml, always; on the InMemoryChannel: events in
+# flight are lost on a restart) and, with --kafka-broker, the Kafka Broker
+# (eventing-kafka-broker control-plane/pkg/kafka/broker_class.go BrokerClass).
 INSTALLED_BROKER_CLASS = "MTChannelBasedBroker"
+KAFKA_BROKER_CLASS = "Kafka"
+INSTALLED_BROKER_CLASSES = frozenset({INSTALLED_BROKER_CLASS, KAFKA_BROKER_CLASS})
+# Keys of a Kafka Broker's spec.config ConfigMap (control-plane/pkg/kafka/topic.go).
+KAFKA_BROKER_CONFIG_KEYS = frozenset({"bootstrap.servers", "default.topic.partitions",
+                                      "default.topic.replication.factor"})
 CE_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 
 

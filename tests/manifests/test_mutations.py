@@ -163,7 +163,7 @@ CASES: dict[str, tuple[Mutation, str]] = {
     "subscriber Service missing": (lambda b: trigger(b, "checksum-requested")["spec"]["subscriber"]["ref"].update(
         name="checksums"), "subscriber Service checksums is not in the build"),
     "broker class not installed": (lambda b: checks.objects(b, "eventing.knative.dev", "Broker")[0]["metadata"]
-                                   ["annotations"].update({"eventing.knative.dev/broker.class": "Kafka"}),
+                                   ["annotations"].update({"eventing.knative.dev/broker.class": "RabbitMQBroker"}),
                                    "install.sh installs"),
     "binding misses a Service": (lambda b: svc(b, "copy")["metadata"]["labels"].pop("events.dynafed.cern.ch/sink"),
                                  "SinkBinding selects ['checksum', 'filersource', 'scrub']"),
@@ -202,3 +202,20 @@ def test_an_event_source_sending_what_no_function_accepts_is_reported(builds, fa
     broken = dataclasses.replace(facts, event_types={**facts.event_types, "sources": sources})
     assert checks.check_triggers(builds["dev"], facts) == []
     assert any(expected in p for p in checks.check_triggers(builds["dev"], broken))
+
+
+def _kafka_config(build: list[dict]) -> dict:
+    return next(o for o in build if o.get("kind") == "ConfigMap" and checks.name(o) == "dynafed-fn-kafka-broker")
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda b: b.remove(_kafka_config(b)), "names no ConfigMap of the build"),
+    (lambda b: _kafka_config(b)["data"].pop("bootstrap.servers"), "lacks ['bootstrap.servers']"),
+    (lambda b: checks.objects(b, "eventing.knative.dev", "Broker")[0]["spec"]["config"].update(namespace="x"),
+     "names no ConfigMap of the build"),
+])
+def test_a_kafka_broker_without_its_topic_config_is_reported(builds, facts, mutate, expected):
+    build = copy.deepcopy(builds["production"])
+    assert checks.all_problems(build, facts) == []
+    mutate(build)
+    assert any(expected in p for p in checks.all_problems(build, facts))

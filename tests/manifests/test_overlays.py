@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tests.manifests import checks
+from tests.manifests import knative_facts as kf
 from tests.manifests import project_facts as pf
 
 pytestmark = pytest.mark.manifests
@@ -83,6 +84,21 @@ def test_production_keeps_checksum_warm_and_raises_ceilings(builds, build_name):
         assert pdb["spec"]["selector"]["matchLabels"] == {"serving.knative.dev/service": checks.name(svc)}
         # minAvailable >= min-scale would block every node drain.
         assert "minAvailable" not in pdb["spec"] and pdb["spec"]["maxUnavailable"] == 1
+
+
+def _broker_class(build):
+    (broker,) = checks.objects(build, "eventing.knative.dev", "Broker")
+    return broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"]
+
+
+def test_production_brokers_keep_events_and_dev_stays_in_memory(builds):
+    """Production (and the canary on top of it) use the Kafka Broker, which
+    persists events; base and dev keep the MT channel-based Broker on the
+    InMemoryChannel, which loses events in flight on a restart."""
+    for overlay in ("production", "canary"):
+        assert _broker_class(builds[overlay]) == kf.KAFKA_BROKER_CLASS
+    for build_name in ("base", "dev"):
+        assert _broker_class(builds[build_name]) == kf.INSTALLED_BROKER_CLASS
 
 
 def test_canary_splits_pinned_90_latest_10_tagged_candidate(builds):
