@@ -16,8 +16,11 @@ from tests.manifests import project_facts as pf
 
 pytestmark = pytest.mark.manifests
 
-# The oldest Kubernetes the pinned Knative (1.22; 1.21 already needed 1.33) runs on.
-KUBERNETES_VERSION = "1.33.0"
+# The oldest Kubernetes the pinned Knative 1.22 runs on: 1.34 (knative.dev/pkg
+# version/version.go defaultMinimumVersion "v1.34.0", vendored by eventing
+# knative-v1.22.0; the release announcement says 1.34 too). kubernetes-validate
+# ships the 1.34.0 schemas (test_the_schemas_of_that_version_are_shipped).
+KUBERNETES_VERSION = "1.34.0"
 ALL_BUILDS = ["base", *pf.OVERLAYS]
 
 
@@ -82,3 +85,9 @@ def test_kubernetes_validation_catches_a_bad_field(builds):
     cm["datas"] = {}
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(cm, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_schemas_of_that_version_are_shipped():
+    """Validation must use that version's schemas, not a neighbour's."""
+    schema_dir = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    assert (schema_dir / f"v{KUBERNETES_VERSION}-local-strict").is_dir()
