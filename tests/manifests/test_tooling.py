@@ -273,3 +273,6 @@ def test_make_targets_are_wired(tmp_path):
     assert "OVERLAY='canary' NAMESPACE='ns1'" in out.stdout and "deploy.sh apply" in out.stdout
     assert "deploy.sh delete" in out.stdout and "knative/cluster/install.sh" in out.stdout
     assert "pytest tests/manifests" in out.stdout
+    setup = run([make, "-s", "-n", "knative-setup-dry-run", "KNATIVE_DOMAIN=example.org", "KNATIVE_KAFKA_BROKER=1"],
+                _kubectl_env(tmp_path))
+    assert "install.sh --dry-run --ingress 'kourier' --domain 'example.org' --kafka-broker" in setup.stdout
