@@ -80,6 +80,14 @@ class Figure:
         return out
 
 
+def figure_from_json(data: Mapping[str, Any]) -> Figure:
+    """The Figure a summary.json entry was written from (``Figure.to_json``)."""
+    return Figure(str(data["name"]), str(data["unit"]), runs=list(data.get("runs") or []), note=data.get("note") or "",
+                  error=data.get("error"), extra=dict(data.get("extra") or {}),
+                  cpu_runs=[dict(r) for r in data.get("cpu_runs") or []], cpu_unit=data.get("cpu_unit") or "",
+                  service=data.get("service"), load=list(data.get("load_average_1m") or []))
+
+
 def spread(values: Sequence[float]) -> float | None:
     """How far the runs of one quantity moved: (max - min) / median, after
     dropping the lowest and highest run when there are 4 or more (one odd

@@ -289,3 +289,81 @@ dynafed_fn_request_bytes_count 2.0
 dynafed_fn_request_bytes_sum 9.0
 """
     assert bytes_counters(page) == {'dynafed_fn_bytes_total{direction="read",function="copy"}': 1073741824.0}
+
+
+# -- Knative sizing from the figures (bench.sizing) ----------------------------------
+
+def sizing_figures() -> dict[str, dict[str, Any]]:
+    """summary.json figures as in issue 15: adler32 0.42 worker CPU-s/GiB at
+    1.02 s/GiB, md5 1.78 at 2.02, all seven 4.5 at 2.99; a 4 KiB checksum
+    costs the worker 6 ms; the worker idles at 65 MiB (master 30 MiB) and
+    peaks at 97 MiB during one checksum, 140 MiB during one streamed copy."""
+    def fn(service: str, s_per_gib: float, cpu: float) -> dict[str, Any]:
+        return {"unit": "GB/s", "runs": [rate(s_per_gib), rate(s_per_gib * 1.1)], "service": service,
+                "cpu_median": {service: cpu, "seaweedfs": 1.3}}
+
+    def peak(mib: float) -> dict[str, Any]:
+        return {"unit": "MiB", "runs": [mib], "median": mib, "extra": {"rss_before_mib": 65.0,
+                                                                        "master_rss_mib": 30.0}}
+
+    return {"fn.adler32": fn("checksum", 1.02, 0.42), "fn.md5": fn("checksum", 2.02, 1.78),
+            "fn.seven": fn("checksum", 2.99, 4.5), "fn.copy.stream": fn("copy", 10.0, 3.0),
+            "fn.small": {"unit": "ms", "runs": [9.0], "service": "checksum", "cpu_median": {"checksum": 6.0}},
+            "rss.checksum.adler32": peak(90.0), "rss.checksum.seven": peak(97.0),
+            "rss.copy.stream": peak(140.0), "rss.copy.server": peak(120.0)}
+
+
+def test_sizing_rule_from_cpu_per_gib_rss_and_concurrency() -> None:
+    from bench.sizing import ManifestFacts, size_service
+
+    s = size_service("checksum", sizing_figures(), ManifestFacts(container_concurrency=8, utilization_pct=70))
+    c = 0.42 / 1.02  # cores one adler32 request keeps busy
+    assert s.cores_per_request == pytest.approx(c)
+    assert s.cpu_limit == 2  # all seven: 4.5 / 2.99 = 1.5 cores -> 2
+    assert s.target == 4  # floor(2 / 0.41): more in flight would slice the CPU
+    assert s.cpu_request_m == 1200  # 0.41 x 4 x 0.7 = 1.153 cores -> up to 50m
+    assert s.memory_limit_mib == 448  # 1.25 x (95 + 8 x 32) = 438.75 -> 64 Mi steps
+    assert s.memory_request_mib == 192  # 95 + ceil(2.8) x 32 = 191
+    assert s.sustained_gbps == pytest.approx(1.2 / (0.42 * 1e9 / 2 ** 30))
+    assert s.small_rps == pytest.approx(1.2 / 0.006)
+    assert s.manifest_values() == {"requests.cpu": "1200m", "limits.cpu": "2", "requests.memory": "192Mi",
+                                   "limits.memory": "448Mi", "target": "4"}
+
+    copy = size_service("copy", sizing_figures(), ManifestFacts(container_concurrency=4, utilization_pct=75))
+    assert (copy.cpu_limit, copy.target) == (1, 3)  # 0.3 cores per copy: floor(1 / 0.3) = 3 <= 4
+    assert copy.memory_limit_mib == 512  # 1.25 x (95 + 4 x 75) = 493.75
+    # the target never exceeds containerConcurrency
+    small = size_service("copy", sizing_figures(), ManifestFacts(container_concurrency=2, utilization_pct=75))
+    assert small.target == 2
+
+
+def test_sizing_rewrites_only_the_sized_values_of_a_manifest() -> None:
+    from bench.sizing import apply_to_manifest
+
+    text = """    metadata:
+      annotations:
+        # why this target
+        autoscaling.knative.dev/target: "8"
+        autoscaling.knative.dev/target-utilization-percentage: "70"
+    spec:
+      containers:
+        - name: checksum
+          resources:
+            requests:
+              cpu: 500m
+              memory: 256Mi
+            limits:
+              # Hashing releases the GIL
+              cpu: "2"
+              memory: 512Mi
+          startupProbe:
+            periodSeconds: 1
+"""
+    values = {"requests.cpu": "1200m", "limits.cpu": "3", "requests.memory": "192Mi", "limits.memory": "448Mi",
+              "target": "4"}
+    out = apply_to_manifest(text, values)
+    assert 'autoscaling.knative.dev/target: "4"' in out and 'target-utilization-percentage: "70"' in out
+    assert "cpu: 1200m\n              memory: 192Mi" in out
+    assert '# Hashing releases the GIL\n              cpu: "3"\n              memory: 448Mi' in out
+    assert "# why this target" in out and "periodSeconds: 1" in out
+    assert apply_to_manifest(out, values) == out
