@@ -79,7 +79,10 @@ class FilerSource:
                           buckets_folder=s.buckets_folder)
         if isinstance(decision, Ignored):
             self.metrics.notifications.labels("ignored", decision.reason).inc()
-            log.debug("notification ignored", extra={"path": notification.path[:256], "reason": decision.reason})
+            # a watched object whose name the checksum contract refuses is never
+            # checksummed: say so; everything else ignored is routine
+            level = logging.WARNING if decision.reason == "invalid-name" else logging.DEBUG
+            log.log(level, "notification ignored", extra={"path": notification.path[:256], "reason": decision.reason})
             return jsonify({"outcome": "ignored", "reason": decision.reason})
         return self._forward(decision)
 

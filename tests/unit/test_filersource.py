@@ -128,6 +128,13 @@ def test_paths_outside_the_buckets_folder_are_not_objects():
                              watches=contract.parse_watch("xyz")), contract.Forward)
 
 
+def test_a_watched_object_the_checksum_contract_cannot_name_is_ignored_as_invalid_name():
+    """S3 keys are at most 1024 bytes; the filer has no such limit."""
+    notification = body("create_object")
+    notification["message"]["new_entry"]["name"] = "k" * 1100
+    assert decide(notification) == contract.Ignored("invalid-name")
+
+
 @pytest.mark.parametrize("bad", [
     [], "x", {}, {"key": "relative", "event_type": "create", "message": {}},
     {"key": "/a", "event_type": "modify", "message": {}},
