@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -43,6 +44,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from functions.contract.checksum import ObjectRef
+
+_SLASHES = re.compile(r"/{2,}")
 
 MAPPING_ENV = "DYNAFED_FN_MAPPING"
 
@@ -64,10 +67,20 @@ class _Origin:
     port: int | None = None
 
 
+def collapse_slashes(path: str) -> str:
+    """``/a//b///c`` -> ``/a/b/c``. Dynafed's prefix translation keeps the
+    leading ``/`` of the remainder and the plugin appends it to the endpoint
+    URL, so an endpoint configured with a trailing ``/`` sends ``//key``
+    (indigo-dc/dynafed ``src/LocationPlugin.cc``, ``doNameXlation``; PROTOCOLS.md
+    §9). A run of slashes is read as one: a key with an empty segment cannot
+    be named through the federation (as on a POSIX file system)."""
+    return _SLASHES.sub("/", path)
+
+
 def _split(url: str) -> tuple[_Origin, str]:
-    """(normalised origin, percent-decoded path) of a URL or a bare path."""
+    """(normalised origin, percent-decoded path, runs of ``/`` collapsed) of a URL or a bare path."""
     if url.startswith("/"):
-        return _Origin(), unquote(urlsplit(url).path)
+        return _Origin(), collapse_slashes(unquote(urlsplit(collapse_slashes(url)).path))
     parts = urlsplit(url)
     scheme = _SCHEME_ALIASES.get(parts.scheme.lower(), parts.scheme.lower())
     if not scheme or not parts.hostname:
@@ -78,7 +91,7 @@ def _split(url: str) -> tuple[_Origin, str]:
         raise MappingError(f"bad port in {url[:200]!r}") from None
     if port == _DEFAULT_PORTS.get(scheme):
         port = None
-    return _Origin(scheme, parts.hostname.lower(), port), unquote(parts.path) or "/"
+    return _Origin(scheme, parts.hostname.lower(), port), collapse_slashes(unquote(parts.path)) or "/"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -2,17 +2,23 @@
 
 ::
 
-    dynafed-fn-checksum-hook get -u URL -t adler32 [-e ENDPOINT] [--cache use|write|none|refresh]
-    dynafed-fn-checksum-hook put -u URL -t adler32 --checksum 0a1b2c3d [-e ENDPOINT]
+    dynafed-fn-checksum-hook get -u URL -t adler32 [-e ENDPOINT...] [--cache use|write|none|refresh]
+    dynafed-fn-checksum-hook put -u URL -t adler32 --checksum 0a1b2c3d [-e ENDPOINT...] [-f]
 
 ``get`` prints the value (lowercase hex; adler32 8 digits): the stored one
 (``x-amz-meta-<type>``) when there is one, else computed by the checksum
 function (``--cache write`` also stores it). ``put`` stores the given value
-as ``x-amz-meta-<type>`` (needs the stores file: it writes the object's
-metadata). The URL is mapped to store/bucket/key by the mapping file; failing
-that, ``-e`` names the store and the URL path is ``/<bucket>/<key>`` (a
-path-style S3 URL, as UVic's tool takes). UVic's logging and config options
-(``-c``, ``-v``, ``-f``, ``--log*``, ``--stdout``) are accepted and ignored.
+as ``x-amz-meta-<type>`` only when the object has none for that type, and
+replaces one only with ``-f``/``--force`` (UVic's ``put_object_checksum``,
+hep-gc/dynafed_storagestats ``dynafed_storagestats/s3/base.py``); it needs
+the stores file (it writes the object's metadata). The URL is mapped to
+store/bucket/key by the mapping file; failing that, ``-e`` names the store(s)
+and the URL path is ``/<bucket>/<key>`` (a path-style S3 URL, as UVic's tool
+takes). ``-e`` takes several endpoint ids, as UVic's ``get`` does
+(``nargs='+'``; ``-e a b`` or ``-e a -e b``): they are tried in order and
+the first that holds the object answers (``put`` writes there). UVic's
+logging and config options (``-c``, ``-v``, ``--log*``, ``--stdout``) are
+accepted and ignored.
 
 ``--cache none`` computes and checks the stored value: one that disagrees
 with the bytes is reported (exit 3); ``--cache refresh`` recomputes and
@@ -27,7 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
@@ -44,9 +50,12 @@ def build_parser(prog: str = "dynafed-fn-checksum-hook") -> argparse.ArgumentPar
         p.add_argument("-u", "--url", required=True, help="URL of the object (SE or federation URL)")
         p.add_argument("-t", "--hash_type", "--type", dest="hash_type", required=True,
                        help="checksum type (adler32, md5, …)")
-        p.add_argument("-e", "--endpoint", help="store name, when the mapping does not cover the URL")
+        p.add_argument("-e", "--endpoint", nargs="+", action="extend", default=[],
+                       help="store name(s), tried in order, when the mapping does not cover the URL")
         p.add_argument("-c", "--config", nargs="*", help=argparse.SUPPRESS)
-        p.add_argument("-f", "--force", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("-f", "--force", action="store_true",
+                       help="put: replace a stored value (default: write only when there is none)"
+                       if action == "put" else argparse.SUPPRESS)
         p.add_argument("-v", "--verbose", action="store_true", help=argparse.SUPPRESS)
         p.add_argument("--logfile", help=argparse.SUPPRESS)
         p.add_argument("--logid", help=argparse.SUPPRESS)
@@ -60,24 +69,25 @@ def build_parser(prog: str = "dynafed-fn-checksum-hook") -> argparse.ArgumentPar
     return parser
 
 
-def resolve_url(url: str, endpoint: str | None, env: Mapping[str, str]) -> ObjectRef:
-    """Mapping file first; else ``-e store`` with a path-style ``/<bucket>/<key>``."""
+def resolve_url(url: str, endpoints: Sequence[str], env: Mapping[str, str]) -> list[ObjectRef]:
+    """Where the object may be: the mapping file's answer; else one ref per
+    ``-e`` store with a path-style ``/<bucket>/<key>``, in the order given."""
     from dynafed_client.errors import ConfigError
     from dynafed_client.hooks.settings import HookSettings
+    from dynafed_client.mapping import collapse_slashes
 
     try:
         ref = HookSettings.from_env(env).mapping.resolve(url)
     except ConfigError:
-        if not endpoint:
+        if not endpoints:
             raise
         ref = None
     if ref is not None:
-        return ref
-    if endpoint:
-        path = unquote(urlsplit(url).path if "://" in url else url.split("?", 1)[0]).lstrip("/")
-        bucket, _, key = path.partition("/")
-        if bucket and key:
-            return ObjectRef(endpoint, bucket, key)
+        return [ref]
+    path = collapse_slashes(unquote(urlsplit(url).path if "://" in url else url.split("?", 1)[0])).lstrip("/")
+    bucket, _, key = path.partition("/")
+    if endpoints and bucket and key:
+        return [ObjectRef(endpoint, bucket, key) for endpoint in dict.fromkeys(endpoints)]
     raise ConfigError(f"URL is not in a mapped store: {url.split('?', 1)[0][:300]}")
 
 
@@ -112,10 +122,10 @@ def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None, clien
         err.write(f"checksum-hook: unknown checksum type {args.hash_type[:40]!r}\n")
         return exitcodes.USAGE
     try:
-        ref = resolve_url(args.url, args.endpoint, env)
+        refs = resolve_url(args.url, args.endpoint, env)
         if args.action == "get":
-            return _get(ref, algorithm, args.cache, client, env, out)
-        return _put(ref, algorithm, args.checksum, env)
+            return _first_found(refs, lambda ref: _get(ref, algorithm, args.cache, client, env, out))
+        return _first_found(refs, lambda ref: _put(ref, algorithm, args.checksum, env, force=args.force, err=err))
     except ce.NotFoundError as exc:
         if args.action == "get":
             out.write("None\n")
@@ -127,6 +137,19 @@ def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None, clien
     except ValueError as exc:
         err.write(f"checksum-hook: {exc}\n")
         return exitcodes.USAGE
+
+
+def _first_found(refs: Sequence[ObjectRef], action: Callable[[ObjectRef], int]) -> int:
+    """``action`` on the first ref whose object exists (NotFoundError: the next one)."""
+    from dynafed_client import errors as ce
+
+    for index, ref in enumerate(refs):
+        try:
+            return action(ref)
+        except ce.NotFoundError:
+            if index == len(refs) - 1:
+                raise
+    raise ce.ConfigError("no store to look in")
 
 
 def _get(ref: ObjectRef, algorithm: str, cache: str, client: Any, env: Mapping[str, str], out: IO[str]) -> int:
@@ -143,12 +166,13 @@ def _get(ref: ObjectRef, algorithm: str, cache: str, client: Any, env: Mapping[s
     return exitcodes.OK
 
 
-def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str]) -> int:
+def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str], *, force: bool,
+         err: IO[str]) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from dynafed_client import errors as ce
     from dynafed_client.gateway.storage import default_client_factory
-    from dynafed_client.hooks.metadata import canonical_value, store_checksum
+    from dynafed_client.hooks.metadata import canonical_value, read_stored, store_checksum
 
     canonical_value(algorithm, value)  # ValueError -> usage, before touching the store
     stores = _stores(env)
@@ -156,6 +180,11 @@ def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str]) -> 
         raise ce.ConfigError(f"no store named {ref.store!r} in the stores file")
     s3 = default_client_factory(stores[ref.store])
     try:
+        if not force:
+            stored = read_stored(s3, ref.bucket, ref.key, algorithm)
+            if stored is not None:
+                err.write(f"checksum-hook: {algorithm} already stored ({stored}); not replaced (-f replaces it)\n")
+                return exitcodes.OK
         store_checksum(s3, ref.bucket, ref.key, algorithm, value)
     except ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))

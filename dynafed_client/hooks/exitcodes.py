@@ -1,8 +1,14 @@
 """Exit statuses of the hook commands.
 
-Dynafed only distinguishes 0 (success) from the rest; it answers a status
-in 200..599 as that HTTP status and anything else as 422, so ours stay small
-and distinct for operators reading logs.
+What current Dynafed does with them (indigo-dc/dynafed
+``src/plugins/dmlite/UgrDMLite.cc``, end of ``fileCopyPull`` and
+``fileCopyPush``): 0 is success (``DmStatus()``); any other status is
+forwarded unchanged as the dmlite status code, ``DmStatus(t->resultcode,
+"Task id N failed pulling '<src>' to '<dst>' result code: <status>")``.
+There is no 200..599-to-HTTP mapping any more (that existed only in 2018
+commits), so the statuses stay small and distinct for operators reading
+Dynafed's log; the reason itself is on the hook's stdout (a non-``monitor:``
+line) and stderr.
 """
 from __future__ import annotations
 

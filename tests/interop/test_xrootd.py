@@ -190,12 +190,15 @@ def test_token_protected_pull_through_the_filepull_hook(peer: XRootDPeer, site: 
     print("without a token:", refused.returncode, refused.stderr[-400:])
     assert refused.returncode == 5, refused.stderr
     assert "refused access (403)" in refused.stderr
+    assert "refused access (403)" in refused.stdout  # also a non-monitor stdout line: Dynafed reads only stdout
     key = f"hook-token-{uuid.uuid4().hex}.bin"
     done = run_filepull(site, ["1", "adler32", src, f"/myfed/demo/{key}", "", f"Bearer {token}"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert read(site, key) == data
     assert token not in done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1].split()[5] == str(len(data))  # the last monitor: line: all bytes
+    monitor = [line for line in done.stdout.splitlines() if line.startswith("monitor: ")]
+    assert monitor and monitor[-1].split()[5] == str(len(data))  # the last monitor: line: all bytes
+    assert done.stdout.splitlines()[-1].startswith("dynafed-fn: pull: ")  # the outcome, where Dynafed reads
 
 
 def test_https_source_needs_the_site_ca(peer: XRootDPeer) -> None:

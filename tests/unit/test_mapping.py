@@ -128,3 +128,21 @@ def test_load_mapping_from_env(tmp_path: Path) -> None:
 def test_rule_validation() -> None:
     with pytest.raises(MappingError):
         PrefixRule(url="http://host:notaport/")
+
+
+def test_runs_of_slashes_are_one() -> None:
+    """Dynafed's prefix translation keeps the remainder's leading ``/`` and the
+    plugin appends it to the endpoint URL (indigo-dc/dynafed
+    ``src/LocationPlugin.cc``, ``doNameXlation``): an endpoint URL ending in
+    ``/`` sends ``//key``; it names the same object as ``/key``."""
+    from dynafed_client.mapping import StoreMapping, collapse_slashes
+
+    assert collapse_slashes("/a//b///c") == "/a/b/c"
+    mapping = StoreMapping.from_dict({"prefix": [
+        {"url": "https://s3.example.org/demo/", "store": "default", "bucket": "demo"},
+        {"url": "/fed/archive/", "store": "archive", "bucket": "archive"}]})
+    for url in ("https://s3.example.org/demo//run//f.root", "https://s3.example.org//demo/run/f.root"):
+        ref = mapping.resolve(url)
+        assert ref is not None and (ref.store, ref.bucket, ref.key) == ("default", "demo", "run/f.root"), url
+    ref = mapping.resolve("//fed/archive//f.root")
+    assert ref is not None and ref.key == "f.root"
