@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import threading
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from dynafed_client.hooks.argv import UsageError, parse_hook_argv
 from dynafed_client.hooks.checksum import build_parser
 from dynafed_client.hooks.checksum import run as run_checksum_hook
 from dynafed_client.hooks.metadata import canonical_value, read_stored, store_checksum
-from dynafed_client.hooks.monitor import MonitorPrinter, monitor_line
+from dynafed_client.hooks.monitor import MAX_URL_CHARS, MonitorPrinter, diagnostic_line, monitor_line
 from dynafed_client.hooks.runner import main_for
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.progress import CopyProgress
@@ -78,26 +77,73 @@ class FakeClock:
         return self.now
 
 
-def test_printer_throttles_and_never_decreases() -> None:
-    out, clock = io.StringIO(), FakeClock()
-    printer = MonitorPrinter("s", "d", out=out, interval=1000, min_gap=0.5, clock=clock)
+class StampedOut(io.StringIO):
+    """Records the fake time of every line written."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__()
+        self.clock, self.times = clock, []  # type: list[float]
+
+    def write(self, text: str) -> int:
+        self.times.append(self.clock.now)
+        return super().write(text)
+
+
+def test_printer_prints_at_most_one_line_per_second_and_never_decreases() -> None:
+    """Dynafed parses one ``monitor:`` line per poll of up to 1 s
+    (UgrDMLite.cc ``waitResult(id, 1)``): a faster hook builds a growing lag.
+    A smaller ``min_gap`` or ``interval`` asked for is raised to one second;
+    the final line waits for its turn instead of crowding the one before."""
+    clock = FakeClock()
+    out = StampedOut(clock)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    printer = MonitorPrinter("s", "d", out=out, interval=0.05, min_gap=0.1, clock=clock, sleep=sleep)
     printer._emit(force=True)  # the first line, without the heartbeat thread
     for t, n in ((0.1, 10), (0.6, 20), (0.7, 30), (1.3, 25), (2.0, 40)):
         clock.now = t
         printer.update(n)
-    clock.now = 2.5
-    printer.finish(50)
-    lines = out.getvalue().splitlines()
-    values = [int(SSCANF.match(line).group(5)) for line in lines]  # type: ignore[union-attr]
-    assert values == [0, 20, 30, 40, 50]
+        printer.tick()
+    printer.finish(50)  # at 2.0, 0.7 s after the last line: waits 0.3 s
+    values = [int(SSCANF.match(line).group(5)) for line in out.getvalue().splitlines()]  # type: ignore[union-attr]
+    assert values == [0, 30, 50]
+    assert out.times == [0.0, 1.3, pytest.approx(2.3)] and slept == [pytest.approx(0.3)]
+    assert all(b - a >= 1.0 - 1e-9 for a, b in zip(out.times, out.times[1:], strict=False))
 
 
 def test_heartbeat_prints_without_progress() -> None:
-    out = io.StringIO()
-    printer = MonitorPrinter("s", "d", out=out, interval=0.05).start()
-    threading.Event().wait(0.3)
-    printer.finish(0)
-    assert len(out.getvalue().splitlines()) >= 4
+    clock = FakeClock()
+    out = StampedOut(clock)
+    printer = MonitorPrinter("s", "d", out=out, interval=2.0, clock=clock)
+    printer._emit(force=True)
+    for t in (0.5, 1.0, 1.9, 2.0, 3.0, 4.0, 4.1):
+        clock.now = t
+        printer.tick()
+    assert out.times == [0.0, 2.0, 4.0]
+
+
+def test_monitor_urls_are_cut_well_under_dynafeds_buffers() -> None:
+    """``char buf1[1024], buf2[1024]`` filled by an unbounded ``%s``: each URL
+    is cut to MAX_URL_CHARS (its start and its end kept), the line stays one
+    Dynafed can scan."""
+    long_src = "https://source.example/" + "a" * 3000 + "/file.root?sig=secret"
+    long_dst = "https://dest.example/" + "b/" * 2000 + "copy.root"
+    line = monitor_line(long_src, long_dst, 1.0, 2.0, 3, 4)
+    match = SSCANF.match(line)
+    assert match is not None and len(line) < 1000
+    assert all(len(match.group(i)) <= MAX_URL_CHARS for i in (1, 2))
+    assert match.group(1).startswith("https://source.example/") and match.group(1).endswith("/file.root")
+    assert match.group(2).endswith("copy.root") and "secret" not in line
+
+
+def test_diagnostics_are_never_taken_for_progress() -> None:
+    text = "pull: failed\nmonitor: a b 1 2 3 4 (from the source's error body)"
+    line = diagnostic_line(text)
+    assert "\n" not in line and "monitor: " not in line and line.startswith("dynafed-fn: ")
 
 
 # -- pull / push with a recording client -----------------------------------------------------
@@ -157,9 +203,13 @@ def test_pull_success_with_checksum_check(env: dict[str, str]) -> None:
     assert call["source"] == UrlSource("http://remote.example/f?sig=x")
     assert call["destination"] == ObjectRef("archive", "archive", "run/f")
     assert call["verify"] == "adler32" and call["overwrite"] is True
-    values = [int(SSCANF.match(line).group(5)) for line in out.splitlines()]  # type: ignore[union-attr]
+    assert call["source"].headers == {"Authorization": "Bearer t"}  # argv[5], for the source's host only
+    monitor = [line for line in out.splitlines() if line.startswith("monitor: ")]
+    values = [int(SSCANF.match(line).group(5)) for line in monitor]  # type: ignore[union-attr]
     assert values[0] == 0 and values[-1] == 300 and values == sorted(values)
-    assert "sig=x" not in out
+    # the outcome is also a non-monitor stdout line: Dynafed reads only stdout
+    assert out.splitlines()[-1].startswith("dynafed-fn: pull: ") and "completed" in out.splitlines()[-1]
+    assert "sig=x" not in out and "Bearer t" not in out + err
     # destination verified afresh against the URL source's value from the copy
     assert client.checksums == [(ObjectRef("archive", "archive", "run/f"), "none")]
 
