@@ -44,7 +44,7 @@ def test_generated_function_passes_its_own_tests(repo_copy: Path) -> None:
         env={"PYTHONPATH": str(repo_copy), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_generated_service_is_in_the_kustomize_build(repo_copy: Path) -> None:
