@@ -30,7 +30,9 @@ Dispatcher — ``pkg/kncloudevents/event_dispatcher.go`` ``Dispatcher.send`` /
 * retries: ``RetryConfigFromDeliverySpec`` (``retry`` = extra attempts;
   exponential ``delay * 2^n``, linear ``delay * n``, n counted from 0 by
   go-retryablehttp ``Client.Do``) and ``SelectiveRetry`` (retry 5xx, 404,
-  408, 409, 429, and no response; never other statuses);
+  408, 409, 429, and no response; never other statuses); ``Retry-After`` is
+  ignored, as it is while ``delivery-retryafter`` is disabled (its default in
+  ``config/core/configmaps/features.yaml``);
 * on final failure the *original* event goes to ``deadLetterSink`` with the
   extensions ``knativeerrordest``, ``knativeerrorcode`` and
   ``knativeerrordata`` (base64 of the answer body, at most 1024 characters;
@@ -49,7 +51,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -325,10 +326,3 @@ class Broker:
         with self._lock:
             return [a for a in self.attempts if a.event_id == event_id and (trigger is None or a.trigger == trigger)]
 
-
-def problem_of(attempt: Attempt) -> dict[str, Any]:
-    """The problem document a failed attempt carried (for messages)."""
-    try:
-        return dict(json.loads(attempt.detail))
-    except ValueError:
-        return {"detail": attempt.detail}
