@@ -159,7 +159,8 @@ def test_a_multipart_upload_is_checksummed_once_as_the_whole_object(chain):
     assert stored == f"{zlib.adler32(b''.join(parts_data)):08x}"
     wait_for(lambda: source_counts(st).get(("ignored", "multipart-part"), 0) >= before + len(parts_data),
              "the parts' notifications to be ignored")
-    assert len(received(st, f"default/{BUCKET}/{key}")) == 1
+    subject = f"default/{BUCKET}/{key}"
+    assert len(wait_for(lambda: received(st, subject), f"checksum.computed for {subject}")) == 1
 
 
 def test_objects_outside_the_prefix_and_deletes_are_ignored(chain):
@@ -174,6 +175,7 @@ def test_objects_outside_the_prefix_and_deletes_are_ignored(chain):
     inside = "incoming/to-delete.bin"
     s3.put_object(Bucket=BUCKET, Key=inside, Body=b"short-lived")
     wait_for(lambda: stored_adler32(st, inside), f"x-amz-meta-adler32 on {inside}")
+    wait_for(lambda: received(st, f"default/{BUCKET}/{inside}"), f"checksum.computed for {inside}")
     s3.put_object(Bucket=BUCKET, Key=outside, Body=b"nobody wants my checksum")
     s3.delete_object(Bucket=BUCKET, Key=inside)
 
