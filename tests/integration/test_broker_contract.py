@@ -151,8 +151,8 @@ def world(seaweed: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         functions = []
         try:
             for name, env in (("checksum", common), ("copy", copy_env), ("scrub", common)):
-                functions.append(FunctionProcess(name, stores_file, workdir, env=env,
-                                                 sink=broker.ingress_url).start())
+                functions.append(FunctionProcess(name, stores_file, workdir, env=env, sink=broker.ingress_url))
+                functions[-1].start()
             urls = {fn.name: fn.url for fn in functions}
             yield World(broker, receiver, dead_letters, seaweed.s3_client("default"), seaweed.s3_client("archive"),
                         urls)
@@ -299,6 +299,46 @@ def test_permanent_copy_error_dead_letters_at_once_with_one_failed_event(routed:
     assert len(failed) == 1 and failed[0]["data"]["code"] == "NO_SUCH_OBJECT"
 
 
+def test_retryable_copy_error_is_retried_without_a_failed_event(routed: World) -> None:
+    data = copy_data("k", "never")
+    data["source"]["store"] = "unreachable"
+    event = request_event(types.COPY_REQUESTED, data)
+    routed.send(event)
+    trigger = next(t for t in routed.broker.triggers if t.name == "copy-requested")
+    assert [a.status for a in routed.broker.attempts_for(event.get_id())] == [503] * (trigger.delivery.retry + 1)
+    assert routed.dead_lettered(event.get_id())[0].headers["ce-knativeerrorcode"] == "503"
+    # not final while Eventing still retries: no copy.failed (the dead-letter sink holds the event)
+    assert routed.receiver.of(types.COPY_FAILED, event.get_id()) == []
+
+
+def test_a_spent_ttl_dead_letters_the_chain_and_a_replay_finishes_the_job(world: World) -> None:
+    """knativebrokerttl bounds the chain: each reply passes the ingress, which
+    decrements it and refuses the event at 0 (400): the event whose reply was
+    refused goes to the dead-letter sink. Replayed (fresh TTL), the job goes on
+    from its multipart upload and ends."""
+    world.route("binary")
+    world.broker.clear()
+    key = f"broker/ttl-{uuid.uuid4().hex}"
+    data = os.urandom(15 * MiB + 1)  # four parts: more hops than the TTL allows
+    put(world, key, data)
+    event = request_event(types.COPY_REQUESTED, copy_data(key, key))
+    world.broker.max_ttl = 2
+    try:
+        world.send(event)
+    finally:
+        world.broker.max_ttl = 255
+    [letter] = [e for e in world.broker.dead_letters if e.trigger == "copy-requested"]
+    assert letter.code == "400" and letter.destination == world.broker.ingress_url
+    assert letter.event.get_type() == types.COPY_REQUESTED
+    assert world.receiver.of(types.COPY_COMPLETED, event.get_id()) == []
+    replay = {k: v for k, v in letter.event.get_attributes().items()
+              if k not in ("knativebrokerttl", "knativeerrorcode", "knativeerrordest", "knativeerrordata")}
+    world.send(CloudEvent(replay, letter.event.get_data()))
+    [completed] = world.receiver.of(types.COPY_COMPLETED, event.get_id())
+    assert completed["data"]["bytes"] == len(data)
+    assert world.archive.get_object(Bucket="archive", Key=key)["Body"].read() == data
+
+
 # --- scrub ----------------------------------------------------------------------------
 
 def test_scheduled_scrub_replies_with_its_summary(routed: World) -> None:
@@ -314,6 +354,13 @@ def test_scheduled_scrub_replies_with_its_summary(routed: World) -> None:
     [summary] = routed.receiver.of(types.SCRUB_COMPLETED, subject)
     assert summary["data"]["mismatched"] == 1 and summary["data"]["verified"] == 1
     assert len(routed.receiver.of(types.SCRUB_MISMATCH, f"default/demo/{prefix}bad")) == 1
+
+
+def test_invalid_scrub_request_is_dead_lettered_on_the_first_attempt(routed: World) -> None:
+    event = request_event(types.SCRUB_REQUESTED, {"bucket": "demo", "max_objects": 0})
+    routed.send(event)
+    assert [a.status for a in routed.broker.attempts_for(event.get_id())] == [400]
+    assert routed.dead_lettered(event.get_id())[0].headers["ce-knativeerrorcode"] == "400"
 
 
 def test_scrub_requested_event_and_a_foreign_ping(routed: World) -> None:
