@@ -67,13 +67,15 @@ def site(peer: XRootDPeer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)  # the stack passes the environment on
     try:
         st = Stack.up(state, with_events=False, with_gateway=False,
-                      extra_env={"DYNAFED_FN_HTTP_SOURCES": sources, "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB)})
+                      extra_env={"DYNAFED_FN_HTTP_SOURCES": sources, "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB),
+                                 "DYNAFED_FN_LOG_LEVEL": "DEBUG"})
     except StackError as exc:
         pytest.fail(f"local stack failed to start in the namespace:\n{exc}", pytrace=False)
     finally:
         os.environ.pop("X509_CERT_DIR", None)
-    with st, gateway_process(state, env={"DYNAFED_FN_HTTP_SOURCES": sources,
-                                         "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}) as gateway:
+    # everything at DEBUG: the tests search every log for the tokens they used
+    gateway_env = {"DYNAFED_FN_HTTP_SOURCES": sources, "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}
+    with st, gateway_process(state, "--log-level", "DEBUG", env=gateway_env) as gateway:
         yield {"stack": st, "gateway": gateway, "state": state}
 
 
@@ -161,9 +163,16 @@ def test_token_protected_pull_through_the_gateway(peer: XRootDPeer, site: dict[s
     done = gfal_pull(peer, src, f"{site['gateway']}/default/{BUCKET}/{key2}", env={"BEARER_TOKEN": token})
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert read(site, key2) == data
-    log = (site["state"]).glob("*.log")
-    for path in log:
-        assert token not in path.read_text(errors="replace"), f"the token appears in {path.name}"
+    assert_not_logged(site, token)
+
+
+def assert_not_logged(site: dict[str, Any], secret: str) -> None:
+    """No log of the stack (functions, SeaweedFS) or the gateway, all at DEBUG, holds ``secret``."""
+    logs = [p for p in Path(site["state"]).rglob("*.log") if p.is_file()]
+    assert any("gateway" in p.name for p in logs) and len(logs) > 1, logs
+    for path in logs:
+        assert secret not in path.read_text(errors="replace"), f"the token appears in {path}"
+    assert secret[:24] not in "".join(p.read_text(errors="replace") for p in logs)
 
 
 def run_filepull(site: dict[str, Any], argv: list[str], tmp: Path) -> subprocess.CompletedProcess[str]:
@@ -196,6 +205,7 @@ def test_token_protected_pull_through_the_filepull_hook(peer: XRootDPeer, site: 
     assert done.returncode == 0, done.stderr
     assert read(site, key) == data
     assert token not in done.stdout + done.stderr
+    assert_not_logged(site, token)
     monitor = [line for line in done.stdout.splitlines() if line.startswith("monitor: ")]
     assert monitor and monitor[-1].split()[5] == str(len(data))  # the last monitor: line: all bytes
     assert done.stdout.splitlines()[-1].startswith("dynafed-fn: pull: ")  # the outcome, where Dynafed reads
