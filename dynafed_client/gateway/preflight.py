@@ -11,6 +11,7 @@ contacted before every check has passed.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 from dynafed_client.gateway import errors
@@ -19,6 +20,15 @@ from functions.contract.errors import ErrorCode
 from functions.contract.urlpolicy import AllowList, HttpUrl, PinnedTarget, UrlRefused, parse_http_url, pin
 
 Resolver = Callable[[str, int], Sequence[str]]
+#: the reasons OpenSSL gives for a refused certificate (nothing else of the message is shown)
+_TLS_REASON = re.compile(r"certificate verify failed: [a-z0-9 ,-]{1,80}|hostname mismatch|wrong version number"
+                         r"|handshake failure|certificate required|unknown ca|certificate has expired")
+
+
+def tls_reason(exc: BaseException) -> str:
+    """A short, secret-free reason for a TLS failure."""
+    match = _TLS_REASON.search(str(exc))
+    return match.group(0).strip() if match else "TLS error"
 
 
 def parse_source(url: str) -> HttpUrl:
@@ -56,6 +66,9 @@ def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList,
     try:
         resp = session.get(target.url, headers={**headers, "Host": target.host_header, "Range": "bytes=0-0"},
                            stream=True, timeout=(5, 30), allow_redirects=False)
+    except requests.exceptions.SSLError as exc:
+        raise errors.BadGateway(f"TLS with the source failed ({tls_reason(exc)}); a source signed by a site or "
+                                "grid CA needs DYNAFED_FN_CA_BUNDLE or X509_CERT_DIR") from None
     except requests.RequestException as exc:
         raise errors.BadGateway(f"source unreachable ({type(exc).__name__})") from None
     finally:

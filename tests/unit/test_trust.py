@@ -117,3 +117,19 @@ def test_each_component_reads_the_settings_at_start_up(tmp_path: Path) -> None:
         Config.from_env(env, function="copy")
     with pytest.raises(ClientConfigError, match="X509_CERT_DIR"):
         ClientConfig.from_env(env)
+
+
+def test_gateway_preflight_names_the_trust_settings_on_a_tls_failure(ca: ThrowawayCA, tls_server: str) -> None:
+    """The gateway checks an https Source before answering 202: without the
+    site CA that is a 502 naming the reason and the two settings; with it, it passes."""
+    from dynafed_client.gateway import errors as gw_errors
+    from dynafed_client.gateway.preflight import probe_http_source
+    from functions.contract.urlpolicy import AllowList
+
+    allow = AllowList.parse([tls_server.rstrip("/")])
+    with pytest.raises(gw_errors.BadGateway) as refused:
+        probe_http_source(tls_server + "f", {}, allow=allow, allow_private=True, verify=True)
+    assert "certificate verify failed" in refused.value.reason
+    assert "DYNAFED_FN_CA_BUNDLE or X509_CERT_DIR" in refused.value.reason
+    settings = client_trust.TrustSettings.from_env({"DYNAFED_FN_CA_BUNDLE": str(ca.bundle)})
+    probe_http_source(tls_server + "f", {}, allow=allow, allow_private=True, verify=settings.verify())
