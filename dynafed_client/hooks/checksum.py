@@ -173,12 +173,17 @@ def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str], *, 
     from dynafed_client import errors as ce
     from dynafed_client.gateway.storage import default_client_factory
     from dynafed_client.hooks.metadata import canonical_value, read_stored, store_checksum
+    from dynafed_client.trust import TrustError, TrustSettings
 
     canonical_value(algorithm, value)  # ValueError -> usage, before touching the store
     stores = _stores(env)
     if ref.store not in stores:
         raise ce.ConfigError(f"no store named {ref.store!r} in the stores file")
-    s3 = default_client_factory(stores[ref.store])
+    try:
+        verify = TrustSettings.from_env(env).verify()  # site/grid CAs of an https S3 endpoint
+    except TrustError as exc:
+        raise ce.ConfigError(str(exc)) from None
+    s3 = default_client_factory(stores[ref.store], verify=verify)
     try:
         if not force:
             stored = read_stored(s3, ref.bucket, ref.key, algorithm)
