@@ -33,7 +33,15 @@ from dynafed_client.progress import (
     progress_from_event,
     progress_from_line,
 )
-from dynafed_client.refs import Source, as_object_ref, as_source, source_json
+from dynafed_client.refs import (
+    Destination,
+    Source,
+    as_destination,
+    as_object_ref,
+    as_source,
+    destination_json,
+    source_json,
+)
 from dynafed_client.results import ChecksumResult, CopyResult
 from dynafed_client.retry import RetryState
 from dynafed_client.transport import NDJSON, HttpTransport
@@ -149,14 +157,19 @@ class Client:
 
     # -- copy -------------------------------------------------------------------
 
-    def copy(self, source: Source | str | Mapping[str, Any], destination: ObjectRef | str | Mapping[str, Any],
+    def copy(self, source: Source | str | Mapping[str, Any], destination: Destination | str | Mapping[str, Any],
              *, job_id: str | None = None, verify: str = "adler32", verify_mode: str = "auto",
              overwrite: bool = False, on_progress: ProgressCallback | None = None, stream: bool = True,
-             events: EventSource | None = None) -> CopyResult:
+             events: EventSource | None = None, cancel: threading.Event | None = None) -> CopyResult:
         """Copy one object and wait for the verified result.
 
         ``source``: ObjectRef, ``"[store:]bucket/key"``, an http(s) URL, or a
-        mapping; ``destination``: ObjectRef or ``"[store:]bucket/key"``.
+        mapping; ``destination``: ObjectRef, ``"[store:]bucket/key"``, or an
+        http(s) URL / :class:`~functions.contract.copy.UrlDestination` (push:
+        one PUT by the copy function, with the destination's headers).
+        ``cancel``: once set, the function's stream is closed (the function
+        stops: a push deletes what it wrote, a streamed copy keeps its
+        checkpoint) and :class:`~dynafed_client.errors.CopyCancelled` is raised.
         ``on_progress`` receives :class:`CopyProgress` updates with bytes never
         decreasing, from the ndjson stream (``stream=True``) and/or from
         CloudEvents (``events`` or the client's own event source).
@@ -166,7 +179,7 @@ class Client:
         job_id = job_id or new_job_id()
         body: dict[str, Any] = {
             "source": source_json(as_source(source)),
-            "destination": as_object_ref(destination).to_json(),
+            "destination": destination_json(as_destination(destination)),
             "job_id": job_id,
             "verify": verify,
             "overwrite": bool(overwrite),
@@ -176,7 +189,7 @@ class Client:
         feed = MonotonicProgress(on_progress)
         source_of_events = events if events is not None else self.events
         with self._event_pump(job_id, feed, source_of_events if on_progress else None):
-            return self._run_copy(job_id, body, feed, stream)
+            return self._run_copy(job_id, body, feed, stream, cancel or threading.Event())
 
     def copy_many(self, jobs: Iterable[Mapping[str, Any]], *, concurrency: int | None = None
                   ) -> Iterator[Outcome[Mapping[str, Any], CopyResult]]:
@@ -188,16 +201,21 @@ class Client:
 
         return run_batch(one, list(jobs), concurrency=concurrency or self.config.concurrency)
 
-    def _run_copy(self, job_id: str, body: dict[str, Any], feed: MonotonicProgress, stream: bool) -> CopyResult:
+    def _run_copy(self, job_id: str, body: dict[str, Any], feed: MonotonicProgress, stream: bool,
+                  cancel: threading.Event) -> CopyResult:
         state = RetryState(self.config.retry, sleep=self._sleep)
         resubmissions = 0
         transport_retries = 0
         last_bytes = -1
         while True:
+            if cancel.is_set():
+                raise errors.CopyCancelled(f"copy {job_id} cancelled")
             try:
-                answer, retries = self._post_copy(job_id, body, feed, stream)
+                answer, retries = self._post_copy(job_id, body, feed, stream, cancel)
                 transport_retries += retries
             except _MidStream as broken:
+                if cancel.is_set():
+                    raise errors.CopyCancelled(f"copy {job_id} cancelled") from None
                 # the job id makes the re-post safe: the function resumes or answers already-present
                 wait = state.should_retry(broken.error, resumable=broken.error.retryable)
                 if wait is None:
@@ -228,7 +246,7 @@ class Client:
             return result
 
     def _post_copy(self, job_id: str, body: dict[str, Any], feed: MonotonicProgress,
-                   stream: bool) -> tuple[dict[str, Any], int]:
+                   stream: bool, cancel: threading.Event) -> tuple[dict[str, Any], int]:
         headers = {"Accept": f"{NDJSON}, application/json;q=0.5"} if stream else {"Accept": "application/json"}
         response = self._transport.request(COPY, "POST", "/", body=body, headers=headers, stream=stream,
                                            read_timeout=self.config.stream_idle_timeout if stream else None)
@@ -240,6 +258,7 @@ class Client:
             if not isinstance(answer, dict):
                 raise _MidStream(errors.ProtocolError("copy answer is not a JSON object"))
             return answer, response.retries
+        watch = _CloseOnCancel(response, cancel) if stream else None
         try:
             for line in response.lines():
                 kind = line.get("type")
@@ -257,7 +276,13 @@ class Client:
             raise
         except errors.ClientError as exc:
             raise _MidStream(exc) from None
+        except Exception:
+            if cancel.is_set():  # the stream was closed under the reader
+                raise errors.CopyCancelled(f"copy {job_id} cancelled") from None
+            raise
         finally:
+            if watch is not None:
+                watch.stop()
             response.close()
         raise _MidStream(errors.ProtocolError(f"copy {job_id}: stream ended without a result line"))
 
@@ -293,6 +318,45 @@ class Client:
         """``GET /readyz`` of a function (raises ServerError when not ready)."""
         body = self._transport.request(function, "GET", "/readyz").json()
         return body if isinstance(body, dict) else {"body": body}
+
+
+class _CloseOnCancel:
+    """Closes a streamed answer once ``cancel`` is set: the function sees its
+    client go (the ndjson generator closes) and stops the copy. A small
+    thread per streamed request, checking every 0.2 s (``threading.Event``
+    cannot wait for two events at once)."""
+
+    def __init__(self, response: Any, cancel: threading.Event) -> None:
+        self._response = response
+        self._cancel = cancel
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="copy-cancel", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            if self._cancel.wait(0.2):
+                if not self._done.is_set():
+                    _hang_up(self._response)
+                return
+
+    def stop(self) -> None:
+        self._done.set()
+
+
+def _hang_up(response: Any) -> None:
+    """Shut the answer's socket down (that wakes a reader blocked in recv, a
+    plain close would not) and close it."""
+    import socket
+
+    raw = getattr(getattr(response, "raw", None), "raw", None)
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    try:
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    response.close()
 
 
 def _algorithms(algorithms: Sequence[str] | str) -> list[str]:

@@ -68,6 +68,12 @@ class ReadTimeoutError(TransportError):
     """Connected, but no byte arrived within the read timeout."""
 
 
+class CopyCancelled(ClientError):
+    """The caller cancelled the copy (e.g. the gateway's COPY client hung up).
+    The function was told by closing its stream: a push deletes what it wrote,
+    a streamed copy keeps its checkpoint for a re-post with the same job id."""
+
+
 class ProtocolError(ClientError):
     """An answer that does not follow the wire contract."""
 

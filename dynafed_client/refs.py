@@ -6,7 +6,7 @@ from typing import Any
 
 from dynafed_client.errors import ConfigError
 from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from functions.contract.copy import UrlDestination, UrlSource
 
 DEFAULT_STORE = "default"
 
@@ -68,9 +68,35 @@ def source_json(source: Source) -> dict[str, Any]:
     return source.to_json()
 
 
-def display(ref: Source) -> str:
+Destination = ObjectRef | UrlDestination
+
+
+def as_destination(value: Destination | str | Mapping[str, Any]) -> Destination:
+    """Like :func:`as_object_ref`, but an http(s) URL (or a ``{"url", "headers"}``
+    mapping, or a UrlDestination) is a push destination."""
+    if isinstance(value, UrlDestination):
+        return value
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+        return UrlDestination(value)
+    if isinstance(value, Mapping) and "url" in value:
+        return UrlDestination(str(value["url"]), dict(value.get("headers") or {}))
+    return as_object_ref(value)  # type: ignore[arg-type]
+
+
+def destination_json(destination: Destination) -> dict[str, Any]:
+    """The request form of a destination: a URL's headers included (secrets,
+    for the copy function only)."""
+    if isinstance(destination, UrlDestination):
+        body: dict[str, Any] = {"url": destination.url}
+        if destination.headers:
+            body["headers"] = dict(destination.headers)
+        return body
+    return destination.to_json()
+
+
+def display(ref: Source | Destination) -> str:
     """Short human form; URLs without their query (presigned signatures)."""
-    if isinstance(ref, UrlSource):
+    if isinstance(ref, UrlSource | UrlDestination):
         return ref.redacted()
     prefix = "" if ref.store == DEFAULT_STORE else f"{ref.store}:"
     return f"{prefix}{ref.bucket}/{ref.key}"

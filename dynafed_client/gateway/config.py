@@ -8,7 +8,11 @@ Environment::
 
     DYNAFED_FN_STORES_FILE      stores JSON (as the functions read it)
     DYNAFED_FN_GATEWAY_STORES   comma-separated store names to expose (default: all)
-    DYNAFED_FN_GATEWAY_TOKEN    bearer token WLCG clients must present (default: none)
+    DYNAFED_FN_GATEWAY_TOKEN    static bearer token (full access; default: none)
+    DYNAFED_FN_GATEWAY_JWT_KEYS     JWKS or PEM public keys that sign accepted WLCG tokens
+    DYNAFED_FN_GATEWAY_JWT_ISSUERS  comma-separated accepted token issuers (``iss``)
+    DYNAFED_FN_GATEWAY_JWT_AUDIENCES comma-separated accepted audiences (``aud``; the WLCG "any" always is)
+    DYNAFED_FN_HTTP_DESTINATIONS    comma-separated URL prefixes allowed as push COPY destinations
     DYNAFED_FN_HTTP_SOURCES     comma-separated URL prefixes allowed as COPY sources
     DYNAFED_FN_MAPPING          mapping file: more URL prefixes that are our stores
     DYNAFED_FN_<NAME>_URL, DYNAFED_FN_TOKEN, …   the functions (dynafed_client.config)
@@ -23,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dynafed_client.errors import ConfigError
+from dynafed_client.gateway.auth import JwtSettings
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.trust import TrustSettings
 from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
@@ -46,10 +51,14 @@ class GatewayConfig:
     public_urls: tuple[str, ...] = ()
     #: URL prefixes allowed as http(s) COPY sources (checked before answering 202)
     http_sources: tuple[str, ...] = ()
-    #: let http(s) sources resolve to loopback/private addresses (local stack only)
+    #: URL prefixes allowed as push COPY destinations that are not our stores
+    http_destinations: tuple[str, ...] = ()
+    #: let http(s) sources and destinations resolve to loopback/private addresses (local stack only)
     allow_private_sources: bool = False
-    #: bearer token WLCG clients must present; None = open (loopback deployments)
-    token: str | None = None
+    #: static bearer token (full access); None = no static token
+    token: str | None = dataclasses.field(default=None, repr=False)
+    #: WLCG JWT verification (keys, issuers, audiences); None = no JWTs
+    jwt: JwtSettings | None = dataclasses.field(default=None, repr=False)
     #: checksum cache mode for ``Want-Digest`` (``use``: stored x-amz-meta values answer)
     checksum_cache: str = "use"
     #: verification algorithm asked of the copy function
@@ -81,6 +90,10 @@ class GatewayConfig:
             AllowList.parse(self.http_sources)
         except ValueError as exc:
             raise ConfigError(f"http sources: {exc}") from None
+        try:
+            AllowList.parse(self.http_destinations)
+        except ValueError as exc:
+            raise ConfigError(f"http destinations: {exc}") from None
 
     def is_exposed(self, store: str) -> bool:
         return store in self.stores and (self.exposed is None or store in self.exposed)
@@ -93,6 +106,11 @@ class GatewayConfig:
     def allow_list(self) -> AllowList:
         """``http_sources`` parsed by the URL policy (functions.contract.urlpolicy)."""
         return AllowList.parse(self.http_sources)
+
+    @property
+    def destination_allow_list(self) -> AllowList:
+        """``http_destinations`` parsed by the URL policy."""
+        return AllowList.parse(self.http_destinations)
 
     def source_allowed(self, url: str) -> bool:
         """Whether an http(s) source URL matches the allow-list on its parsed

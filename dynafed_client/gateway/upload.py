@@ -68,7 +68,7 @@ def stated_digests(headers: Mapping[str, str]) -> dict[str, str]:
     from functions.contract.digest_fields import stated_digests as parse_stated
 
     stated = parse_stated(headers)
-    content_md5 = headers.get("Content-MD5")
+    content_md5 = next((value for name, value in headers.items() if name.lower() == "content-md5"), None)
     if content_md5 and "md5" not in stated:
         try:
             stated["md5"] = base64.b64decode(content_md5.strip(), validate=True).hex()

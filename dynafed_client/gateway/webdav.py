@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from email.utils import format_datetime
 from urllib.parse import quote
 from xml.sax.saxutils import escape
@@ -60,3 +60,18 @@ def multistatus(resources: Iterable[Resource]) -> str:
     """The 207 body for ``resources`` (the requested one first)."""
     body = "".join(_response(r) for r in resources)
     return f'<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">{body}</D:multistatus>\n'
+
+
+def multistatus_chunks(resources: Iterable[Resource], *, batch: int = 200) -> Iterator[bytes]:
+    """The 207 body as chunks, produced while ``resources`` is iterated (a
+    listing of any length in bounded memory). An error while listing can no
+    longer change the status: the body then ends without ``</D:multistatus>``,
+    which a client's XML parser reports instead of a silently short list."""
+    yield b'<?xml version="1.0" encoding="utf-8"?>\n<D:multistatus xmlns:D="DAV:">'
+    pending: list[str] = []
+    for resource in resources:
+        pending.append(_response(resource))
+        if len(pending) >= batch:
+            yield "".join(pending).encode()
+            pending.clear()
+    yield ("".join(pending) + "</D:multistatus>\n").encode()

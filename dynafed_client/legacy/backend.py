@@ -90,8 +90,11 @@ class LocalBackend:
     def copy(self, source: Source | str | Mapping[str, Any], destination: ObjectRef | str | Mapping[str, Any],
              *, job_id: str | None = None, verify: str = "adler32", verify_mode: str = "auto",
              overwrite: bool = False, on_progress: ProgressCallback | None = None, stream: bool = True,
-             events: Any = None) -> CopyResult:
-        """Like :meth:`Client.copy`, in a fresh process (always streamed, re-read verified)."""
+             events: Any = None, cancel: Any = None) -> CopyResult:
+        """Like :meth:`Client.copy`, in a fresh process (always streamed, re-read verified).
+        ``cancel`` is accepted for the gateway's sake but not honoured: the
+        legacy worker runs to its end (it writes only through a multipart
+        upload, so an abandoned copy still leaves nothing visible on failure)."""
         job_id = job_id or new_job_id()
         src = as_source(source)
         dst = as_object_ref(destination)

@@ -84,6 +84,7 @@ def function_env(name: str, *, port: int, stores_file: Path | None, sink: str | 
         "K_REVISION": f"{name}-local",
         "K_CONFIGURATION": name,
         "DYNAFED_FN_HTTP_SOURCES": "http://127.0.0.1",
+        "DYNAFED_FN_HTTP_DESTINATIONS": "http://127.0.0.1",
         "DYNAFED_FN_ALLOW_PRIVATE_SOURCES": "1",
     })
     if stores_file is not None:

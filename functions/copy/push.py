@@ -32,10 +32,15 @@ Steps:
 """
 from __future__ import annotations
 
+import contextlib
+import http.client
 import logging
+import socket
+import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from functions.contract.copy import COMPLETED, UrlDestination
 from functions.contract.digest_fields import encode_member, stated_digests, want_headers
@@ -100,14 +105,17 @@ class HttpDestination:
     """An http(s) destination: pinned address, the caller's headers, no redirects."""
 
     def __init__(self, destination: UrlDestination, *, prefixes: tuple[str, ...], allow_private: bool,
-                 connect_timeout: float = 5.0, read_timeout: float = 60.0) -> None:
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0, verify: bool | str = True) -> None:
         self.ref = destination
         self.what = destination.redacted()
         target = check_destination(destination.url, prefixes, allow_private=allow_private)
+        self._pinned = target
+        self._verify = verify
         self._target = target.url
         self._host_header = target.host_header
         self._timeout = (connect_timeout, read_timeout)
         self._session = pinned_session(target)
+        self._session.verify = verify  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR (runtime/trust.py)
         self._headers = dict(destination.headers)
 
     def request(self, method: str, *, extra: Mapping[str, str] | None = None, data: Any = None,
@@ -124,6 +132,61 @@ class HttpDestination:
             if isinstance(error, errors.InternalError):
                 raise errors.UpstreamUnavailable(f"{method} to destination {self.what} failed") from None
             raise error from None
+
+    def _connect(self) -> http.client.HTTPConnection:
+        """A connection to the checked address (TLS: SNI and certificate for the name)."""
+        parts = urlsplit(self._pinned.url)
+        address, port = self._pinned.address, parts.port or 443
+        connect_timeout, read_timeout = self._timeout
+        try:
+            sock = socket.create_connection((address, port), timeout=connect_timeout)
+            sock.settimeout(read_timeout)
+            if parts.scheme == "https":
+                context = ssl.create_default_context(
+                    cafile=self._verify if isinstance(self._verify, str) else _default_cafile())
+                sock = context.wrap_socket(sock, server_hostname=self._pinned.server_hostname or address)
+        except ssl.SSLError as exc:
+            raise errors.UpstreamError(f"TLS with destination {self.what} failed ({exc.reason or exc}); "
+                                       "a site CA goes in DYNAFED_FN_CA_BUNDLE or X509_CERT_DIR") from None
+        except OSError:
+            raise errors.UpstreamUnavailable(f"cannot connect to destination {self.what}") from None
+        connection = http.client.HTTPConnection(address, port, timeout=read_timeout)
+        connection.sock = sock
+        return connection
+
+    def put(self, body: SourceBody | None, size: int, extra: Mapping[str, str],
+            cancel: threading.Event) -> tuple[int, dict[str, str]]:
+        """One PUT of ``size`` bytes: (status, response headers). The body goes
+        out part by part with ``sendall`` (no small-block copying); a cancel
+        shuts the socket down (PushCancelled)."""
+        connection = self._connect()
+        assert connection.sock is not None
+        hang_up = _HangUp(connection.sock, cancel)
+        path = urlsplit(self._pinned.url)
+        try:
+            connection.putrequest("PUT", (path.path or "/") + (f"?{path.query}" if path.query else ""),
+                                  skip_host=True, skip_accept_encoding=True)
+            headers = {**self._headers, **extra, "Host": self._host_header, "User-Agent": "dynafed-fn-copy",
+                       "Content-Length": str(size)}
+            for name, value in headers.items():
+                connection.putheader(name, value)
+            connection.endheaders()
+            for view in body.parts() if body is not None else ():
+                if cancel.is_set():
+                    raise PushCancelled()
+                connection.sock.sendall(view)
+            response = connection.getresponse()
+            response.read()
+            return response.status, {name: value for name, value in response.getheaders()}
+        except PushCancelled:
+            raise
+        except (OSError, http.client.HTTPException):
+            if hang_up.fired or cancel.is_set():
+                raise PushCancelled() from None
+            raise errors.UpstreamUnavailable(f"PUT to destination {self.what} broke off") from None
+        finally:
+            hang_up.stop()
+            connection.close()
 
     def head(self, algorithm: str) -> Any | None:
         """The HEAD answer, or None when the destination does not exist."""
@@ -181,61 +244,59 @@ def present_at(destination: HttpDestination, *, size: int, algorithm: str,
 
 
 class SourceBody:
-    """The source's bytes as a file-like PUT body of known length: parts read
-    in order into recycled buffers, each digested before it is sent."""
+    """The source's bytes for the PUT: parts read in order into one recycled
+    buffer, each digested before it is sent."""
 
     def __init__(self, source: CopySource, plan: PartPlan, digests: DigestSet, *, reporter: ProgressReporter,
-                 cancel: threading.Event, on_read: Callable[[int], Any]) -> None:
+                 on_read: Callable[[int], Any]) -> None:
         self._plan = plan
         self._pool = BufferPool(1, plan.part_size)
         self._reader = source.reader(self._pool, 0)
         self._digests = digests
         self._reporter = reporter
-        self._cancel = cancel
         self._on_read = on_read
-        self._next = 1
-        self._view: memoryview | None = None
-        self._offset = 0
         self.sent = 0
 
-    def __len__(self) -> int:
-        return self._plan.size
-
-    def _release(self) -> None:
-        if self._view is not None:
-            self._reporter.advance(len(self._view))
-            self._pool.put(self._view.obj)  # type: ignore[arg-type]
-            self._view = None
-
-    def read(self, size: int | None = -1) -> memoryview | bytes:
-        """Up to ``size`` bytes (a view valid until the next call: http.client
-        sends it before asking again); everything left when ``size`` < 0."""
-        if size is None or size < 0:
-            return b"".join(bytes(chunk) for chunk in iter(lambda: self._read(self._plan.part_size), b""))
-        return self._read(size)
-
-    def _read(self, size: int) -> memoryview | bytes:
-        if self._cancel.is_set():
-            raise PushCancelled()
-        if self._view is None or self._offset >= len(self._view):
-            self._release()
-            if self._next > self._plan.count:
-                return b""
-            self._view = self._reader.read(self._plan.part(self._next))
-            self._next += 1
-            self._offset = 0
-            self._on_read(len(self._view))
-            self._digests.update(self._view)
-        end = min(len(self._view), self._offset + size)
-        chunk = self._view[self._offset:end]
-        self._offset = end
-        self.sent += len(chunk)
-        return chunk
+    def parts(self) -> Iterator[memoryview]:
+        """Each part's bytes (a view valid until the next one is asked for)."""
+        for part in self._plan.parts():
+            view = self._reader.read(part)
+            try:
+                self._on_read(len(view))
+                self._digests.update(view)
+                yield view
+                self.sent += len(view)
+                self._reporter.advance(len(view))
+            finally:
+                self._pool.put(view.obj)  # type: ignore[arg-type]
 
     def close(self) -> None:
-        self._release()
         self._reader.close()
         self._pool.close()
+
+
+class _HangUp:
+    """Shuts a socket down once ``cancel`` is set: a PUT blocked on a stalled
+    destination stops at once instead of at the read timeout. (A thread that
+    checks every 0.2 s: ``threading.Event`` cannot wait for two events.)"""
+
+    def __init__(self, sock: socket.socket, cancel: threading.Event) -> None:
+        self._sock, self._cancel, self._done = sock, cancel, threading.Event()
+        self.fired = False
+        self._thread = threading.Thread(target=self._watch, name="push-cancel", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.is_set():
+            if self._cancel.wait(0.2):
+                if not self._done.is_set():
+                    self.fired = True
+                    with contextlib.suppress(OSError):
+                        self._sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    def stop(self) -> None:
+        self._done.set()
 
 
 def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPlan | None, algorithm: str,
@@ -247,18 +308,16 @@ def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPla
     an empty S3 object is a 416)."""
     digests = DigestSet([algorithm])
     size = plan.size if plan is not None else 0
-    body = SourceBody(source, plan, digests, reporter=reporter, cancel=cancel, on_read=on_read) \
-        if plan is not None else None
+    body = SourceBody(source, plan, digests, reporter=reporter, on_read=on_read) if plan is not None else None
     extra = {"Content-Type": content_type or "application/octet-stream"}
     stated_reference = _repr_digest(algorithm, reference) if reference is not None else None
     if stated_reference is not None:
         # the destination may check what it receives (XRootD compares a pushed Repr-Digest)
         extra["Repr-Digest"] = stated_reference
     try:
-        response = destination.request("PUT", extra=extra, data=body if body is not None else b"")
-        response.close()
-        if response.status_code not in (200, 201, 204):
-            raise _status_error(response.status_code, destination.what, "PUT")
+        status, answer = destination.put(body, size, extra, cancel)
+        if status not in (200, 201, 204):
+            raise _status_error(status, destination.what, "PUT")
         sent = body.sent if body is not None else 0
         if sent != size:
             raise errors.UpstreamError(f"PUT to {destination.what} ended after {sent} of {size} bytes")
@@ -268,7 +327,7 @@ def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPla
         require_equal(algorithm, checksum, reference, source.what)
         if reference is not None:
             verified_by.append("source-checksum")
-        stated = stated_digests(response.headers).get(algorithm)
+        stated = stated_digests(answer).get(algorithm)
         if stated is None:
             head = destination.head(algorithm)
             stated = stated_digests(head.headers).get(algorithm) if head is not None else None
@@ -283,7 +342,7 @@ def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPla
                 raise errors.ChecksumMismatch(f"destination {destination.what} reads back with {algorithm} "
                                               f"{stored}, the bytes sent have {checksum}")
             verified_by.append("reread")
-        etag = response.headers.get("ETag")
+        etag = next((value for name, value in answer.items() if name.lower() == "etag"), None)
     except errors.DestinationExists:
         raise  # someone else's object appeared meanwhile: not ours to delete
     except PushCancelled:
@@ -313,3 +372,9 @@ def _repr_digest(algorithm: str, hex_value: str) -> str | None:
     from functions.contract.digest_fields import NAMES
 
     return encode_member(NAMES[algorithm], algorithm, hex_value) if algorithm in NAMES else None
+
+
+def _default_cafile() -> str:
+    import certifi
+
+    return str(certifi.where())

@@ -52,6 +52,7 @@ class WebDavTarget:
         self.gate = gate
         self.put_status = put_status
         self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
         self._writing: dict[str, threading.Event] = {}
         site = self
 
@@ -81,6 +82,11 @@ class WebDavTarget:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
+    def wait_for_request(self, method: str, timeout: float = 120) -> bool:
+        """Block until a ``method`` request arrived (an event, not a sleep)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: any(m == method for m, _, _ in self.requests), timeout)
+
     def methods(self) -> list[str]:
         with self._lock:
             return [method for method, _, _ in self.requests]
@@ -97,8 +103,9 @@ class WebDavTarget:
 
     def _record(self, handler: BaseHTTPRequestHandler) -> str | None:
         path = urlsplit(handler.path).path
-        with self._lock:
+        with self._arrived:
             self.requests.append((handler.command, path, dict(handler.headers.items())))
+            self._arrived.notify_all()
         if self.token is not None and handler.headers.get("Authorization") != self.token:
             status = 403 if handler.headers.get("Authorization") else 401
             self._answer(handler, status, {})
