@@ -18,7 +18,7 @@ pytestmark = pytest.mark.manifests
 
 # The oldest Kubernetes the pinned Knative 1.22 runs on: 1.34 (knative.dev/pkg
 # version/version.go defaultMinimumVersion "v1.34.0", vendored by eventing
-# knative-v1.22.0; the release announcement says 1.34 too). kubernetes-validate
+# knative-v1.22.0: the components' start-up check). kubernetes-validate
 # ships the 1.34.0 schemas (test_the_schemas_of_that_version_are_shipped).
 KUBERNETES_VERSION = "1.34.0"
 ALL_BUILDS = ["base", *pf.OVERLAYS]
