@@ -29,11 +29,11 @@ class SourceSettings:
     #: Delivery attempts per notification (connection errors and the statuses
     #: Knative eventing retries); then the webhook gets a 503 (the filer logs
     #: a dead letter; it does not redeliver).
-    attempts: int = 3
+    attempts: int = 5
     backoff_s: float = 0.5
     #: Seconds to wait for the sink's answer (a Broker answers at once; the
     #: checksum function called directly answers when the checksum is done).
-    sink_timeout_s: float = 30.0
+    sink_timeout_s: float = 10.0
     #: Where a CloudEvent the sink answers with goes (what a Broker does with a
     #: subscriber's reply); unset: replies are dropped, as a source's are.
     reply_sink: str | None = None
@@ -62,8 +62,10 @@ class SourceSettings:
             raise ConfigError(f"{PREFIX}REPLY_SINK must be an http(s) URL")
         if not config.sink:
             raise ConfigError("K_SINK is not set: a source needs a sink (a SinkBinding or the stack sets it)")
-        attempts = int(config.setting("ATTEMPTS", 3))
-        timeout = config.setting("SINK_TIMEOUT", 30.0)
+        # 5 attempts, 0.5 s doubling: a sink away for ~8 s (a Broker ingress
+        # restarting) loses nothing; the filer will not redeliver (delivery.py)
+        attempts = int(config.setting("ATTEMPTS", 5))
+        timeout = config.setting("SINK_TIMEOUT", 10.0)
         backoff = config.setting("BACKOFF", 0.5)
         if attempts < 1 or timeout <= 0 or backoff < 0:
             raise ConfigError(f"{PREFIX}ATTEMPTS must be >= 1, {PREFIX}SINK_TIMEOUT > 0, {PREFIX}BACKOFF >= 0")
