@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from dynafed_client import errors
+from dynafed_client import errors, logredact
 from dynafed_client.client import Client
 from dynafed_client.commands import COMMANDS, CommandEntry
 from dynafed_client.config import ClientConfig
@@ -359,8 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=_chosen_command(argv))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logredact.configure(logging.WARNING - 10 * min(args.verbose, 2), sys.stderr, "%(levelname)s %(name)s: %(message)s")
     runner = getattr(args, "run", None) or args.func
     try:
         return int(runner(args) or 0)

@@ -36,17 +36,35 @@ def _problem(status: int, code: str, detail: str) -> Response:
                   "detail": detail, "retryable": False}, status, "application/problem+json")
 
 
+def _read_body(request: Request) -> bytes | None:
+    """The body, or None when it is over MAX_BODY (declared or, chunked, as read)."""
+    if request.content_length is not None:
+        return None if request.content_length > MAX_BODY else request.get_data(cache=False)
+    stream = request.environ["wsgi.input"] if request.environ.get("wsgi.input_terminated") else None
+    if stream is None:
+        return b""
+    out = bytearray()
+    while len(out) <= MAX_BODY:
+        data = stream.read(min(64 * 1024, MAX_BODY + 1 - len(out)))
+        if not data:
+            return bytes(out)
+        out.extend(data)
+    return None
+
+
 def create_app(hub: EventHub, *, on_event: Iterable[EventCallback] = ()) -> Callable[..., Any]:
     """WSGI app publishing into ``hub``; ``on_event`` callbacks see each new
     (non-duplicate) event, e.g. an :class:`EventLog`'s ``append`` or a printer."""
     callbacks = list(on_event)
 
     def receive(request: Request) -> Response:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return _problem(413, "PAYLOAD_TOO_LARGE", "event body too large")
-        body = request.get_data(cache=False)
-        if len(body) > MAX_BODY:
-            return _problem(413, "PAYLOAD_TOO_LARGE", "event body too large")
+        body = _read_body(request)
+        if body is None:
+            # the rest of the body is still on the connection: close it, or the
+            # server would read those bytes as the next request
+            response = _problem(413, "PAYLOAD_TOO_LARGE", "event body too large")
+            response.headers["Connection"] = "close"
+            return response
         try:
             events = parse_http(dict(request.headers), body)
         except MalformedEvent as exc:

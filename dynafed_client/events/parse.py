@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynafed_client.events.model import ReceivedEvent
+from functions.contract import jsonbody
+from functions.contract.errors import ContractViolation
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
@@ -57,9 +59,9 @@ def parse_http(headers: Mapping[str, str], body: bytes) -> list[ReceivedEvent]:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedEvent("body is not valid JSON") from None
+        return jsonbody.loads(body)  # the functions' JSON limits (no 4300-digit integers, no NaN)
+    except ContractViolation as exc:
+        raise MalformedEvent(exc.detail) from None
 
 
 def _structured(item: Any, *, mode: str) -> ReceivedEvent:

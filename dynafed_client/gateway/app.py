@@ -33,6 +33,7 @@ from dynafed_client.gateway.preflight import probe_http_source
 from dynafed_client.gateway.storage import Storage, default_client_factory
 from dynafed_client.gateway.transfers import TransferStream
 from dynafed_client.mapping import StoreMapping
+from functions.contract import fields
 from functions.contract.checksum import ObjectRef
 from functions.contract.copy import UrlSource
 from functions.contract.digest_fields import format_repr_digest, parse_want_repr_digest
@@ -139,7 +140,9 @@ class GatewayApp:
             raise errors.NotFound(f"no store named {store!r}")
         if not self.config.is_exposed(store):
             raise errors.Forbidden(f"store {store!r} is not served here")
-        return Target(store, parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else "")
+        target = Target(store, parts[1] if len(parts) > 1 else "", parts[2] if len(parts) > 2 else "")
+        _check_names(target.bucket, target.key)
+        return target
 
     def _object(self, path: str) -> ObjectRef:
         target = self._target(path)
@@ -279,6 +282,7 @@ class GatewayApp:
     def _check_copy(self, source: ObjectRef | UrlSource, destination: ObjectRef, request: tpc.TpcRequest) -> None:
         for ref in (source, destination):
             if isinstance(ref, ObjectRef):
+                _check_names(ref.bucket, ref.key)
                 if ref.store not in self.config.stores:
                     raise errors.NotFound(f"no store named {ref.store!r}")
                 if not self.config.is_exposed(ref.store):
@@ -307,6 +311,16 @@ class GatewayApp:
             return int(result.bytes) if getattr(result, "bytes", None) is not None else None
 
         return run
+
+
+def _check_names(bucket: str, key: str) -> None:
+    """The functions' own bucket and key rules (functions.contract.fields), so a
+    name no store takes is a 400 here, never a store error (or a 5xx) later."""
+    if bucket and not fields.is_bucket_name(bucket):
+        raise errors.BadRequest("not a valid S3 bucket name (3-63 of a-z 0-9 . -)")
+    problem = fields.key_problem(key) if key else None
+    if problem:
+        raise errors.BadRequest(f"the object key {problem}")
 
 
 def _show(ref: ObjectRef | UrlSource) -> str:

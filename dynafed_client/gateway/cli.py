@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dynafed_client import logredact
 from dynafed_client.errors import ClientError, ConfigError
 from dynafed_client.gateway.config import (
     STACK_HTTP_SOURCES,
@@ -153,8 +154,7 @@ def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
     from dynafed_client.gateway.server import GatewayServer
 
     env = os.environ if env is None else env
-    logging.basicConfig(level=str(args.log_level).upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logredact.configure(str(args.log_level), sys.stderr, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         config, facts = build_config(args, env)
         dispatcher = build_dispatcher(args, env, facts)

@@ -14,7 +14,7 @@ from functions.contract.algorithms import CRC_LIKE, normalize_hex
 
 #: hex digits of each algorithm's value
 _HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
-_HEX = re.compile(r"^[0-9a-f]+$")
+_HEX = re.compile(r"[0-9a-f]+")
 #: CopyObject's limit; beyond it boto3's managed copy goes multipart
 _SINGLE_COPY_LIMIT = 5 * 1024**3
 
@@ -22,7 +22,7 @@ _SINGLE_COPY_LIMIT = 5 * 1024**3
 def canonical_value(algorithm: str, value: str) -> str:
     """Lowercase hex, CRC-like zero-padded to 8; ValueError if it cannot be a value of ``algorithm``."""
     text = normalize_hex(algorithm, value)
-    if not _HEX.match(text):
+    if not _HEX.fullmatch(text):
         raise ValueError(f"{algorithm} value must be hexadecimal")
     expected = 8 if algorithm in CRC_LIKE else _HEX_LENGTH.get(algorithm)
     if expected is None or len(text) != expected:

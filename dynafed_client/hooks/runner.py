@@ -1,12 +1,12 @@
 """The shared entry of the transfer hooks: parse argv, configure, run, exit status."""
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
+from dynafed_client import logredact
 from dynafed_client.hooks import exitcodes
 from dynafed_client.hooks.argv import USAGE, UsageError, parse_hook_argv
 from dynafed_client.hooks.settings import HookSettings, client_config
@@ -20,8 +20,7 @@ def main_for(direction: str, argv: Sequence[str], *, env: Mapping[str, str] | No
 
     env = os.environ if env is None else env
     err = err or sys.stderr
-    logging.basicConfig(level=env.get("DYNAFED_FN_LOG_LEVEL", "WARNING").upper(), stream=err,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logredact.configure(env.get("DYNAFED_FN_LOG_LEVEL", "WARNING"), err, "%(levelname)s %(name)s: %(message)s")
     try:
         args = parse_hook_argv(argv)
     except UsageError as exc:

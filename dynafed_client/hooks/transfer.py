@@ -24,9 +24,11 @@ from dynafed_client.hooks.argv import HookArgs
 from dynafed_client.hooks.monitor import MonitorPrinter
 from dynafed_client.hooks.settings import HookSettings
 from dynafed_client.refs import display
+from functions.contract import fields
 from functions.contract.algorithms import normalize_hex
 from functions.contract.checksum import ObjectRef
 from functions.contract.copy import UrlSource
+from functions.contract.urlpolicy import UrlRefused, parse_http_url
 
 log = logging.getLogger("dynafed_client.hooks")
 
@@ -51,6 +53,10 @@ def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[Obj
     if source_ref is not None:
         source = source_ref
     elif direction == PULL and args.source.lower().startswith(("http://", "https://")):
+        try:
+            parse_http_url(args.source)  # the copy function's URL policy: refuse early what it refuses
+        except UrlRefused as exc:
+            raise HookFailure(exitcodes.USAGE, f"pull source URL refused: {exc.detail}") from None
         source = UrlSource(args.source, *source_credentials(args))
     elif direction == PUSH:
         raise HookFailure(exitcodes.USAGE, f"push source is not in a mapped store: {_short(args.source)}")
@@ -61,7 +67,19 @@ def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[Obj
         what = "pull destination" if direction == PULL else "push destination (only configured stores can be written)"
         raise HookFailure(exitcodes.NOT_ALLOWED if direction == PUSH else exitcodes.USAGE,
                           f"{what} is not in a mapped store: {_short(args.destination)}")
+    for ref in (source, destination):
+        if isinstance(ref, ObjectRef):
+            _check_names(ref)
     return source, destination
+
+
+def _check_names(ref: ObjectRef) -> None:
+    """The functions' bucket and key rules: a mapped path no store takes is a usage error here."""
+    problem = None if fields.is_bucket_name(ref.bucket) else "is not a valid S3 bucket name"
+    if problem is None and fields.key_problem(ref.key):
+        problem = f"key {fields.key_problem(ref.key)}"
+    if problem:
+        raise HookFailure(exitcodes.USAGE, f"{ref.store}/{ref.bucket}: {problem}")
 
 
 def source_credentials(args: HookArgs) -> tuple[dict[str, str], str | None]:

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 
 TEMPLATES = Path(__file__).with_name("templates")
-_NAME_RE = re.compile(r"^[a-z][a-z0-9]{1,30}$")
+_NAME_RE = re.compile(r"[a-z][a-z0-9]{1,30}")
 RESERVED = frozenset({"contract", "runtime", "checksum", "copy"})
 
 #: template file -> destination (relative to the repository root)
@@ -45,7 +45,7 @@ def render(text: str, name: str) -> str:
 
 def new_function(name: str, root: Path) -> list[Path]:
     """Create the files of function ``name`` under repository ``root``; returns them."""
-    if not _NAME_RE.match(name) or name in RESERVED:
+    if not _NAME_RE.fullmatch(name) or name in RESERVED:
         raise ScaffoldError(f"function name must match {_NAME_RE.pattern} and not be one of {sorted(RESERVED)}")
     targets = {tmpl: root / render(dest, name) for tmpl, dest in FILES.items()}
     existing = [str(p.relative_to(root)) for p in targets.values() if p.exists()]

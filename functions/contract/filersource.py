@@ -271,4 +271,4 @@ RESULT_SCHEMA: dict[str, Any] = {
 
 def openapi_document() -> dict[str, Any]:
     return function_document("Dynafed filer source", "Receive a SeaweedFS filer notification (webhook)",
-                             NOTIFICATION_SCHEMA, RESULT_SCHEMA, errors=(400, 401, 413, 429, 502, 503))
+                             NOTIFICATION_SCHEMA, RESULT_SCHEMA, errors=(400, 401, 413, 415, 429, 502, 503))

@@ -22,7 +22,7 @@ PROBLEM = {
     },
 }
 _STORE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "default": "default"}
-_BUCKET = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.\\-_]{1,62}$"}
+_BUCKET = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
 _KEY = {"type": "string", "minLength": 1, "maxLength": 1024}
 _OBJECT: dict[str, Any] = {
     "type": "object",
@@ -175,7 +175,7 @@ def _common_paths() -> dict[str, Any]:
 
 
 def function_document(title: str, summary: str, request: dict[str, Any], result: dict[str, Any],
-                      *, errors: tuple[int, ...] = (400, 401, 403, 404, 409, 412, 413, 422, 429, 502, 503),
+                      *, errors: tuple[int, ...] = (400, 401, 403, 404, 409, 412, 413, 415, 422, 429, 502, 503),
                       extra_content: dict[str, Any] | None = None) -> dict[str, Any]:
     """The OpenAPI document of one function."""
     content = {"application/json": {"schema": result}, **(extra_content or {})}
@@ -218,6 +218,6 @@ def copy_document() -> dict[str, Any]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": CLEANUP_REQUEST}}},
         "responses": {"200": {"description": "aborted uploads",
                               "content": {"application/json": {"schema": CLEANUP_RESULT}}},
-                      **_problem_responses(400, 401, 403, 404, 502, 503)},
+                      **_problem_responses(400, 401, 403, 404, 413, 415, 502, 503)},
     }}
     return document

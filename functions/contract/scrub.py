@@ -62,7 +62,7 @@ REQUEST_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "store": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
-        "bucket": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.\\-_]{1,62}$"},
+        "bucket": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
         "prefix": {"type": "string", "maxLength": 1024},
         "algorithms": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(ALGORITHMS)}},
         "max_objects": {"type": "integer", "minimum": 1, "maximum": MAX_OBJECTS_LIMIT},

@@ -17,7 +17,7 @@ from functions.contract import fields
 
 MAX_HEADERS = 32
 MAX_HEADER_VALUE = 8192
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
 #: set by the transport or meaningless across hops: a caller must not choose them
 FORBIDDEN = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade",
                        "keep-alive", "proxy-authorization", "proxy-connection", "trailer", "expect",
@@ -35,7 +35,7 @@ def parse_headers(value: Any, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     seen: set[str] = set()
     for name, raw in headers.items():
-        if not isinstance(name, str) or not _TOKEN.match(name):
+        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
             raise fields.invalid(f"{what} header name {str(name)[:40]!r} is not an HTTP token")
         if name.lower() in FORBIDDEN:
             raise fields.invalid(f"{what} header {name!r} is set by the copy function itself")

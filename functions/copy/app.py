@@ -2,7 +2,6 @@
 ``POST /cleanup`` aborts orphaned multipart uploads."""
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Mapping
@@ -10,6 +9,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from functions.contract import jsonbody
 from functions.contract.copy import parse_cleanup_request
 from functions.contract.openapi import copy_document
 from functions.copy import delivery
@@ -20,10 +20,11 @@ from functions.copy.ndjson import NDJSON, ndjson_response
 from functions.copy.service import NAME, CopyService
 from functions.copy.settings import CopySettings
 from functions.runtime import errors
-from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
+from functions.runtime.app import MAX_BODY_BYTES, FunctionContext, FunctionSpec, create_function_app
+from functions.runtime.body import read_body
 from functions.runtime.config import Config, ConfigError
 from functions.runtime.events import Transport
-from functions.runtime.incoming import Incoming
+from functions.runtime.incoming import Incoming, check_content_type
 from functions.runtime.s3 import ClientFactory
 
 
@@ -90,10 +91,8 @@ def create_app(config: Config | None = None, *, env: Mapping[str, str] | None = 
 
     @app.post("/cleanup")
     def _cleanup() -> Response:
-        try:
-            body = json.loads(request.get_data(cache=False) or b"null")
-        except (ValueError, UnicodeDecodeError):
-            raise errors.InvalidRequest("request body is not valid JSON") from None
+        check_content_type(dict(request.headers))
+        body = jsonbody.loads(read_body(request, MAX_BODY_BYTES) or b"null")  # ContractViolation: a 400
         cleanup = parse_cleanup_request(body)
         aborted = abort_older(ctx.client(cleanup.store), cleanup.bucket, older_than_s=cleanup.older_than_s,
                               prefix=cleanup.prefix, dry_run=cleanup.dry_run)

@@ -57,7 +57,7 @@ from functions.runtime.stores import Store
 log = logging.getLogger("dynafed_fn.copy")
 
 NAME = "copy"
-_JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 Publish = Callable[[dict[str, Any]], None]
 
 
@@ -396,7 +396,7 @@ def _job_id_from_event(incoming: Incoming) -> str | None:
     event_id = incoming.event_id
     if not event_id:
         return None
-    if _JOB_ID.match(event_id):
+    if _JOB_ID.fullmatch(event_id):
         return event_id
     digest = hashlib.sha256(f"{incoming.event_source}\0{event_id}".encode()).hexdigest()
     return f"ce-{digest[:40]}"

@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, request
 
 from functions.runtime import errors
+from functions.runtime.body import read_body
 from functions.runtime.config import Config
 from functions.runtime.digests import IMPLEMENTATIONS
 from functions.runtime.events import EventEmitter, Transport
@@ -122,7 +123,7 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
             raise errors.TooManyRequests("function is saturated; retry later", headers={"Retry-After": "1"})
         release = True
         try:
-            incoming = parse_incoming(dict(request.headers), request.get_data(cache=False))
+            incoming = parse_incoming(dict(request.headers), read_body(request, spec.max_body_bytes))
             result = spec.handler(incoming, ctx)
             if isinstance(result, Response):
                 if result.is_streamed:

@@ -23,7 +23,7 @@ class ConfigError(ValueError):
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: CloudEvents 1.0: attribute names are ASCII lowercase letters and digits
 #: ("SHOULD NOT exceed 20 characters").
-_CE_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_CE_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
 #: Context attributes an override must not replace: they identify the event
 #: (receivers de-duplicate on source + id) or describe its data.
 _CE_RESERVED = frozenset({"id", "source", "specversion", "type", "datacontenttype", "dataschema",
@@ -153,7 +153,7 @@ def _ce_overrides(raw: str | None) -> dict[str, str]:
         raise ConfigError("K_CE_OVERRIDES must look like {\"extensions\": {...}}")
     out = {}
     for name, value in extensions.items():
-        if not (isinstance(name, str) and _CE_EXTENSION_NAME.match(name)):
+        if not (isinstance(name, str) and _CE_EXTENSION_NAME.fullmatch(name)):
             raise ConfigError(f"K_CE_OVERRIDES: extension name '{name}' must be 1-20 lowercase ASCII "
                               "letters or digits")
         if name in _CE_RESERVED:

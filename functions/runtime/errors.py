@@ -220,6 +220,7 @@ _S3_UNAVAILABLE = {"SlowDown", "ServiceUnavailable", "503", "RequestTimeout", "R
                    "InternalError", "500", "Throttling", "ThrottlingException"}
 _S3_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 _S3_PRECONDITION = {"PreconditionFailed", "412"}
+_S3_BAD_NAME = {"KeyTooLongError", "InvalidBucketName", "InvalidObjectName", "XMinioInvalidObjectName"}
 #: query parameters and header fields that carry signatures or credentials: S3
 #: SigV4 and SigV2 presigned URLs (``Signature=`` is what Ceph RGW and older
 #: tools hand out), GCS, SAS-style ``sig=``, and Authorization header values
@@ -357,8 +358,16 @@ def _translate_client_error(exc: Any, what: str) -> FunctionError:
         return ChecksumMismatch(f"storage reported a checksum mismatch{_for(what)}")
     if code == "EntityTooLarge" or (code == "InvalidRequest" and "size" in str(error.get("Message", "")).lower()):
         return ObjectTooLarge(f"object too large for this operation{_for(what)}")
+    if code in _S3_BAD_NAME:
+        # the store refuses the name (e.g. SeaweedFS: a path segment over its filer's limit):
+        # the caller's to fix, so a 400 that is not retried, never a retryable 502
+        return InvalidRequest(f"storage refused the bucket or key name ({code}){_for(what)}")
     if code in _S3_UNAVAILABLE or status >= 500:
         return UpstreamUnavailable(f"storage unavailable ({code or status}){_for(what)}")
+    if code == "InvalidRequest":
+        # the store refuses the request as such (SeaweedFS answers it to keys with '.'/'..'
+        # segments, which the contract refuses first): asking again cannot help
+        return UpstreamError(f"storage refused the request ({code}){_for(what)}", retryable=False)
     return UpstreamError(f"storage error {code or status}{_for(what)}")
 
 

@@ -10,13 +10,15 @@ eventing: the event goes to the dead-letter sink at once).
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from functions.runtime.errors import InvalidRequest
+from functions.contract import jsonbody
+from functions.contract.errors import ContractViolation
+from functions.runtime.errors import InvalidRequest, UnsupportedMediaType
 
 CLOUDEVENT_STRUCTURED = "application/cloudevents+json"
+JSON = "application/json"
 #: Longest event id accepted (the spec sets none; ids are keys of de-duplication tables).
 MAX_EVENT_ID_CHARS = 256
 
@@ -44,8 +46,23 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
     return "ce-specversion" in lowered or content_type == CLOUDEVENT_STRUCTURED
 
 
+def check_content_type(headers: Mapping[str, str]) -> None:
+    """``POST /`` takes JSON (``application/json``), a structured CloudEvent
+    (``application/cloudevents+json``) or a binary one (``ce-*`` headers; JSON
+    data, the content type may be left out): UnsupportedMediaType (415)
+    otherwise. ``text/plain``, form and multipart bodies are what a browser
+    sends cross-site without a CORS preflight, so they are never read as JSON."""
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
+    content_type = lowered.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in (JSON, CLOUDEVENT_STRUCTURED) or ("ce-specversion" in lowered and not content_type):
+        return
+    raise UnsupportedMediaType(f"Content-Type must be {JSON} or {CLOUDEVENT_STRUCTURED}, "
+                               f"not {content_type[:60] or 'absent'}")
+
+
 def parse_incoming(headers: Mapping[str, str], body: bytes) -> Incoming:
     """Parse ``POST /`` into JSON data, unwrapping a CloudEvent when present."""
+    check_content_type(headers)
     headers = {str(k).lower(): str(v) for k, v in headers.items()}
     if is_cloudevent(headers):
         return _parse_cloudevent(headers, body)
@@ -56,9 +73,9 @@ def _json(body: bytes) -> Any:
     if not body:
         raise InvalidRequest("empty request body; expected JSON")
     try:
-        return json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("request body is not valid JSON") from None
+        return jsonbody.loads(body)
+    except ContractViolation as exc:
+        raise InvalidRequest(exc.detail) from None
 
 
 def _wire_id(headers: Mapping[str, str], body: bytes) -> Any:
@@ -66,9 +83,9 @@ def _wire_id(headers: Mapping[str, str], body: bytes) -> Any:
     if "ce-specversion" in headers:
         return headers.get("ce-id")
     try:
-        document = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
-        raise InvalidRequest("malformed CloudEvent") from None
+        document = jsonbody.loads(body, what="structured CloudEvent")
+    except ContractViolation as exc:
+        raise InvalidRequest(f"malformed CloudEvent: {exc.detail}") from None
     return document.get("id") if isinstance(document, dict) else None
 
 

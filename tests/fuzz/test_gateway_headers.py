@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from dynafed_client.gateway import digests, tpc
 from dynafed_client.gateway.errors import BadRequest
+from tests.seeding import examples
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 tokens = st.sampled_from([*digests.TOKENS, "ADLER32", "UNIXcksum", "crc32", "SHA-256", "MD5", "", " adler32 "])
 params = st.sampled_from(["", ";q=0", ";q=0.5", ";q=1", ";q=1.5", ";q=-1", ";q=abc", ";Q=0.3", ";q=", ";x=1;q=0.2",

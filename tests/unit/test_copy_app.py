@@ -230,7 +230,8 @@ def test_cleanup_endpoint(app, s3):
     done = client.post("/cleanup", json={"bucket": "dst", "older_than_s": 0}).get_json()
     assert [a["key"] for a in done["aborted"]] == ["orphan"]
     assert not s3.list_multipart_uploads(Bucket="dst").get("Uploads")
-    assert client.post("/cleanup", data=b"{").status_code == 400
+    assert client.post("/cleanup", data=b"{", content_type="application/json").status_code == 400
+    assert client.post("/cleanup", data=b"{}", content_type="text/plain").status_code == 415
 
 
 def test_auth_token_is_required_when_configured(s3, sink):

@@ -91,7 +91,6 @@ def test_tree_shape(parent: type, child: type) -> None:
     ("EntityTooLarge", 400, "too big", C.OBJECT_TOO_LARGE),
     ("InvalidRequest", 400, "The specified copy source is larger than the maximum allowable size for a copy "
                             "source: 5368709120", C.OBJECT_TOO_LARGE),
-    ("InvalidRequest", 400, "something else", C.UPSTREAM_ERROR),
     ("SlowDown", 503, "", C.UPSTREAM_UNAVAILABLE),
     ("ServiceUnavailable", 503, "", C.UPSTREAM_UNAVAILABLE),
     ("503", 503, "", C.UPSTREAM_UNAVAILABLE),
@@ -111,6 +110,22 @@ def test_client_error_mapping(code: str, status: int, message: str, expected: Er
     assert error.status == expected.status
     assert error.retryable == expected.retryable
     assert "s3://bucket/key" in error.detail
+
+
+@pytest.mark.parametrize(("code", "status", "expected", "retryable"), [
+    ("KeyTooLongError", 400, C.INVALID_REQUEST, False),  # SeaweedFS: a key segment over the filer's limit
+    ("InvalidBucketName", 400, C.INVALID_REQUEST, False),
+    ("InvalidObjectName", 400, C.INVALID_REQUEST, False),
+    ("InvalidRequest", 400, C.UPSTREAM_ERROR, False),  # SeaweedFS's answer to '..' keys: never retried
+])
+def test_a_store_refusing_a_name_is_not_a_retryable_error(code: str, status: int, expected: ErrorCode,
+                                                         retryable: bool) -> None:
+    """Class 6 of issue 13: a client's mistake is never a retryable 5xx. The codes
+    are SeaweedFS's (weed/s3api/s3err/s3api_errors.go: ErrKeyTooLongError,
+    ErrInvalidBucketName; weed/s3api/s3_constants/header.go IsValidObjectKey
+    answers ErrInvalidRequest) and AWS's."""
+    error = translate(client_error(code, status, ""), what="s3://bucket/key")
+    assert (error.code, error.retryable) == (expected, retryable)
 
 
 def test_client_error_detail_scrubs_presigned_what() -> None:

@@ -134,7 +134,7 @@ def test_canary_secret_never_leaves_the_checksum_function(logs: JsonLines) -> No
             client.post("/", json={"bucket": "nobucket", "key": "absent"}, headers=auth),
             client.post("/", json={"store": "nope", "bucket": "data", "key": "k"}, headers=auth),
             client.post("/", json={"bucket": "data", "key": "k"}, headers={"Authorization": "Bearer wrong"}),
-            client.post("/", data=b"{", headers=auth),
+            client.post("/", data=b"{", headers=auth, content_type="application/json"),
             client.get("/healthz"), client.get("/readyz"), client.get("/metrics"), client.get("/openapi.json"),
         ]
     assert [r.status_code for r in responses] == [200, 404, 404, 400, 401, 400, 200, 200, 200, 200]
@@ -201,7 +201,7 @@ def test_slot_is_released_after_errors() -> None:
     client = app.test_client()
     for _ in range(3):
         assert client.post("/", json={"do": "upstream"}).status_code == 502
-    assert client.post("/", data=b"{").status_code == 400
+    assert client.post("/", data=b"{", content_type="application/json").status_code == 400
     assert client.post("/", json={}).status_code == 200
 
 
