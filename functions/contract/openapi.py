@@ -186,7 +186,11 @@ def function_document(title: str, summary: str, request: dict[str, Any], result:
             "/": {"post": {
                 "summary": summary,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
-                "responses": {"200": {"description": "result", "content": content},
+                "responses": {"200": {"description": (
+                                  "result; to a CloudEvent request the result is one reply CloudEvent in "
+                                  "binary mode (ce-* headers, this body as its data)"), "content": content},
+                              "202": {"description": ("a CloudEvent request with nothing to report (e.g. an S3 "
+                                                      "removal record): empty body")},
                               **_problem_responses(*errors)},
             }},
             **_common_paths(),
