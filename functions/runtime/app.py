@@ -27,6 +27,7 @@ from functions.runtime.health import Readiness
 from functions.runtime.incoming import Incoming, is_cloudevent, parse_incoming
 from functions.runtime.logs import configure_logging, request_id
 from functions.runtime.metrics import CONTENT_TYPE_LATEST, FunctionMetrics
+from functions.runtime.read_deadline import release_read_deadline
 from functions.runtime.replies import delivery_status
 from functions.runtime.s3 import ClientFactory, S3Clients, make_s3_client
 
@@ -119,11 +120,14 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
 
     @app.post("/")
     def _invoke() -> Response:
+        # The whole body first (within the worker's read deadline), a work slot
+        # only then: a slow or unfinished body must never hold one (issue 13, class 2).
+        body = _read_request_body(spec.max_body_bytes)
         if not inflight.acquire(blocking=False):
             raise errors.TooManyRequests("function is saturated; retry later", headers={"Retry-After": "1"})
         release = True
         try:
-            incoming = parse_incoming(dict(request.headers), read_body(request, spec.max_body_bytes))
+            incoming = parse_incoming(dict(request.headers), body)
             result = spec.handler(incoming, ctx)
             if isinstance(result, Response):
                 if result.is_streamed:
@@ -161,6 +165,24 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
         return jsonify(spec.openapi())
 
     return app
+
+
+def _read_request_body(limit: int) -> bytes:
+    """The request body; 408 when it does not arrive by the worker's deadline
+    (functions/runtime/worker.py), which is lifted once the body is in."""
+    try:
+        return read_body(request, limit)
+    except Exception as exc:
+        # Werkzeug reports a failed read as ClientDisconnected (400); the deadline is its cause
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, TimeoutError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise errors.RequestTimeout("the request body did not arrive in time",
+                                    headers={"Connection": "close"}) from None
+    finally:
+        release_read_deadline(request.environ)
 
 
 def _authorize(token: str) -> None:

@@ -30,6 +30,67 @@ _CE_RESERVED = frozenset({"id", "source", "specversion", "type", "datacontenttyp
                           "subject", "time", "data", "data_base64"})
 
 
+#: gunicorn threads beyond ``THREADS`` that never do work: the app admits at
+#: most ``max_inflight`` requests to ``POST /``; with no spare thread a
+#: saturated worker would leave further requests - and the kubelet's probes -
+#: queued inside gunicorn instead of answering ``429`` / ``/healthz`` at once.
+SPARE_THREADS = 2
+#: how long a request's headers and body may take to arrive (seconds)
+DEFAULT_REQUEST_READ_TIMEOUT = 10.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Concurrency:
+    """The one source of truth for how much a worker does at once.
+
+    ``threads`` (``THREADS``) is the number of requests that work at once: the
+    Knative ``containerConcurrency`` (tests/manifests check it) and the
+    default admission limit. ``max_inflight`` (``DYNAFED_FN_MAX_INFLIGHT``,
+    at most ``threads``) is what the app admits to ``POST /``; beyond it, 429.
+    gunicorn runs ``gunicorn_threads`` = ``threads + SPARE_THREADS``.
+    gunicorn (functions/runtime/gunicorn.py) and the app's ``Config`` both
+    parse it here, and gunicorn passes the result to its workers' environment
+    (``raw_env``), so a bare container CMD or the local stack without
+    ``THREADS`` gets the same numbers on both sides.
+    """
+
+    threads: int
+    max_inflight: int
+    spare_threads: int = SPARE_THREADS
+
+    @property
+    def gunicorn_threads(self) -> int:
+        return self.threads + self.spare_threads
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, default_threads: int) -> Concurrency:
+        threads = _int(env, "THREADS", default_threads, minimum=1)
+        max_inflight = _int(env, "DYNAFED_FN_MAX_INFLIGHT", threads, minimum=1)
+        if max_inflight > threads:
+            raise ConfigError(f"DYNAFED_FN_MAX_INFLIGHT ({max_inflight}) must not exceed THREADS ({threads}): "
+                              "the requests beyond THREADS would queue inside gunicorn instead of a 429")
+        return cls(threads=threads, max_inflight=max_inflight)
+
+    def environment(self) -> dict[str, str]:
+        """What a worker process must see to agree with this (gunicorn ``raw_env``)."""
+        return {"THREADS": str(self.threads), "DYNAFED_FN_MAX_INFLIGHT": str(self.max_inflight)}
+
+
+def request_read_timeout(env: Mapping[str, str]) -> float:
+    """``DYNAFED_FN_REQUEST_READ_TIMEOUT``: seconds a request's headers and body
+    may take to arrive before the worker answers 408 (functions/runtime/worker.py)."""
+    raw = env.get("DYNAFED_FN_REQUEST_READ_TIMEOUT", "")
+    if raw == "":
+        return DEFAULT_REQUEST_READ_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"DYNAFED_FN_REQUEST_READ_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise ConfigError("DYNAFED_FN_REQUEST_READ_TIMEOUT must be > 0 and <= 3600")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
     service: str
@@ -67,7 +128,7 @@ class Config:
         sink = env.get("K_SINK") or None
         if sink and not sink.startswith(("http://", "https://")):
             raise ConfigError("K_SINK must be an http(s) URL")
-        threads = _int(env, "THREADS", 8, minimum=1)
+        concurrency = Concurrency.from_env(env, default_threads=8)
         prefix = f"DYNAFED_FN_{function.upper()}_"
         log_level = env.get("DYNAFED_FN_LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if log_level not in LOG_LEVELS:
@@ -85,7 +146,7 @@ class Config:
             sink=sink,
             ce_extensions=_ce_overrides(env.get("K_CE_OVERRIDES")),
             log_level=log_level,
-            max_inflight=_int(env, "DYNAFED_FN_MAX_INFLIGHT", threads, minimum=1),
+            max_inflight=concurrency.max_inflight,
             s3_pool_size=_int(env, "DYNAFED_FN_S3_POOL_SIZE", 32, minimum=1),
             s3_max_attempts=_int(env, "DYNAFED_FN_S3_MAX_ATTEMPTS", 5, minimum=1),
             extra={k[len(prefix):]: v for k, v in env.items() if k.startswith(prefix)},

@@ -3,27 +3,34 @@
 ``timeout = 0`` because long streamed requests are normal here and Knative's
 own timeouts bound them; ``graceful_timeout`` lets in-flight work finish after
 SIGTERM (Knative sets the pod's grace period to the revision timeout).
+
+Threads and the in-flight limit come from ``config.Concurrency`` (the one
+place they are parsed); ``raw_env`` hands the numbers to the workers, so the
+app admits exactly what gunicorn has threads for even when ``THREADS`` is
+not set. The worker class (``worker.py``) reads each request completely,
+within ``DYNAFED_FN_REQUEST_READ_TIMEOUT``, before a thread handles it.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-#: Threads beyond ``THREADS`` that never do work: the app admits at most
-#: ``DYNAFED_FN_MAX_INFLIGHT`` (default ``THREADS``) requests to ``POST /``, and
-#: with no spare thread a saturated worker would leave further requests - and
-#: the kubelet's probes - queued in gunicorn instead of answering ``429`` /
-#: ``/healthz`` at once (seen with real gunicorn: probes timed out under load).
-SPARE_THREADS = 2
+from functions.runtime.config import SPARE_THREADS, Concurrency, request_read_timeout
+
+__all__ = ["SPARE_THREADS", "settings"]
 
 
 def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
-    threads = int(env.get("THREADS", default_threads))
+    """gunicorn's settings for a function whose ``THREADS`` default is ``default_threads``."""
+    concurrency = Concurrency.from_env(env, default_threads=default_threads)
+    read_timeout = request_read_timeout(env)  # validated here, at start-up, and read again by each worker
+    worker_env = {**concurrency.environment(), "DYNAFED_FN_REQUEST_READ_TIMEOUT": str(read_timeout)}
     return {
         "bind": f"{env.get('HOST', '0.0.0.0')}:{int(env.get('PORT', '8080'))}",
         "workers": int(env.get("WORKERS", "1")),
-        "threads": threads + SPARE_THREADS,
-        "worker_class": "gthread",
+        "threads": concurrency.gunicorn_threads,
+        "worker_class": "functions.runtime.worker.BufferingThreadWorker",
+        "raw_env": [f"{name}={value}" for name, value in worker_env.items()],
         "timeout": 0,
         "graceful_timeout": int(env.get("GRACEFUL_TIMEOUT", "30")),
         "keepalive": 75,  # longer than typical proxy idle timeouts (queue-proxy, Kourier)
