@@ -6,41 +6,53 @@ Namespace: ``/<store>/<bucket>/<key>``.
 HEAD/GET   with ``Want-Digest`` / ``Want-Repr-Digest``: synchronous ``Digest`` / ``Repr-Digest`` (RFC 3230 / 9530)
            plus Content-Length, ETag, Last-Modified; GET then streams the
            content. Plain GET: 302 to a presigned URL of the store.
-PROPFIND   Depth 0 / 1 multistatus (gfal2 stats the destination first)
+PROPFIND   Depth 0 / 1 multistatus (gfal2 stats the destination first); Depth 1
+           lists every child (paged, streamed: no cut at 1000) and a store's
+           buckets where its credentials may list them
+PUT        201/204: the body streamed into the store (gateway/upload.py)
 DELETE     204 (gfal2 ``overwrite`` deletes before COPY)
+MOVE       201/204 within one store, up to 5 GiB (gateway/moves.py)
 MKCOL      201 inside an existing bucket (S3 has no directories)
-COPY       HTTP-TPC pull (``Source``) / push (``Destination``): checks, then
-           202 and a Perf Marker stream fed by the copy function
+COPY       HTTP-TPC pull (``Source``) / push (``Destination``: a store here or
+           an allowed http(s) URL): checks, then 202 and a Perf Marker stream
+           fed by the copy function. One job per (source, destination)
+           (gateway/jobs.py); a client hanging up cancels it
 OPTIONS    Allow / DAV
+
+Authentication (gateway/auth.py): off, a static bearer token, and/or WLCG
+JWTs with storage.read/create/modify scopes; HEAD/OPTIONS of collections
+stay open for health probes.
 =========  ===============================================================
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
-import hmac
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from werkzeug.wrappers import Request, Response
 
-from dynafed_client.gateway import digests, errors, tpc, webdav
+from dynafed_client.gateway import auth, digests, errors, listing, moves, tpc, upload, webdav
 from dynafed_client.gateway.config import GatewayConfig
+from dynafed_client.gateway.destinations import probe_destination
+from dynafed_client.gateway.jobs import RunningCopies, job_id_for
 from dynafed_client.gateway.preflight import probe_http_source
 from dynafed_client.gateway.storage import Storage, default_client_factory
 from dynafed_client.gateway.transfers import TransferStream
-from dynafed_client.mapping import StoreMapping
+from dynafed_client.mapping import StoreMapping, collapse_slashes
 from functions.contract import fields
 from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from functions.contract.copy import UrlDestination, UrlSource
 from functions.contract.digest_fields import format_repr_digest, parse_want_repr_digest
 
 log = logging.getLogger("dynafed_client.gateway")
 
-ALLOW = "OPTIONS, HEAD, GET, PROPFIND, DELETE, MKCOL, COPY"
+ALLOW = "OPTIONS, HEAD, GET, PROPFIND, PUT, DELETE, MOVE, MKCOL, COPY"
+#: the request environ key holding the authenticated caller (auth.Principal)
+PRINCIPAL = "dynafed.principal"
 STREAM_CHUNK = 1024 * 1024
 OCTETS = "application/octet-stream"
 
@@ -50,8 +62,9 @@ class Dispatcher(Protocol):
 
     def checksum(self, obj: ObjectRef, algorithms: Sequence[str], *, cache: str = ...) -> Any: ...
 
-    def copy(self, source: ObjectRef | UrlSource, destination: ObjectRef, *, job_id: str | None = ...,
-             verify: str = ..., overwrite: bool = ..., on_progress: Any = ...) -> Any: ...
+    def copy(self, source: ObjectRef | UrlSource, destination: ObjectRef | UrlDestination, *,
+             job_id: str | None = ..., verify: str = ..., overwrite: bool = ..., on_progress: Any = ...,
+             cancel: Any = ...) -> Any: ...
 
 
 #: ``probe(url, headers)`` checks an http(s) source before a COPY is accepted
@@ -93,10 +106,13 @@ class GatewayApp:
                                           client_factory=functools.partial(default_client_factory, verify=verify))
         self._probe = probe or functools.partial(probe_http_source, allow=config.allow_list,
                                                  allow_private=config.allow_private_sources, verify=verify)
+        self._verify_tls = verify
         self._clock = clock
+        self._auth = auth.Authenticator(token=config.token, jwt_settings=config.jwt)
+        self._running = RunningCopies()
         self._handlers: dict[str, Callable[[Request], Response]] = {
             "OPTIONS": self.options, "HEAD": self.get, "GET": self.get, "PROPFIND": self.propfind,
-            "DELETE": self.delete, "MKCOL": self.mkcol, "COPY": self.copy,
+            "PUT": self.put, "DELETE": self.delete, "MOVE": self.move, "MKCOL": self.mkcol, "COPY": self.copy,
         }
 
     # -- WSGI ---------------------------------------------------------------------
@@ -120,19 +136,40 @@ class GatewayApp:
         return response(environ, start_response)
 
     def _authorize(self, request: Request) -> None:
-        token = self.config.token
-        if not token:
+        """Authenticate the caller and check the activity on the request path
+        (gateway/auth.py); other paths a request touches (a MOVE or push
+        destination here) are checked by their handler with :meth:`_allow`."""
+        if not self._auth.enabled:
             return
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
-            raise errors.Unauthorized("missing or invalid bearer token",
-                                      headers={"WWW-Authenticate": 'Bearer realm="dynafed-fn-gateway"'})
+        path = collapse_slashes(request.path)
+        if request.method in ("HEAD", "OPTIONS") and _is_collection(path):
+            return  # health probes (Dynafed's location plugin HEADs the endpoint's base URL)
+        principal = self._auth.authenticate(request.headers.get("Authorization"))
+        request.environ[PRINCIPAL] = principal
+        method = request.method
+        if method in ("DELETE", "MOVE"):
+            self._auth.authorize(principal, auth.MODIFY, path)
+        elif method in ("PUT", "MKCOL") or (method == "COPY" and "Source" in request.headers):
+            self._auth.authorize(principal, auth.CREATE, path)
+        else:  # HEAD, GET, PROPFIND, OPTIONS, push COPY (this path is read)
+            self._auth.authorize(principal, auth.READ, path)
+
+    def _allow(self, request: Request, activity: str, path: str) -> None:
+        principal = request.environ.get(PRINCIPAL)
+        if principal is not None:
+            self._auth.authorize(principal, activity, collapse_slashes(path))
+
+    def _may_replace(self, request: Request, path: str) -> bool:
+        """Whether the caller may overwrite (storage.create alone only creates)."""
+        principal = request.environ.get(PRINCIPAL)
+        return principal is None or principal.may(auth.MODIFY, collapse_slashes(path))
 
     # -- namespace ------------------------------------------------------------------
 
     def _target(self, path: str) -> Target | None:
         """The namespace target of a path; None for the root; 404/403 for stores."""
-        parts = path.lstrip("/").split("/", 2)
+        # a Dynafed endpoint URL ending in "/" sends "//key" (mapping.collapse_slashes)
+        parts = collapse_slashes(path).lstrip("/").split("/", 2)
         if not parts[0]:
             return None
         store = parts[0]
@@ -160,6 +197,10 @@ class GatewayApp:
         return Response(status=200, headers={"Allow": ALLOW, "DAV": "1", "Content-Length": "0"})
 
     def get(self, request: Request) -> Response:
+        if request.method == "HEAD" and not ({"Want-Digest", "Want-Repr-Digest"} & set(request.headers.keys())):
+            target = self._target(request.path)
+            if target is None or not target.key or target.key.endswith("/"):
+                return self._head_collection(target)
         ref = self._object(request.path)
         want_header = request.headers.getlist("Want-Digest")
         want_repr = request.headers.getlist("Want-Repr-Digest")
@@ -196,12 +237,21 @@ class GatewayApp:
         return Response(_stream_body(body), status=200, headers=headers, mimetype=OCTETS,
                         direct_passthrough=True)
 
+    def _head_collection(self, target: Target | None) -> Response:
+        """HEAD of the root, a store or a bucket: 200 when it exists (the health
+        check of Dynafed's HTTP location plugin is a HEAD on the endpoint's base URL)."""
+        if target is not None and target.bucket:
+            self._stat(target)  # 404 when the bucket or prefix does not exist
+        return Response(status=200, headers={"Content-Length": "0"})
+
     def propfind(self, request: Request) -> Response:
         depth = request.headers.get("Depth", "1").strip()
         target = self._target(request.path)
         resources = self._stat(target)
         if depth != "0" and resources[0].collection:
-            resources += self._children(target)
+            children = self._children(target)  # errors known now (403, 404) are still a status
+            return Response(webdav.multistatus_chunks(_chain(resources, children)), status=207,
+                            content_type=webdav.MULTISTATUS, direct_passthrough=True)
         return Response(webdav.multistatus(resources), status=207, content_type=webdav.MULTISTATUS)
 
     def _stat(self, target: Target | None) -> list[webdav.Resource]:
@@ -226,15 +276,53 @@ class GatewayApp:
             return [webdav.Resource(target.path, collection=True)]
         raise errors.NotFound("no such object")
 
-    def _children(self, target: Target | None) -> list[webdav.Resource]:
+    def _children(self, target: Target | None) -> Iterator[webdav.Resource]:
         if target is None:
-            return [webdav.Resource(f"/{name}", collection=True) for name in self.config.exposed_names]
+            return iter([webdav.Resource(f"/{name}", collection=True) for name in self.config.exposed_names])
+        client = self.storage.client(target.store)
         if not target.bucket:
-            return []  # listing a store's buckets needs ListAllMyBuckets: not offered
+            return iter([webdav.Resource(f"{target.path}/{e.name}", collection=True, last_modified=e.last_modified)
+                         for e in listing.list_buckets(client, target.store)])
         base = target.path.rstrip("/")
-        return [webdav.Resource(f"{base}/{e.name}", collection=e.is_collection, size=e.size,
+        entries = listing.iter_children(client, target.bucket, target.key.rstrip("/"))
+        first = next(entries, None)  # the first page's errors are a status, not a cut body
+        return (webdav.Resource(f"{base}/{e.name}", collection=e.is_collection, size=e.size,
                                 last_modified=e.last_modified, etag=e.etag)
-                for e in self.storage.list(target.store, target.bucket, target.key.rstrip("/"))]
+                for e in _chain([first] if first is not None else [], entries))
+
+    def put(self, request: Request) -> Response:
+        """Store the body (gateway/upload.py): 201 Created, or 204 when it replaced an object."""
+        ref = self._object(request.path)
+        length = request.content_length
+        if length is None:
+            raise errors.BadRequest("PUT needs a Content-Length (chunked uploads are not taken)")
+        if not self.storage.bucket_exists(ref.store, ref.bucket):
+            raise errors.NotFound("no such bucket")  # S3 has no directories to create: the bucket must exist
+        existed = self.storage.exists(ref)
+        if existed and (request.headers.get("If-None-Match", "").strip() == "*"
+                        or not self._may_replace(request, request.path)):
+            raise errors.PreconditionFailed("the object exists (If-None-Match: *, or a create-only token)")
+        stated = upload.stated_digests(dict(request.headers.items()))
+        result = upload.receive(self.storage.client(ref.store), ref, request.stream, length=length,
+                                content_type=request.headers.get("Content-Type"), stated=stated, existed=existed)
+        return Response(status=201 if result.created else 204,
+                        headers={"ETag": result.etag, "Digest": f"adler32={result.adler32}",
+                                 "Content-Length": "0"})
+
+    def move(self, request: Request) -> Response:
+        """Rename within a store (gateway/moves.py)."""
+        source = self._object(request.path)
+        location = request.headers.get("Destination", "")
+        destination = self._namespace(request).resolve(location) if location else None
+        if destination is None:
+            raise errors.BadGateway("MOVE needs a Destination in a store served here")
+        if not self.config.is_exposed(destination.store):
+            raise errors.Forbidden(f"store {destination.store!r} is not served here")
+        _check_names(destination.bucket, destination.key)
+        self._allow(request, auth.CREATE, f"/{destination.store}/{destination.bucket}/{destination.key}")
+        overwrite = request.headers.get("Overwrite", "T").strip().upper() != "F"
+        created = moves.move_object(self.storage.client(source.store), source, destination, overwrite=overwrite)
+        return Response(status=201 if created else 204, headers={"Content-Length": "0"})
 
     def delete(self, request: Request) -> Response:
         ref = self._object(request.path)
@@ -257,6 +345,7 @@ class GatewayApp:
         tpc_request = tpc.parse_copy(request.headers.items())
         remote = self._namespace(request).resolve(tpc_request.remote_url)
         source: ObjectRef | UrlSource
+        destination: ObjectRef | UrlDestination
         if tpc_request.mode == "pull":
             destination = here
             # the TransferHeader* set travels with the source, for its host only (never shown)
@@ -265,21 +354,33 @@ class GatewayApp:
         else:
             source = here
             if remote is None:
-                raise errors.Forbidden("push destination is not a store served here; "
-                                       "only copies into configured stores are possible")
-            destination = remote
+                # another site's storage: the TransferHeader* set are its credentials (for its host only)
+                probe_destination(tpc_request.remote_url, tpc_request.transfer_headers,
+                                  allow=self.config.destination_allow_list,
+                                  allow_private=self.config.allow_private_sources,
+                                  overwrite=tpc_request.overwrite, verify=self._verify_tls)
+                destination = UrlDestination(tpc_request.remote_url, tpc_request.transfer_headers)
+            else:
+                destination = remote
+                self._allow(request, auth.CREATE, f"/{remote.store}/{remote.bucket}/{remote.key}")
+        if isinstance(destination, ObjectRef) and not self._may_replace(
+                request, f"/{destination.store}/{destination.bucket}/{destination.key}"):
+            tpc_request = dataclasses.replace(tpc_request, overwrite=False)  # a create-only token
         self._check_copy(source, destination, tpc_request)
-        job_id = f"gw-{uuid.uuid4().hex}"
+        job_id = job_id_for(source, destination)
+        handle = self._running.begin(job_id)  # a COPY of the same job still running is cancelled first
         log.info("COPY %s job %s: %s -> %s", tpc_request.mode, job_id, _show(source), _show(destination))
-        stream = TransferStream(self._copy_run(source, destination, tpc_request, job_id),
+        stream = TransferStream(self._copy_run(source, destination, tpc_request, job_id, handle.cancel),
                                 heartbeat_s=self.config.marker_interval_s,
                                 min_gap_s=self.config.marker_min_gap_s,
-                                timeout_s=self.config.copy_timeout_s, name=job_id)
+                                timeout_s=self.config.copy_timeout_s, name=job_id, cancel=handle.cancel,
+                                on_end=lambda: self._running.end(job_id, handle))
         # no Content-Length: the server sends it chunked, each block as it comes
-        return Response(_encode(stream), status=202, mimetype="text/plain", direct_passthrough=True,
+        return Response(_Encoded(stream), status=202, mimetype="text/plain", direct_passthrough=True,
                         headers={"X-Copy-Job": job_id, "Cache-Control": "no-cache"})
 
-    def _check_copy(self, source: ObjectRef | UrlSource, destination: ObjectRef, request: tpc.TpcRequest) -> None:
+    def _check_copy(self, source: ObjectRef | UrlSource, destination: ObjectRef | UrlDestination,
+                    request: tpc.TpcRequest) -> None:
         for ref in (source, destination):
             if isinstance(ref, ObjectRef):
                 _check_names(ref.bucket, ref.key)
@@ -295,17 +396,20 @@ class GatewayApp:
             if not self.config.source_allowed(source.url):
                 raise errors.Forbidden("source URL is not in the gateway's allowed http sources")
             self._probe(source.url, request.transfer_headers)
+        if isinstance(destination, UrlDestination):
+            return  # checked by probe_destination
         if not self.storage.bucket_exists(destination.store, destination.bucket):
             raise errors.NotFound("destination bucket does not exist")
         if not request.overwrite and self.storage.exists(destination):
             raise errors.PreconditionFailed("destination exists and Overwrite is F")
 
-    def _copy_run(self, source: ObjectRef | UrlSource, destination: ObjectRef, request: tpc.TpcRequest,
-                  job_id: str) -> Callable[[Callable[[int], None]], int | None]:
+    def _copy_run(self, source: ObjectRef | UrlSource, destination: ObjectRef | UrlDestination,
+                  request: tpc.TpcRequest, job_id: str,
+                  cancel: Any) -> Callable[[Callable[[int], None]], int | None]:
         def run(report: Callable[[int], None]) -> int | None:
             result = self.dispatcher.copy(source, destination, job_id=job_id, verify=self.config.verify,
                                           overwrite=request.overwrite,
-                                          on_progress=lambda update: report(int(update.bytes)))
+                                          on_progress=lambda update: report(int(update.bytes)), cancel=cancel)
             log.info("COPY job %s: %s, %s bytes", job_id, getattr(result, "status", "done"),
                      getattr(result, "bytes", "?"))
             return int(result.bytes) if getattr(result, "bytes", None) is not None else None
@@ -323,13 +427,37 @@ def _check_names(bucket: str, key: str) -> None:
         raise errors.BadRequest(f"the object key {problem}")
 
 
-def _show(ref: ObjectRef | UrlSource) -> str:
-    return ref.redacted() if isinstance(ref, UrlSource) else f"{ref.store}/{ref.bucket}/{ref.key}"
+def _show(ref: ObjectRef | UrlSource | UrlDestination) -> str:
+    return ref.redacted() if isinstance(ref, UrlSource | UrlDestination) else f"{ref.store}/{ref.bucket}/{ref.key}"
 
 
-def _encode(chunks: Iterable[str]) -> Iterator[bytes]:
-    for chunk in chunks:
-        yield chunk.encode("utf-8")
+def _is_collection(path: str) -> bool:
+    """The root, ``/<store>`` or ``/<store>/<bucket>`` (what a health probe HEADs)."""
+    return len([part for part in path.split("/") if part]) <= 2
+
+
+def _chain(*parts: Iterable[Any]) -> Iterator[Any]:
+    for part in parts:
+        yield from part
+
+
+class _Encoded:
+    """The COPY body as bytes; ``close`` (the WSGI server's, also when the
+    client is gone before the first chunk) reaches the TransferStream."""
+
+    def __init__(self, stream: TransferStream) -> None:
+        self._stream = stream
+        self._chunks = iter(stream)
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk.encode("utf-8")
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        self._stream.close()
 
 
 def _stream_body(body: Any) -> Iterator[bytes]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from dynafed_client import logredact
 from dynafed_client.errors import ClientError, ConfigError
+from dynafed_client.gateway.auth import JwtSettings
 from dynafed_client.gateway.config import (
     STACK_HTTP_SOURCES,
     GatewayConfig,
@@ -60,6 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bearer token sent to the functions (default $DYNAFED_FN_TOKEN)")
     parser.add_argument("--http-source", action="append", metavar="PREFIX",
                         help="URL prefix allowed as a COPY source (repeatable; default $DYNAFED_FN_HTTP_SOURCES)")
+    parser.add_argument("--http-destination", action="append", metavar="PREFIX",
+                        help="URL prefix allowed as a push COPY destination that is not a store here "
+                             "(repeatable; default $DYNAFED_FN_HTTP_DESTINATIONS)")
+    parser.add_argument("--jwt-keys", metavar="PATH",
+                        help="JWKS or PEM public keys of accepted WLCG token issuers "
+                             "(default $DYNAFED_FN_GATEWAY_JWT_KEYS)")
+    parser.add_argument("--jwt-issuer", action="append", metavar="URL",
+                        help="accepted token issuer (repeatable; default $DYNAFED_FN_GATEWAY_JWT_ISSUERS)")
+    parser.add_argument("--jwt-audience", action="append", metavar="AUD",
+                        help="accepted token audience (repeatable; default $DYNAFED_FN_GATEWAY_JWT_AUDIENCES)")
     parser.add_argument("--mapping", metavar="PATH",
                         help="mapping file of more URL prefixes that are our stores (default $DYNAFED_FN_MAPPING)")
     parser.add_argument("--public-url", action="append", metavar="URL", default=[],
@@ -97,13 +108,15 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Gate
     exposed = tuple(args.store or ()) or split_list(env.get("DYNAFED_FN_GATEWAY_STORES")) or None
     http_sources = tuple(args.http_source or ()) or split_list(env.get("DYNAFED_FN_HTTP_SOURCES")) \
         or (STACK_HTTP_SOURCES if state else ())
+    http_destinations = tuple(args.http_destination or ()) or split_list(env.get("DYNAFED_FN_HTTP_DESTINATIONS")) \
+        or (STACK_HTTP_SOURCES if state else ())
     try:
         mapping = load_mapping(args.mapping, env) or StoreMapping()
     except MappingError as exc:
         raise ConfigError(str(exc)) from None
     config = GatewayConfig(
         stores=stores, exposed=exposed, mapping=mapping, public_urls=tuple(args.public_url),
-        http_sources=http_sources,
+        http_sources=http_sources, http_destinations=http_destinations, jwt=_jwt(args, env),
         # The local stack's sources are loopback servers; elsewhere opt in explicitly.
         allow_private_sources=bool(state) or env.get("DYNAFED_FN_ALLOW_PRIVATE_SOURCES", "0").lower() in
         ("1", "true", "yes", "on"),
@@ -115,6 +128,15 @@ def build_config(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Gate
     facts = {"functions": functions, "stores_file": stores_file, "stores": stores,
              "function_token": _read_secret(args.function_token_file)}
     return config, facts
+
+
+def _jwt(args: argparse.Namespace, env: Mapping[str, str]) -> JwtSettings | None:
+    keys = args.jwt_keys or env.get("DYNAFED_FN_GATEWAY_JWT_KEYS")
+    if not keys:
+        return None
+    issuers = tuple(args.jwt_issuer or ()) or split_list(env.get("DYNAFED_FN_GATEWAY_JWT_ISSUERS"))
+    audiences = tuple(args.jwt_audience or ()) or split_list(env.get("DYNAFED_FN_GATEWAY_JWT_AUDIENCES"))
+    return JwtSettings.from_files(keys, issuers=issuers, audiences=audiences)
 
 
 def _trust(env: Mapping[str, str]) -> TrustSettings:

@@ -17,11 +17,12 @@ Why streamed through the gateway rather than a 307 to a presigned PUT:
   must match before the object becomes visible.
 
 Objects up to one part are one PutObject (with Content-MD5); larger ones a
-multipart upload of ``part_size`` parts, each with Content-MD5, completed
+multipart upload of ``part_size`` parts, each with Content-MD5 (one part
+uploading while the next is received), completed
 only after the whole body arrived and every stated digest matched —
 otherwise the upload is aborted, so a failed or cut PUT leaves nothing, and
-an existing object is replaced only by a complete, checked one. Memory: one
-part buffer per PUT in flight.
+an existing object is replaced only by a complete, checked one. Memory: two
+part buffers per PUT in flight.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from dynafed_client.gateway import errors
@@ -123,22 +125,29 @@ def receive(client: Any, ref: ObjectRef, stream: IO[bytes], *, length: int, cont
         upload_id = client.create_multipart_upload(Bucket=ref.bucket, Key=ref.key, **extra)["UploadId"]
     except Exception as exc:
         raise errors.from_botocore(exc, "object") from None
+    # one part uploads while the next is received (memory: two parts per PUT)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="put-part")
     try:
-        parts = []
+        parts: list[dict[str, Any]] = []
+        pending: Future[Any] | None = None
         number = 0
         while received < length:
             number += 1
             expected = min(part_size, length - received)
             data = _read_full(stream, expected)
             md5 = consume(data)
-            answer = client.upload_part(Bucket=ref.bucket, Key=ref.key, UploadId=upload_id, PartNumber=number,
-                                        Body=data, ContentMD5=md5)
-            parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+            if pending is not None:
+                parts.append({"PartNumber": number - 1, "ETag": pending.result()["ETag"]})
+            pending = pool.submit(client.upload_part, Bucket=ref.bucket, Key=ref.key, UploadId=upload_id,
+                                  PartNumber=number, Body=data, ContentMD5=md5)
             received += len(data)
+        assert pending is not None
+        parts.append({"PartNumber": number, "ETag": pending.result()["ETag"]})
         checksum = check()
         answer = client.complete_multipart_upload(Bucket=ref.bucket, Key=ref.key, UploadId=upload_id,
                                                   MultipartUpload={"Parts": parts})
     except BaseException as exc:
+        pool.shutdown(wait=True)  # no part may land after the abort
         try:
             client.abort_multipart_upload(Bucket=ref.bucket, Key=ref.key, UploadId=upload_id)
         except Exception:  # the failure being reported matters more; cleanup aborts orphans later
@@ -148,4 +157,6 @@ def receive(client: Any, ref: ObjectRef, stream: IO[bytes], *, length: int, cont
         if isinstance(exc, Exception) and type(exc).__module__.startswith("botocore"):
             raise errors.from_botocore(exc, "object") from None
         raise
+    finally:
+        pool.shutdown(wait=True)
     return Uploaded(str(answer.get("ETag", "")), length, checksum, not existed)

@@ -27,7 +27,7 @@ from dynafed_client.refs import display
 from functions.contract import fields
 from functions.contract.algorithms import normalize_hex
 from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from functions.contract.copy import UrlDestination, UrlSource
 from functions.contract.urlpolicy import UrlRefused, parse_http_url
 
 log = logging.getLogger("dynafed_client.hooks")
@@ -44,11 +44,12 @@ class HookFailure(Exception):
         self.message = message
 
 
-def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[ObjectRef | UrlSource, ObjectRef]:
+def resolve(args: HookArgs, direction: str,
+            settings: HookSettings) -> tuple[ObjectRef | UrlSource, ObjectRef | UrlDestination]:
     """(source, destination) of the copy; HookFailure when a URL is not ours."""
     mapping = settings.mapping
     source_ref = mapping.resolve(args.source)
-    destination = mapping.resolve(args.destination)
+    destination: ObjectRef | UrlDestination | None = mapping.resolve(args.destination)
     source: ObjectRef | UrlSource
     if source_ref is not None:
         source = source_ref
@@ -63,8 +64,16 @@ def resolve(args: HookArgs, direction: str, settings: HookSettings) -> tuple[Obj
     else:
         raise HookFailure(exitcodes.USAGE, f"pull source is neither a mapped store nor an http(s) URL: "
                                            f"{_short(args.source)}")
+    if destination is None and direction == PUSH and args.destination.lower().startswith(("http://", "https://")):
+        # another site's storage: the copy function PUTs there (its URL policy decides), with
+        # argv[5] (the client's TransferHeaderAuthorization) as Authorization for that host only
+        try:
+            parse_http_url(args.destination)
+        except UrlRefused as exc:
+            raise HookFailure(exitcodes.USAGE, f"push destination URL refused: {exc.detail}") from None
+        destination = UrlDestination(args.destination, source_credentials(args)[0])
     if destination is None:
-        what = "pull destination" if direction == PULL else "push destination (only configured stores can be written)"
+        what = "pull destination" if direction == PULL else "push destination"
         raise HookFailure(exitcodes.NOT_ALLOWED if direction == PUSH else exitcodes.USAGE,
                           f"{what} is not in a mapped store: {_short(args.destination)}")
     for ref in (source, destination):
@@ -112,8 +121,11 @@ def run_transfer(args: HookArgs, direction: str, *, client: Any, settings: HookS
         printer.start()
         result = None
         try:
+            # a checked push to another site reads the file back where it states no digest
+            full = args.checksum_check and isinstance(destination, UrlDestination)
             result = client.copy(source, destination, verify=algorithm, overwrite=settings.overwrite,
-                                 on_progress=lambda update: printer.update(int(update.bytes)))
+                                 on_progress=lambda update: printer.update(int(update.bytes)),
+                                 **({"verify_mode": "full"} if full else {}))
         finally:
             printer.finish(int(result.bytes) if result is not None else None)
         if args.checksum_check:
@@ -133,7 +145,14 @@ def run_transfer(args: HookArgs, direction: str, *, client: Any, settings: HookS
     return exitcodes.OK
 
 
-def _verify(client: Any, source: ObjectRef | UrlSource, destination: ObjectRef, algorithm: str, result: Any) -> None:
+def _verify(client: Any, source: ObjectRef | UrlSource, destination: ObjectRef | UrlDestination, algorithm: str,
+            result: Any) -> None:
+    if isinstance(destination, UrlDestination):
+        # another site's file: the copy function compared the bytes it sent with the source's
+        # stored checksum and with the digest the destination states (or a read-back)
+        if not result.verified:
+            raise HookFailure(exitcodes.CHECKSUM_MISMATCH, f"the push could not be verified by {algorithm}")
+        return
     if isinstance(source, ObjectRef):
         expected = client.checksum(source, [algorithm], cache="use").checksums.get(algorithm)
     else:

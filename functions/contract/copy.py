@@ -23,8 +23,9 @@ from functions.contract.url_headers import parse_client_certificate, parse_heade
 VERIFY_MODES = ("auto", "full")
 #: ``server-side``: one CopyObject; ``server-side-multipart``: UploadPartCopy
 #: parts; ``stream``: bytes through the function into a multipart upload;
-#: ``put-empty``: a zero-byte object (one PutObject).
-STRATEGIES = ("server-side", "server-side-multipart", "stream", "put-empty")
+#: ``put-empty``: a zero-byte object (one PutObject); ``http-put``: one
+#: streamed PUT to an http(s)/WebDAV destination (push).
+STRATEGIES = ("server-side", "server-side-multipart", "stream", "put-empty", "http-put")
 COMPLETED = "completed"
 ALREADY_PRESENT = "already-present"
 IN_PROGRESS = "in-progress"

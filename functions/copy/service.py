@@ -162,7 +162,7 @@ class CopyService:
         target = HttpDestination(destination, prefixes=config.http_destinations,
                                  allow_private=config.allow_private_sources,
                                  connect_timeout=self.settings.http_connect_timeout,
-                                 read_timeout=self.settings.http_read_timeout)
+                                 read_timeout=self.settings.http_read_timeout, verify=config.trust.verify())
         try:
             source, source_store = self._open_source(request)
         except BaseException:

@@ -61,9 +61,10 @@ class RecordingDispatcher:
 
     def copy(self, source: ObjectRef | UrlSource, destination: ObjectRef, *, job_id: str | None = None,
              verify: str = "adler32", overwrite: bool = False,
-             on_progress: Callable[[CopyProgress], None] | None = None) -> CopyResult:
+             on_progress: Callable[[CopyProgress], None] | None = None,
+             cancel: threading.Event | None = None) -> CopyResult:
         self.copies.append({"source": source, "destination": destination, "job_id": job_id, "verify": verify,
-                            "overwrite": overwrite})
+                            "overwrite": overwrite, "cancel": cancel})
         assert on_progress is not None
         if isinstance(source, UrlSource):
             data = b"from-url"
@@ -74,7 +75,8 @@ class RecordingDispatcher:
             threading.Event().wait(0.01)
         if self.fail_copy is not None:
             raise self.fail_copy
-        self.s3.put_object(Bucket=destination.bucket, Key=destination.key, Body=data)
+        if isinstance(destination, ObjectRef):  # a URL destination (push to another site) is not ours to fake
+            self.s3.put_object(Bucket=destination.bucket, Key=destination.key, Body=data)
         return CopyResult(job_id=job_id or "", status="completed", strategy="stream", bytes=len(data),
                           checksums={}, verified=True)
 
@@ -236,8 +238,8 @@ def test_mkcol_options_and_unsupported_methods(client: WsgiClient) -> None:
     assert client.open("/default/demo/newdir", method="MKCOL").status_code == 201
     assert client.open("/default/nobucket/newdir", method="MKCOL").status_code == 404
     assert "COPY" in client.options("/default/demo/x").headers["Allow"]
-    resp = client.put("/default/demo/x", data=b"no")
-    assert resp.status_code == 405 and "Allow" in resp.headers
+    resp = client.open("/default/demo/x", method="PATCH", data=b"no")
+    assert resp.status_code == 405 and "PUT" in resp.headers["Allow"]
 
 
 # -- COPY ----------------------------------------------------------------------------------
@@ -377,3 +379,11 @@ def test_want_digest_adler_alias(client: WsgiClient) -> None:
     """XRootD maps ``adler`` to adler32; answered under the token asked (hex)."""
     resp = client.head("/default/demo/dir/obj.bin", headers={"Want-Digest": "adler"})
     assert resp.headers["Digest"] == f"adler={zlib.adler32(DATA):08x}"
+
+
+def test_double_slash_from_a_dynafed_endpoint_url_names_the_same_key(client: WsgiClient) -> None:
+    """``locplugin.<id>: https://gw/default/demo/`` + ``/dir/obj.bin`` = ``//dir/obj.bin``
+    (Dynafed ``LocationPlugin::doNameXlation`` keeps the leading slash)."""
+    resp = client.head("/default/demo//dir/obj.bin", headers={"Want-Digest": "adler32"})
+    assert resp.status_code == 200
+    assert resp.headers["Digest"] == f"adler32={zlib.adler32(DATA):08x}"

@@ -26,7 +26,7 @@ from dynafed_client.mapping import StoreMapping
 from dynafed_client.progress import CopyProgress
 from dynafed_client.results import ChecksumResult, CopyResult
 from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from functions.contract.copy import UrlDestination, UrlSource
 
 pytestmark = pytest.mark.unit
 
@@ -247,11 +247,19 @@ def test_copy_errors_exit_statuses(env: dict[str, str], error: Exception, status
     assert out.startswith("monitor: ")
 
 
-def test_push_needs_both_sides_mapped(env: dict[str, str]) -> None:
+def test_push_source_must_be_ours_destination_ours_or_a_url(env: dict[str, str]) -> None:
+    """Dynafed's filepush hook (UgrDMLite.cc, push): the destination may be another
+    site's URL; argv[5] goes with it as Authorization (never shown)."""
     client = FakeClient()
+    status, out, err = run_hook("push", ["0", "<nochecksumtype>", "https://s3.example.org/demo/a",
+                                         "https://elsewhere.example/x", "", "Bearer site-token"], client, env)
+    assert status == exitcodes.OK
+    destination = client.copies[-1]["destination"]
+    assert isinstance(destination, UrlDestination) and destination.url == "https://elsewhere.example/x"
+    assert destination.headers == {"Authorization": "Bearer site-token"} and "site-token" not in out + err
     status, _, err = run_hook("push", ["0", "<nochecksumtype>", "https://s3.example.org/demo/a",
-                                       "https://elsewhere.example/x", "", ""], client, env)
-    assert status == exitcodes.NOT_ALLOWED and "only configured stores" in err
+                                       "/not/mapped", "", ""], client, env)
+    assert status == exitcodes.NOT_ALLOWED and "push destination" in err
     status, _, _ = run_hook("push", ["0", "<nochecksumtype>", "https://s3.example.org/demo/a", "/fed/archive/b",
                                      "", ""], client, env)
     assert status == exitcodes.OK

@@ -1,0 +1,112 @@
+"""Measure token-authenticated pushes to a real XRootD and XRootD pushing into the gateway.
+
+A measurement, not a test (``python -m bench.xrootd_push --size-mib 1024``,
+as root: it makes a private network namespace, see tests/interop/xrootd.py).
+
+1. gateway push: ``COPY`` to the gateway with ``Destination:`` a
+   macaroon-protected XRootD path and the macaroon as
+   ``TransferHeaderAuthorization`` (what gfal2 sends with ``BEARER_TOKEN`` in
+   push mode); the copy function PUTs the object to XRootD over TLS.
+2. upload into the gateway: ``PUT`` of the same size to the gateway (what an
+   XRootD/FTS push or ``gfal-copy file://`` sends), streamed into the store.
+
+Prints one JSON line per path: bytes, seconds, MB/s, whether the result's
+adler32 equals the source's.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import requests
+
+MiB = 1024 * 1024
+
+
+def _chunks(data: bytes, size: int = 4 * MiB) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield bytes(view[start:start + size])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    args = parser.parse_args(argv)
+
+    from dynafed_client.stack import Stack
+    from tests.interop.helpers import gateway_process
+    from tests.interop.xrootd import xrootd_missing, xrootd_peer
+
+    missing = xrootd_missing()
+    if missing:
+        print(f"cannot measure: {missing}", file=sys.stderr)
+        return 2
+    size = args.size_mib * MiB
+    with xrootd_peer() as peer, tempfile.TemporaryDirectory(prefix="dynafedfn-xrd-push-") as tmp:
+        data = os.urandom(size)
+        expected = f"{zlib.adler32(data):08x}"
+        token = peer.server.mint_macaroon("protected/", activities=("UPLOAD", "MANAGE", "DELETE", "DOWNLOAD",
+                                                                    "READ_METADATA", "LIST"))
+        state = Path(tmp) / "stack"
+        destinations = f"http://127.0.0.1,{peer.server.base_url}"
+        os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)
+        try:
+            stack = Stack.up(state, with_events=False, with_gateway=False,
+                             extra_env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations})
+        finally:
+            os.environ.pop("X509_CERT_DIR", None)
+        with stack, gateway_process(state, env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations,
+                                                "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}) as gateway:
+            s3 = stack.s3_client("default")
+            key = f"bench/{uuid.uuid4().hex}.bin"
+            s3.upload_fileobj(_Reader(data), "demo", key)
+            name = f"protected/bench/{uuid.uuid4().hex}.bin"
+            started = time.perf_counter()
+            response = requests.request("COPY", f"{gateway}/default/demo/{key}", timeout=3600,
+                                        headers={"Destination": peer.server.url(name),
+                                                 "TransferHeaderAuthorization": f"Bearer {token}"})
+            elapsed = time.perf_counter() - started
+            last = response.text.rstrip().splitlines()[-1] if response.text else ""
+            pushed = peer.server.read(name) if peer.server.exists(name) else b""
+            print(json.dumps({"path": "gateway push COPY -> XRootD (TransferHeaderAuthorization, https)",
+                              "bytes": size, "seconds": round(elapsed, 2),
+                              "MB_per_s": round(size / elapsed / 1e6, 1), "status": response.status_code,
+                              "last_line": last, "adler32_equal": f"{zlib.adler32(pushed):08x}" == expected}))
+            del pushed
+            key2 = f"bench/{uuid.uuid4().hex}.bin"
+            started = time.perf_counter()
+            put = requests.put(f"{gateway}/default/demo/{key2}", data=_Reader(data), timeout=3600,
+                               headers={"Content-Length": str(size)})
+            elapsed = time.perf_counter() - started
+            print(json.dumps({"path": "PUT into the gateway (streamed multipart upload)", "bytes": size,
+                              "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
+                              "status": put.status_code,
+                              "adler32_equal": put.headers.get("Digest") == f"adler32={expected}"}))
+    return 0
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self._view, self._pos = memoryview(data), 0
+
+    def __len__(self) -> int:
+        return len(self._view) - self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
+        chunk = bytes(self._view[self._pos:end])
+        self._pos = end
+        return chunk
+
+
+if __name__ == "__main__":
+    sys.exit(main())
