@@ -193,6 +193,16 @@ def peak_rss_during(master_pid: int, work: Callable[[], Any], name: str) -> Figu
     return figure
 
 
+def idle_rss(master_pid: int, name: str) -> Figure:
+    """RSS of an idle function service (gunicorn master + workers), in MiB:
+    the baseline that a pod's memory holds before any request."""
+    workers = fixtures.worker_pids(master_pid)
+    worker = sum(fixtures.status_kib(pid, "VmRSS") for pid in workers) / 1024
+    master = fixtures.status_kib(master_pid, "VmRSS") / 1024
+    return Figure(name, "MiB", runs=[worker + master],
+                  extra={"worker_mib": round(worker, 1), "master_mib": round(master, 1), "workers": len(workers)})
+
+
 # -- cold start -------------------------------------------------------------------
 
 def cold_start(repo: Path, stores_file: Path, function: str, body: Mapping[str, Any], runs: int,

@@ -120,6 +120,11 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
         function_digests = checksum.http.get(f"{checksum.url}/healthz", timeout=10).json().get("digests")
         # every process of the stack (S3 server, functions, event receiver…), each a group
         meter = CpuMeter(stack.state.pids)
+        for function in ("checksum", "copy"):
+            if function in stack.functions:
+                _guard(figures, f"rss.idle.{function}", f"idle RSS of the {function} service", "MiB",
+                       lambda function=function: ours.idle_rss(  # type: ignore[misc]
+                           stack.state.pids[function], f"idle RSS of the {function} service (master + workers)"))
 
         def rounds(samplers: list[Sampler], count: int, label: str) -> None:
             run_rounds(samplers, count, figures, log=_log, meter=meter, loads=loads, label=label)

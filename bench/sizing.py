@@ -29,8 +29,9 @@ The rule, per Service (``size_service``)::
     m   = memory request: baseline RSS + ceil(T x utilization) x RSS per
           request, rounded up to 64 Mi
 
-RSS per request = peak worker RSS (VmHWM) during one large request minus the
-worker's RSS before it; baseline = that RSS before plus the gunicorn master's.
+Baseline = RSS of the idle service (gunicorn master + worker, before any
+request); RSS per request = peak worker RSS (VmHWM) during one 4 GiB request
+minus the idle worker's RSS.
 """
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ class Workload:
     kinds: tuple[str, ...]
     #: peak-RSS figures of one large request
     rss: tuple[str, ...]
+    #: the idle-RSS figure of the service that runs this work
+    idle: str
     #: the small-request figure (CPU ms per request), if any
     small: str | None = None
 
@@ -74,13 +77,14 @@ class Workload:
 #: scrub hashes stored objects with the same engine as checksum (digest_object)
 WORKLOADS: dict[str, Workload] = {
     "checksum": Workload("fn.adler32", ("fn.adler32", "fn.md5", "fn.seven"),
-                         ("rss.checksum.adler32", "rss.checksum.seven"), "fn.small"),
+                         ("rss.checksum.adler32", "rss.checksum.seven"), "rss.idle.checksum", "fn.small"),
     "scrub": Workload("fn.adler32", ("fn.adler32", "fn.md5", "fn.seven"),
-                      ("rss.checksum.adler32", "rss.checksum.seven")),
-    "copy": Workload("fn.copy.stream", ("fn.copy.stream",), ("rss.copy.stream", "rss.copy.server")),
+                      ("rss.checksum.adler32", "rss.checksum.seven"), "rss.idle.checksum"),
+    "copy": Workload("fn.copy.stream", ("fn.copy.stream",), ("rss.copy.stream", "rss.copy.server"),
+                     "rss.idle.copy"),
 }
 #: figures of a summary.json that the rule reads (what --snapshot keeps)
-NEEDED = sorted({k for w in WORKLOADS.values() for k in (*w.kinds, *w.rss, *([w.small] if w.small else []))})
+NEEDED = sorted({k for w in WORKLOADS.values() for k in (*w.kinds, *w.rss, w.idle, *([w.small] if w.small else []))})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,14 +146,18 @@ def cores_per_request(figure: Mapping[str, Any]) -> tuple[float, float]:
     return cpu, cpu / wall_s_per_gib
 
 
-def rss(figures: Mapping[str, Any], keys: Sequence[str]) -> tuple[float, float]:
-    """(baseline MiB, MiB per request): the largest over ``keys``."""
-    baseline, per_request = 0.0, 0.0
-    for key in keys:
-        figure = _figure(figures, key)
-        before = float(figure["extra"]["rss_before_mib"])
-        baseline = max(baseline, before + float(figure["extra"].get("master_rss_mib", 0.0)))
-        per_request = max(per_request, float(figure["median"]) - before)
+def rss(figures: Mapping[str, Any], keys: Sequence[str], idle: str) -> tuple[float, float]:
+    """(baseline MiB, MiB per request).
+
+    Baseline: the idle service (master + worker) before any request. Per
+    request: the largest peak worker RSS over ``keys`` minus the idle worker's
+    RSS — which also counts what the first requests leave behind (imports,
+    the S3 client, pooled buffers), so it errs on the large side.
+    """
+    quiet = _figure(figures, idle)
+    baseline = float(quiet["median"])
+    worker = float(quiet["extra"]["worker_mib"])
+    per_request = max(float(_figure(figures, key)["median"]) - worker for key in keys)
     return baseline, per_request
 
 
@@ -161,7 +169,7 @@ def size_service(service: str, figures: Mapping[str, Any], facts: ManifestFacts)
     target = min(facts.container_concurrency, max(1, math.floor(limit / c)))
     utilization = facts.utilization_pct / 100
     request_m = max(CPU_STEP_M, _round_up(1000 * c * target * utilization, CPU_STEP_M))
-    baseline, per_request = rss(figures, work.rss)
+    baseline, per_request = rss(figures, work.rss, work.idle)
     memory_limit = _round_up(MEMORY_HEADROOM * (baseline + facts.container_concurrency * per_request),
                              MEMORY_STEP_MIB)
     memory_request = _round_up(baseline + math.ceil(target * utilization) * per_request, MEMORY_STEP_MIB)

@@ -307,7 +307,7 @@ def evaluate(figures: Mapping[str, Figure], size: int, *, cores: int | None = No
                inconclusive=_wall_reason("<=", 10.0, p50, judge.busy("fn.small"))))
 
     # memory, server-side copy, fresh processes, cold start
-    for key in sorted(k for k in figures if k.startswith("rss.")):
+    for key in sorted(k for k in figures if k.startswith("rss.") and not k.startswith("rss.idle.")):
         add(Target(f"peak worker RSS, {figures[key].name} (MiB)", "<=", 200.0, _median(figures, key),
                    "VmHWM of the gunicorn worker", kind="absolute"))
     server = _figure(figures, "fn.copy.server")

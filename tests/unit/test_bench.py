@@ -307,8 +307,9 @@ dynafed_fn_request_bytes_sum 9.0
 def sizing_figures() -> dict[str, dict[str, Any]]:
     """summary.json figures as in issue 15: adler32 0.42 worker CPU-s/GiB at
     1.02 s/GiB, md5 1.78 at 2.02, all seven 4.5 at 2.99; a 4 KiB checksum
-    costs the worker 6 ms; the worker idles at 65 MiB (master 30 MiB) and
-    peaks at 97 MiB during one checksum, 140 MiB during one streamed copy."""
+    costs the worker 6 ms; an idle service holds 80 MiB (worker 50, master
+    30); the worker peaks at 97 MiB during one checksum, 140 MiB during one
+    streamed copy."""
     def fn(service: str, s_per_gib: float, cpu: float) -> dict[str, Any]:
         return {"unit": "GB/s", "runs": [rate(s_per_gib), rate(s_per_gib * 1.1)], "service": service,
                 "cpu_median": {service: cpu, "seaweedfs": 1.3}}
@@ -317,7 +318,11 @@ def sizing_figures() -> dict[str, dict[str, Any]]:
         return {"unit": "MiB", "runs": [mib], "median": mib, "extra": {"rss_before_mib": 65.0,
                                                                         "master_rss_mib": 30.0}}
 
-    return {"fn.adler32": fn("checksum", 1.02, 0.42), "fn.md5": fn("checksum", 2.02, 1.78),
+    def idle() -> dict[str, Any]:
+        return {"unit": "MiB", "runs": [80.0], "median": 80.0, "extra": {"worker_mib": 50.0, "master_mib": 30.0}}
+
+    return {"rss.idle.checksum": idle(), "rss.idle.copy": idle(),
+            "fn.adler32": fn("checksum", 1.02, 0.42), "fn.md5": fn("checksum", 2.02, 1.78),
             "fn.seven": fn("checksum", 2.99, 4.5), "fn.copy.stream": fn("copy", 10.0, 3.0),
             "fn.small": {"unit": "ms", "runs": [9.0], "service": "checksum", "cpu_median": {"checksum": 6.0}},
             "rss.checksum.adler32": peak(90.0), "rss.checksum.seven": peak(97.0),
@@ -333,16 +338,17 @@ def test_sizing_rule_from_cpu_per_gib_rss_and_concurrency() -> None:
     assert s.cpu_limit == 2  # all seven: 4.5 / 2.99 = 1.5 cores -> 2
     assert s.target == 4  # floor(2 / 0.41): more in flight would slice the CPU
     assert s.cpu_request_m == 1200  # 0.41 x 4 x 0.7 = 1.153 cores -> up to 50m
-    assert s.memory_limit_mib == 448  # 1.25 x (95 + 8 x 32) = 438.75 -> 64 Mi steps
-    assert s.memory_request_mib == 192  # 95 + ceil(2.8) x 32 = 191
+    assert s.baseline_mib == 80 and s.rss_per_request_mib == 47  # 97 - the idle worker's 50
+    assert s.memory_limit_mib == 576  # 1.25 x (80 + 8 x 47) = 570 -> 64 Mi steps
+    assert s.memory_request_mib == 256  # 80 + ceil(2.8) x 47 = 221
     assert s.sustained_gbps == pytest.approx(1.2 / (0.42 * 1e9 / 2 ** 30))
     assert s.small_rps == pytest.approx(1.2 / 0.006)
-    assert s.manifest_values() == {"requests.cpu": "1200m", "limits.cpu": "2", "requests.memory": "192Mi",
-                                   "limits.memory": "448Mi", "target": "4"}
+    assert s.manifest_values() == {"requests.cpu": "1200m", "limits.cpu": "2", "requests.memory": "256Mi",
+                                   "limits.memory": "576Mi", "target": "4"}
 
     copy = size_service("copy", sizing_figures(), ManifestFacts(container_concurrency=4, utilization_pct=75))
     assert (copy.cpu_limit, copy.target) == (1, 3)  # 0.3 cores per copy: floor(1 / 0.3) = 3 <= 4
-    assert copy.memory_limit_mib == 512  # 1.25 x (95 + 4 x 75) = 493.75
+    assert copy.memory_limit_mib == 576  # 1.25 x (80 + 4 x 90) = 550
     # the target never exceeds containerConcurrency
     small = size_service("copy", sizing_figures(), ManifestFacts(container_concurrency=2, utilization_pct=75))
     assert small.target == 2
