@@ -52,7 +52,12 @@ def requirements(function: str) -> dict[str, str]:
 
 
 def test_every_deployed_function_has_an_image():
-    assert FUNCTIONS == ["checksum", "copy", "filersource", "scrub"]
+    """The function set is the tree's (a function added with the recipe is
+    checked like the others without editing this file): every package under
+    functions/ with a WSGI entry module has a Dockerfile, and the shipped ones are there."""
+    with_app = sorted(p.parent.name for p in (pf.REPO / "functions").glob("*/wsgi.py"))
+    assert with_app == FUNCTIONS
+    assert {"checksum", "copy"} <= set(FUNCTIONS)
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
