@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from dynafed_client.hooks import exitcodes
 from dynafed_client.hooks.argv import HookArgs
-from dynafed_client.hooks.monitor import MonitorPrinter
+from dynafed_client.hooks.monitor import MonitorPrinter, diagnostic_line
 from dynafed_client.hooks.settings import HookSettings
 from dynafed_client.refs import display
 from functions.contract import fields
@@ -131,18 +131,31 @@ def run_transfer(args: HookArgs, direction: str, *, client: Any, settings: HookS
         if args.checksum_check:
             _verify(client, source, destination, algorithm, result)
     except HookFailure as failure:
-        err.write(f"{direction}: {failure.message}\n")
+        tell(out, err, f"{direction}: {failure.message}")
         return failure.status
     except Exception as exc:
         from dynafed_client.errors import ClientError
 
         if not isinstance(exc, ClientError):
             log.exception("unexpected error")
-        err.write(f"{direction}: {_message(exc)}\n")
+        tell(out, err, f"{direction}: {_message(exc)}")
         return exitcodes.for_error(exc)
-    err.write(f"{direction}: {display(source)} -> {display(destination)}: {result.status}, {result.bytes} bytes"
-              f"{', ' + algorithm + ' verified' if args.checksum_check else ''}\n")
+    tell(out, err, f"{direction}: {display(source)} -> {display(destination)}: {result.status}, {result.bytes} bytes"
+                   f"{', ' + algorithm + ' verified' if args.checksum_check else ''}")
     return exitcodes.OK
+
+
+def tell(out: IO[str], err: IO[str], text: str) -> None:
+    """A diagnostic where Dynafed can see it: a non-``monitor:`` stdout line
+    (Dynafed captures only stdout, UgrDMLite.cc ``getTaskStdout``), and the
+    same line on stderr for a person running the hook by hand. One line per
+    run: Dynafed never drains stderr, so a chatty stderr could block the hook."""
+    for stream, line in ((out, diagnostic_line(text)), (err, text)):
+        try:
+            stream.write(line + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
 
 def _verify(client: Any, source: ObjectRef | UrlSource, destination: ObjectRef | UrlDestination, algorithm: str,

@@ -150,7 +150,8 @@ class CopyService:
             return HttpSource(request.source, prefixes=config.http_sources,
                               allow_private=config.allow_private_sources,
                               connect_timeout=self.settings.http_connect_timeout,
-                              read_timeout=self.settings.http_read_timeout), None
+                              read_timeout=self.settings.http_read_timeout, verify=config.trust.verify(),
+                              want_digest=request.verify), None
         source_store = config.store(request.source.store)
         client = self.ctx.s3(source_store)
         return S3Source(request.source, client, head_object(client, request.source.bucket,
