@@ -139,10 +139,11 @@ def test_gateway_requires_the_token_and_compares_in_constant_time(monkeypatch: p
     from werkzeug.test import Client
 
     from dynafed_client.gateway import app as gateway_app
+    from dynafed_client.gateway import auth as gateway_auth
     from dynafed_client.gateway.config import GatewayConfig
 
     compare = RecordingCompare()
-    monkeypatch.setattr(gateway_app.hmac, "compare_digest", compare)
+    monkeypatch.setattr(gateway_auth.hmac, "compare_digest", compare)  # the static token's check (auth.py)
     dispatcher = NoDispatch()
     app = gateway_app.GatewayApp(GatewayConfig(stores={"default": {**STORE, "endpoint_url": "http://127.0.0.1:9"}},
                                                token=TOKEN), dispatcher)
