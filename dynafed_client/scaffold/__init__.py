@@ -5,6 +5,7 @@ Writes, from the templates beside this module (``{{name}}`` placeholders):
     functions/contract/<name>.py      its wire contract (request parser, OpenAPI)
     functions/<name>/                 app.py, service.py, wsgi.py,
                                       gunicorn.conf.py, Dockerfile, requirements.txt
+                                      (pinned to requirements.lock's versions)
     knative/base/<name>-service.yaml  its Knative Service (listed in kustomization.yaml)
     tests/unit/test_<name>_app.py     a test skeleton that passes as generated
 
@@ -39,8 +40,32 @@ class ScaffoldError(ValueError):
     """The name is invalid or the function already exists."""
 
 
-def render(text: str, name: str) -> str:
-    return text.replace("{{name}}", name).replace("{{Name}}", name.capitalize()).replace("{{NAME}}", name.upper())
+_LOCK_RE = re.compile(r"\{\{lock:([A-Za-z0-9._-]+)\}\}")
+
+
+def render(text: str, name: str, locked: dict[str, str] | None = None) -> str:
+    """``text`` with the placeholders filled: ``{{name}}`` (and ``{{Name}}``,
+    ``{{NAME}}``), and ``{{lock:DIST}}`` with DIST's version in ``locked``."""
+    def version(match: re.Match[str]) -> str:
+        dist = _canonical(match.group(1))
+        if locked is None or dist not in locked:
+            raise ScaffoldError(f"{dist} is not in requirements.lock (a template pins it)")
+        return locked[dist]
+
+    text = text.replace("{{name}}", name).replace("{{Name}}", name.capitalize()).replace("{{NAME}}", name.upper())
+    return _LOCK_RE.sub(version, text)
+
+
+def _canonical(dist: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """Distribution -> version of every pin in ``lock`` (requirements.lock)."""
+    if not lock.is_file():
+        return {}
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", lock.read_text(encoding="utf-8"), re.MULTILINE)
+    return {_canonical(dist): version for dist, version in pins}
 
 
 def new_function(name: str, root: Path) -> list[Path]:
@@ -51,10 +76,13 @@ def new_function(name: str, root: Path) -> list[Path]:
     existing = [str(p.relative_to(root)) for p in targets.values() if p.exists()]
     if existing:
         raise ScaffoldError(f"refusing to overwrite existing files: {', '.join(existing)}")
+    locked = locked_versions(root / "requirements.lock")
+    rendered = {target: render((TEMPLATES / tmpl).read_text(encoding="utf-8"), name, locked)
+                for tmpl, target in targets.items()}  # all of them first: an error writes nothing
     written = []
-    for tmpl, target in targets.items():
+    for target, text in rendered.items():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render((TEMPLATES / tmpl).read_text(encoding="utf-8"), name), encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
         written.append(target)
     _register_in_kustomization(root / "knative" / "base" / "kustomization.yaml", name)
     return written

@@ -3,6 +3,7 @@ function that imports the shared runtime, passes its generated tests and is
 wired into the kustomize base."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture()
 def repo_copy(tmp_path: Path) -> Path:
     """The parts of the repository a new function touches, copied."""
-    for part in ("functions", "knative", "tests/__init__.py", "tests/unit/__init__.py"):
+    for part in ("functions", "knative", "requirements.lock", "tests/__init__.py", "tests/unit/__init__.py"):
         source = ROOT / part
         target = tmp_path / part
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,3 +70,27 @@ def test_existing_function_is_not_overwritten(repo_copy: Path) -> None:
     new_function("widget", repo_copy)
     with pytest.raises(ScaffoldError, match="refusing to overwrite"):
         new_function("widget", repo_copy)
+
+
+def test_the_manifest_and_image_suites_pass_with_a_generated_function(tmp_path: Path) -> None:
+    """The recipe leaves the suite green: in a copy of the tracked tree, after
+    ``new_function("thumbnail")``, the manifest and image suites (which derive
+    the function set from the tree) pass with the new function among those
+    they check."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    copy = tmp_path / "repo"
+    for name in tracked.decode().split("\0"):
+        if name and (ROOT / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, copy / name)
+    new_function("thumbnail", copy)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {"PYTHONPATH": str(copy)}
+
+    def pytest_in_copy(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                              cwd=copy, capture_output=True, text=True, timeout=600, env=env)
+
+    collected = pytest_in_copy("--collect-only", "tests/manifests/test_images.py")
+    assert "[thumbnail]" in collected.stdout, collected.stdout[-2000:]
+    result = pytest_in_copy("tests/manifests")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
