@@ -21,7 +21,7 @@ FUNCTIONS = pf.function_names()
 # a listed distribution).
 PROVIDED_BY = {
     "flask": "flask", "werkzeug": "flask", "jinja2": "flask", "itsdangerous": "flask", "click": "flask",
-    "boto3": "boto3", "botocore": "boto3", "s3transfer": "boto3", "urllib3": "requests",
+    "boto3": "boto3", "botocore": "boto3", "s3transfer": "boto3", "urllib3": "requests", "certifi": "requests",
     "cloudevents": "cloudevents", "prometheus_client": "prometheus-client",
     "google_crc32c": "google-crc32c", "isal": "isal", "requests": "requests", "gunicorn": "gunicorn",
 }
