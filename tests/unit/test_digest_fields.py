@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -83,7 +84,8 @@ def test_copy_asks_the_source_for_its_digest_and_compares() -> None:
 
     data = b"Wikipedia" * 5000
     right = base64.b64encode(zlib.adler32(data).to_bytes(4, "big")).decode()
-    store = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "a", "secret_access_key": "b"}
+    store: dict[str, Any] = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "a",
+                             "secret_access_key": "b"}
     with mock_aws(), StaticHttpSource() as site:
         s3 = make_s3_client(Store(name="default", **store), max_attempts=1)
         s3.create_bucket(Bucket="dest")
