@@ -237,3 +237,27 @@ def test_https_source_needs_the_site_ca(peer: XRootDPeer) -> None:
             assert source.size == len(data)
         finally:
             source.close()
+
+
+def test_x509_protected_pull_through_the_filepull_hook(peer: XRootDPeer, site: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    """argv[4], the delegated proxy's path (Dynafed's ``x509_delegated_proxy_path``),
+    is read by the hook and used by the copy function as its client
+    certificate towards the source: XRootD maps the certificate's DN through
+    its gridmap to a user its authdb lets read ``/data/protected``. Without
+    the file the same pull is refused (403, exit 5)."""
+    data = os.urandom(1 * MiB + 9)
+    src = peer.server.write(f"protected/x509/{uuid.uuid4().hex}.bin", data)
+    proxy = tmp_path / "x509up_u1000"
+    proxy.write_text(peer.ca.client_cert.read_text() + peer.ca.client_key.read_text())
+    proxy.chmod(0o600)
+    refused = run_filepull(site, ["1", "adler32", src, f"/myfed/demo/x509-refused-{uuid.uuid4().hex}.bin", "", ""],
+                           tmp_path)
+    assert refused.returncode == 5, refused.stderr
+    key = f"x509-{uuid.uuid4().hex}.bin"
+    done = run_filepull(site, ["1", "adler32", src, f"/myfed/demo/{key}", str(proxy), ""], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert read(site, key) == data
+    key_line = peer.ca.client_key.read_text().splitlines()[2]
+    assert key_line not in done.stdout + done.stderr
+    assert_not_logged(site, key_line)
