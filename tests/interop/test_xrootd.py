@@ -261,3 +261,29 @@ def test_x509_protected_pull_through_the_filepull_hook(peer: XRootDPeer, site: d
     key_line = peer.ca.client_key.read_text().splitlines()[2]
     assert key_line not in done.stdout + done.stderr
     assert_not_logged(site, key_line)
+
+
+def test_copy_function_asks_xrootd_for_the_digest_and_compares(peer: XRootDPeer, site: dict[str, Any]) -> None:
+    """As a puller the copy function sends ``Want-Digest`` (and
+    ``Want-Repr-Digest``) on its first GET; XRootD 5.5 answers ``Digest:
+    adler32=…`` on GET (``XrdHttpReq.cc``), so the copy is verified against
+    the source's own value (``verified_by: source-checksum``). For a file the
+    token does not cover XRootD computes that digest before authorizing and
+    fails with 500; the copy function then asks again without it and reports
+    the real answer (403)."""
+    data = os.urandom(2 * MiB + 1)
+    src = peer.server.write(f"public/digest/{uuid.uuid4().hex}.bin", data)
+    copy_url = site["stack"].url("copy")
+    done = requests.post(copy_url, json={"source": {"url": src},
+                                         "destination": {"bucket": BUCKET, "key": f"digest-{uuid.uuid4().hex}"}},
+                         timeout=300)
+    assert done.status_code == 200, done.text
+    result = done.json()
+    assert "source-checksum" in result["verified_by"], result
+    assert result["checksums"]["adler32"] == f"{zlib.adler32(data):08x}"
+    protected = peer.server.write(f"protected/digest/{uuid.uuid4().hex}.bin", data)
+    refused = requests.post(copy_url, json={"source": {"url": protected},
+                                            "destination": {"bucket": BUCKET, "key": f"digest-{uuid.uuid4().hex}"}},
+                            timeout=300)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "SOURCE_NOT_ALLOWED"
