@@ -189,3 +189,24 @@ def test_every_buffer_type_is_accepted(kind: type, pipelined: bool) -> None:
     engine.update(kind(data[:5000]))
     engine.update(kind(data[5000:]))
     assert engine.hexdigests() == {a: reference(a, data) for a in ALGORITHMS}
+
+
+def test_cheap_digests_run_on_the_callers_thread_hashlib_ones_on_their_own() -> None:
+    """adler32/crc32/crc32c are fed where the bytes were read (no hand-off of
+    each buffer to another thread for a fraction of a millisecond of work);
+    each hashlib digest keeps a thread of its own."""
+    before = {t.name for t in threading.enumerate()}
+    cheap = PipelinedDigests(["adler32", "crc32", "crc32c"])
+    assert {t.name for t in threading.enumerate()} - before == set()
+    released: list[str] = []
+    cheap.update(b"abc", release=lambda: released.append("cheap"))
+    assert released == ["cheap"]  # consumed on this thread before update returned
+    assert cheap.hexdigests() == {a: reference(a, b"abc") for a in ("adler32", "crc32", "crc32c")}
+
+    mixed = PipelinedDigests(["adler32", "md5", "sha1"])
+    assert {t.name for t in threading.enumerate()} - before == {"digest-md5", "digest-sha1"}
+    done = threading.Event()
+    mixed.update(b"xyz" * 1000, release=done.set)
+    mixed.close()  # joins the digest threads: every consumer is done
+    assert done.is_set()  # released once, after the two threads and this one
+    assert mixed.hexdigests() == {a: reference(a, b"xyz" * 1000) for a in ("adler32", "md5", "sha1")}
