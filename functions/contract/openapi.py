@@ -66,7 +66,7 @@ URL_HEADERS = {
     "additionalProperties": {"type": "string", "maxLength": 8192},
 }
 URL_X509 = {
-    "type": "string", "maxLength": 65536,
+    "type": "string", "maxLength": 32768,
     "description": ("An X.509 client credential for this URL's host, PEM: certificate(s) and the unencrypted "
                     "private key, e.g. the delegated grid proxy Dynafed hands a hook. A secret, as headers."),
 }

@@ -55,7 +55,8 @@ def header_names(headers: Mapping[str, str]) -> list[str]:
     return sorted(headers)
 
 
-MAX_CERTIFICATE_BYTES = 64 * 1024
+#: a grid proxy (certificate chain + key) is a few KiB; the whole request body is capped at 64 KiB
+MAX_CERTIFICATE_BYTES = 32 * 1024
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
 _PEM_KEY = re.compile(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[A-Za-z0-9+/=\s]+"
                       r"-----END (?:RSA |EC )?PRIVATE KEY-----")
