@@ -10,7 +10,7 @@ from dynafed_client import logredact
 from dynafed_client.hooks import exitcodes
 from dynafed_client.hooks.argv import USAGE, UsageError, parse_hook_argv
 from dynafed_client.hooks.settings import HookSettings, client_config
-from dynafed_client.hooks.transfer import run_transfer
+from dynafed_client.hooks.transfer import run_transfer, tell
 
 
 def main_for(direction: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None, client: Any = None,
@@ -19,12 +19,12 @@ def main_for(direction: str, argv: Sequence[str], *, env: Mapping[str, str] | No
     from dynafed_client.errors import ClientError
 
     env = os.environ if env is None else env
-    err = err or sys.stderr
+    out, err = out or sys.stdout, err or sys.stderr
     logredact.configure(env.get("DYNAFED_FN_LOG_LEVEL", "WARNING"), err, "%(levelname)s %(name)s: %(message)s")
     try:
         args = parse_hook_argv(argv)
     except UsageError as exc:
-        err.write(f"{direction}: {exc}\nusage: dynafed-fn-file{direction} {USAGE}\n")
+        tell(out, err, f"{direction}: {exc}; usage: dynafed-fn-file{direction} {USAGE}")
         return exitcodes.USAGE
     try:
         settings = HookSettings.from_env(env)
@@ -37,6 +37,6 @@ def main_for(direction: str, argv: Sequence[str], *, env: Mapping[str, str] | No
                 config.endpoint("checksum")
             client = Client(config)
     except ClientError as exc:
-        err.write(f"{direction}: {exc.message}\n")
+        tell(out, err, f"{direction}: {exc.message}")
         return exitcodes.USAGE
     return run_transfer(args, direction, client=client, settings=settings, out=out, err=err)

@@ -345,3 +345,12 @@ def test_checksum_put_usage_errors(env: dict[str, str]) -> None:
     assert status == exitcodes.USAGE and "DYNAFED_FN_STORES_FILE" in err
     status, _, _ = checksum_hook(["get", "-u", "https://s3.example.org/demo/a", "-t", "crc64"], env)
     assert status == exitcodes.USAGE
+
+
+def test_usage_errors_reach_dynafeds_stdout_too(env: dict[str, str]) -> None:
+    """Dynafed reads only the hook's stdout (UgrDMLite.cc ``getTaskStdout``):
+    even a wrong argv is reported there, as one non-``monitor:`` line."""
+    status, out, err = run_hook("pull", ["1", "adler32"], FakeClient(), env)
+    assert status == exitcodes.USAGE
+    assert out.startswith("dynafed-fn: pull: ") and "usage: dynafed-fn-filepull" in out
+    assert "monitor:" not in out and out.count("\n") == 1 and "usage" in err
