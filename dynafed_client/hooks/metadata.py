@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from functions.contract.algorithms import CRC_LIKE, normalize_hex
+from functions.contract.algorithms import CRC_LIKE, canonical_stored, normalize_hex
 
 #: hex digits of each algorithm's value
 _HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
@@ -31,11 +31,13 @@ def canonical_value(algorithm: str, value: str) -> str:
 
 
 def read_stored(client: Any, bucket: str, key: str, algorithm: str) -> str | None:
-    """The stored value, metadata keys matched case-insensitively (S3 servers differ)."""
+    """The stored value, metadata keys matched case-insensitively (S3 servers differ);
+    None when absent or not a value of ``algorithm`` at all (canonical_stored: a
+    garbled value is no claim, so it neither answers nor blocks a correct one)."""
     meta = client.head_object(Bucket=bucket, Key=key).get("Metadata") or {}
     for name, value in meta.items():
         if name.lower() == algorithm:
-            return str(value).lower()
+            return canonical_stored(algorithm, str(value))
     return None
 
 

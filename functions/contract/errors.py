@@ -29,6 +29,13 @@ class ErrorCode(str, enum.Enum):
     SOURCE_CHANGED = ("SOURCE_CHANGED", 412, True)
     PAYLOAD_TOO_LARGE = ("PAYLOAD_TOO_LARGE", 413, False)
     UNSUPPORTED_MEDIA_TYPE = ("UNSUPPORTED_MEDIA_TYPE", 415, False)
+    #: answered by gunicorn itself (functions/runtime/gunicorn_errors.py): a request line
+    #: over ``limit_request_line``, headers over ``limit_request_fields``/``_field_size``,
+    #: an ``Expect`` other than 100-continue, a transfer coding it does not implement
+    URI_TOO_LONG = ("URI_TOO_LONG", 414, False)
+    EXPECTATION_FAILED = ("EXPECTATION_FAILED", 417, False)
+    HEADERS_TOO_LARGE = ("HEADERS_TOO_LARGE", 431, False)
+    NOT_IMPLEMENTED = ("NOT_IMPLEMENTED", 501, False)
     CHECKSUM_MISMATCH = ("CHECKSUM_MISMATCH", 422, False)
     OBJECT_TOO_LARGE = ("OBJECT_TOO_LARGE", 422, False)
     TOO_MANY_REQUESTS = ("TOO_MANY_REQUESTS", 429, True)

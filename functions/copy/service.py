@@ -331,17 +331,27 @@ class CopyService:
             return put_empty(run)
         if strategy in (server_side.SINGLE, server_side.MULTIPART):
             assert isinstance(prepared.source, S3Source)
-            if run.reference is None:
-                # a server-side copy moves no bytes through here, so the checksum the
-                # destination should carry comes from one pinned read of the source
-                source = prepared.source
-                run.reference = digest_object(source.client, source.info, [run.algorithm],
-                                              on_bytes=run.on_read)[run.algorithm]
-                run.metadata[run.algorithm] = run.reference
+            source = prepared.source
+            read = run.reference is None or run.algorithm in source.info.metadata
+            if read:
+                # A server-side copy moves no bytes through here, so the checksum the
+                # destination carries and the answer calls verified comes from one pinned
+                # read of the source: never from an x-amz-meta value nobody checked (a
+                # wrong one is CHECKSUM_MISMATCH before anything is written, as when
+                # streaming). Only a checksum the store computed itself is taken as is.
+                computed = digest_object(source.client, source.info, [run.algorithm],
+                                         on_bytes=run.on_read)[run.algorithm]
+                verify.require_equal(run.algorithm, computed, run.reference, source.what)
+                run.reference = computed
+                run.metadata[run.algorithm] = computed
             if strategy == server_side.SINGLE:
-                return server_side.copy_single(run, prepared.source)
-            plan = plan_parts(prepared.total, self.settings.server_side_part_size)
-            return server_side.copy_multipart(run, prepared.source, plan)
+                outcome = server_side.copy_single(run, source)
+            else:
+                outcome = server_side.copy_multipart(run, source, plan_parts(prepared.total,
+                                                                             self.settings.server_side_part_size))
+            if read and outcome.status != IN_PROGRESS:
+                outcome.verified_by.append("source-read")
+            return outcome
         return copy_stream(run, plan_parts(prepared.total, self.settings.part_size))
 
     def _started(self, prepared: Prepared, info: StartInfo) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.runtime.errors import PayloadTooLarge
+from functions.runtime.errors import InvalidRequest, PayloadTooLarge
 
 _CHUNK = 64 * 1024
 
@@ -31,8 +31,23 @@ def read_body(request: Any, limit: int) -> bytes:
     stream = environ["wsgi.input"]
     out = bytearray()
     while len(out) <= limit:
-        data = stream.read(min(_CHUNK, limit + 1 - len(out)))
+        try:
+            data = stream.read(min(_CHUNK, limit + 1 - len(out)))
+        except TimeoutError:
+            raise  # the worker's read deadline: the caller answers 408
+        except _framing_errors() as exc:
+            # gunicorn raises its parser's errors (InvalidChunkSize, ...) from the body
+            # read: the client's framing is broken, which is a 400, not an internal error
+            raise InvalidRequest(f"malformed chunked request body ({type(exc).__name__})") from None
         if not data:
             return bytes(out)
         out.extend(data)
     raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+
+
+def _framing_errors() -> tuple[type[BaseException], ...]:
+    try:
+        from gunicorn.http.errors import ParseException
+    except ImportError:  # not under gunicorn (tests through the WSGI interface)
+        return (ValueError, OSError)
+    return (ParseException, ValueError, OSError)

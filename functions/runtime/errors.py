@@ -6,7 +6,8 @@
     ├── RequestRejected           4xx the caller can fix
     │   ├── InvalidRequest, UnknownAlgorithm, UnknownStore, Unauthorized,
     │   ├── StoreNotAllowed, SourceNotAllowed, PayloadTooLarge, TooManyRequests,
-    │   └── EndpointNotFound, MethodNotAllowed, UnsupportedMediaType, RequestTimeout
+    │   ├── EndpointNotFound, MethodNotAllowed, UnsupportedMediaType, RequestTimeout
+    │   └── UriTooLong, ExpectationFailed, HeadersTooLarge, NotImplementedByServer (gunicorn's own)
     ├── NotFoundError             NoSuchBucket, NoSuchObject
     ├── ConflictError             DestinationExists, JobIdConflict, SourceChanged
     ├── IntegrityError            ChecksumMismatch, ObjectTooLarge
@@ -113,6 +114,26 @@ class RequestTimeout(RequestRejected):
     title = "Request timeout"
 
 
+class UriTooLong(RequestRejected):
+    code = ErrorCode.URI_TOO_LONG
+    title = "Request line too long"
+
+
+class ExpectationFailed(RequestRejected):
+    code = ErrorCode.EXPECTATION_FAILED
+    title = "Expectation failed"
+
+
+class HeadersTooLarge(RequestRejected):
+    code = ErrorCode.HEADERS_TOO_LARGE
+    title = "Request header fields too large"
+
+
+class NotImplementedByServer(RequestRejected):
+    code = ErrorCode.NOT_IMPLEMENTED
+    title = "Not implemented"
+
+
 class NotFoundError(FunctionError):
     code = ErrorCode.NO_SUCH_OBJECT
     title = "Not found"
@@ -190,6 +211,10 @@ _BY_CODE: dict[ErrorCode, type[FunctionError]] = {
     ErrorCode.NOT_FOUND: EndpointNotFound,
     ErrorCode.METHOD_NOT_ALLOWED: MethodNotAllowed,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaType,
+    ErrorCode.URI_TOO_LONG: UriTooLong,
+    ErrorCode.EXPECTATION_FAILED: ExpectationFailed,
+    ErrorCode.HEADERS_TOO_LARGE: HeadersTooLarge,
+    ErrorCode.NOT_IMPLEMENTED: NotImplementedByServer,
     ErrorCode.PAYLOAD_TOO_LARGE: PayloadTooLarge,
     ErrorCode.TOO_MANY_REQUESTS: TooManyRequests,
     ErrorCode.NO_SUCH_BUCKET: NoSuchBucket,

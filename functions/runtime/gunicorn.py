@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from functions.runtime import gunicorn_errors
 from functions.runtime.config import SPARE_THREADS, Concurrency, request_read_timeout
 
 __all__ = ["SPARE_THREADS", "settings"]
@@ -41,6 +42,8 @@ def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
         # gunicorn >= 23 opens a control socket at one per-user path that every
         # gunicorn on the machine would share; functions do not use it.
         "control_socket_disable": True,
+        # gunicorn's own refusals (bad request line, 414, 431, ...) as problem+json, not HTML
+        "post_worker_init": gunicorn_errors.install,
         # gunicorn's worker heartbeat files (not data): tmpfs avoids blocking on disk.
         "worker_tmp_dir": env.get("WORKER_TMP_DIR", "/dev/shm" if _exists("/dev/shm") else None),  # noqa: S108
     }

@@ -29,6 +29,8 @@ class Blob:
     etag: str | None
     last_modified: str | None
     headers: dict[str, str]
+    #: the Content-Length to state instead of the true one (a source that lies or garbles it)
+    length: str | None = None
 
 
 class StaticHttpSource:
@@ -57,7 +59,7 @@ class StaticHttpSource:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def put(self, path: str, data: bytes, *, headers: dict[str, str] | None = None, etag: bool = True,
-            last_modified: bool = True) -> None:
+            last_modified: bool = True, length: str | None = None) -> None:
         """Serve ``data`` at ``path`` (replacing what was there: a new ETag)."""
         with self._lock:
             self.blobs[path] = Blob(
@@ -65,6 +67,7 @@ class StaticHttpSource:
                 etag=f'"{hashlib.md5(data).hexdigest()}"' if etag else None,
                 last_modified=email.utils.formatdate(time.time(), usegmt=True) if last_modified else None,
                 headers=dict(headers or {}),
+                length=length,
             )
 
     def redirect(self, path: str, target: str) -> None:
@@ -118,16 +121,19 @@ class StaticHttpSource:
                 self._answer(h, 416, b"", {"Content-Range": f"bytes */{len(blob.data)}"})
                 return
             self._answer(h, 206, blob.data[start:end],
-                         {**base, "Content-Range": f"bytes {start}-{end - 1}/{len(blob.data)}"})
+                         {**base, "Content-Range": f"bytes {start}-{end - 1}/{len(blob.data)}"}, blob.length)
             return
-        self._answer(h, 200, blob.data, base)
+        self._answer(h, 200, blob.data, base, blob.length)
 
     @staticmethod
-    def _answer(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str]) -> None:
+    def _answer(h: BaseHTTPRequestHandler, status: int, body: bytes, headers: dict[str, str],
+                length: str | None = None) -> None:
         h.send_response(status)
         for name, value in headers.items():
             h.send_header(name, value)
-        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Content-Length", str(len(body)) if length is None else length)
+        if length is not None:
+            h.close_connection = True  # the stated length is not the body's: nothing can follow it
         h.end_headers()
         try:
             h.wfile.write(body)

@@ -363,3 +363,14 @@ def test_hooks_baseline_a_valid_pull_is_asked_for(tripwire: Tripwire, hook_env: 
 
 
 
+
+
+@pytest.mark.parametrize(("stored", "expected"), [("a" * 320, None), ("123456789", None), ("0x12", None),
+                                                  ("1", "00000001"), ("0BDD02EB", "0bdd02eb")])
+def test_hooks_read_no_stored_value_of_the_wrong_form(s3: Any, stored: str, expected: str | None) -> None:
+    """Class 8: ``checksum put`` keeps a stored value and answers "already stored":
+    a garbled one is no claim, so it neither answers nor blocks the correct one."""
+    from dynafed_client.hooks.metadata import read_stored
+
+    s3.put_object(Bucket="demo", Key="garbled", Body=b"payload", Metadata={"adler32": stored})
+    assert read_stored(s3, "demo", "garbled", "adler32") == expected

@@ -9,6 +9,11 @@ Per class, at every function door:
 * class 7 — an integer literal over 4300 digits (CPython's int-conversion
   limit) in a JSON body, a binary-mode and a structured CloudEvent: a 400,
   never a 500;
+* class 8 — claims backed by bytes: a server-side copy verifies a stored
+  ``x-amz-meta-adler32`` against the source's bytes before calling it
+  verified (a wrong one is CHECKSUM_MISMATCH, nothing written); a stored value
+  of the wrong form (not 8 hex digits) is never returned by ``cache: use``
+  nor trusted by a scrub;
 * class 9 — ``text/plain``, form and multipart bodies (what a browser sends
   cross-site without a CORS preflight): 415, the body is not read as JSON.
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,6 +57,7 @@ class Door:
     body: Callable[..., dict[str, Any]]
     calls: list[str]
     event_type: str
+    s3: Any = None
 
 
 def _checksum_body(**over: Any) -> dict[str, Any]:
@@ -88,7 +95,7 @@ def door(request: pytest.FixtureRequest, tripwire: Tripwire) -> Iterator[Door]:
         config = Config.from_env({"DYNAFED_FN_STORES": json.dumps({"stores": {"default": STORE}})},
                                  function=request.param)
         app = factory(config, s3=lambda store: s3, sink_transport=lambda *a: 202)
-        yield Door(request.param, app.test_client(), body, calls, event_type)
+        yield Door(request.param, app.test_client(), body, calls, event_type, s3)
 
 
 def problem(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -199,3 +206,61 @@ def test_bodies_a_browser_sends_cross_site_without_preflight_are_a_415(door: Doo
 def test_json_with_a_charset_parameter_is_json(door: Door) -> None:
     response = door.client.post("/", data=json.dumps(door.body()), content_type="application/json; charset=utf-8")
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+# --- class 8: claims backed by bytes ---------------------------------------------------------
+
+PAYLOAD = b"payload"
+ADLER = f"{zlib.adler32(PAYLOAD):08x}"
+
+
+@pytest.mark.parametrize("door", ["copy"], indirect=True)
+def test_a_server_side_copy_does_not_trust_a_wrong_stored_adler32(door: Door) -> None:
+    """The same store on both sides: CopyObject moves no bytes through the function,
+    so the stored value was never checked; it used to come back ``verified: true``
+    and was written to the destination."""
+    door.s3.put_object(Bucket="data", Key="wrong", Body=PAYLOAD, Metadata={"adler32": "0badc0de"})
+    response = door.client.post("/", json={"source": {"bucket": "data", "key": "wrong"},
+                                           "destination": {"bucket": "data", "key": "wrong-copy"}})
+    problem(response, 422, "CHECKSUM_MISMATCH")
+    assert "wrong-copy" not in [o["Key"] for o in door.s3.list_objects_v2(Bucket="data").get("Contents", [])]
+
+
+@pytest.mark.parametrize("door", ["copy"], indirect=True)
+def test_a_server_side_copy_says_verified_for_what_it_read(door: Door) -> None:
+    door.s3.put_object(Bucket="data", Key="right", Body=PAYLOAD, Metadata={"adler32": ADLER})
+    response = door.client.post("/", json={"source": {"bucket": "data", "key": "right"},
+                                           "destination": {"bucket": "data", "key": "right-copy"}})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    result = response.get_json()
+    assert result["strategy"] == "server-side" and result["checksums"] == {"adler32": ADLER}
+    assert result["verified"] is True and "source-read" in result["verified_by"]
+    assert door.s3.head_object(Bucket="data", Key="right-copy")["Metadata"]["adler32"] == ADLER
+
+
+@pytest.mark.parametrize("door", ["checksum"], indirect=True)
+@pytest.mark.parametrize("stored", ["a" * 320, "123456789", "0x12", "zzzzzzzz", ""])
+def test_cache_use_never_returns_a_stored_value_of_the_wrong_form(door: Door, stored: str) -> None:
+    door.s3.put_object(Bucket="data", Key="garbled", Body=PAYLOAD, Metadata={"adler32": stored})
+    response = door.client.post("/", json={"bucket": "data", "key": "garbled", "algorithms": ["adler32"],
+                                           "cache": "use"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["checksums"] == {"adler32": ADLER} and "adler32" not in body["cached"]
+
+
+@pytest.mark.parametrize("door", ["checksum"], indirect=True)
+def test_cache_use_returns_a_stored_value_of_the_right_form(door: Door) -> None:
+    door.s3.put_object(Bucket="data", Key="cached", Body=PAYLOAD, Metadata={"adler32": "00000001"})
+    body = door.client.post("/", json={"bucket": "data", "key": "cached", "algorithms": ["adler32"],
+                                       "cache": "use"}).get_json()
+    assert body["checksums"] == {"adler32": "00000001"} and body["cached"] == ["adler32"]  # the baseline
+
+
+@pytest.mark.parametrize("door", ["scrub"], indirect=True)
+def test_a_scrub_does_not_judge_by_a_stored_value_of_the_wrong_form(door: Door) -> None:
+    door.s3.put_object(Bucket="data", Key="scrub/garbled", Body=PAYLOAD, Metadata={"adler32": "a" * 320})
+    door.s3.put_object(Bucket="data", Key="scrub/rotten", Body=PAYLOAD, Metadata={"adler32": "00000001"})
+    body = door.client.post("/", json={"bucket": "data", "prefix": "scrub/"}).get_json()
+    assert [m["key"] for m in body["mismatches"]] == ["scrub/rotten"]
+    assert body["unverifiable"] == 1
