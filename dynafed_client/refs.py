@@ -90,6 +90,8 @@ def destination_json(destination: Destination) -> dict[str, Any]:
         body: dict[str, Any] = {"url": destination.url}
         if destination.headers:
             body["headers"] = dict(destination.headers)
+        if destination.x509:
+            body["x509"] = destination.x509
         return body
     return destination.to_json()
 

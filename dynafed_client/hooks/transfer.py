@@ -65,13 +65,13 @@ def resolve(args: HookArgs, direction: str,
         raise HookFailure(exitcodes.USAGE, f"pull source is neither a mapped store nor an http(s) URL: "
                                            f"{_short(args.source)}")
     if destination is None and direction == PUSH and args.destination.lower().startswith(("http://", "https://")):
-        # another site's storage: the copy function PUTs there (its URL policy decides), with
-        # argv[5] (the client's TransferHeaderAuthorization) as Authorization for that host only
+        # another site's storage: the copy function PUTs there (its URL policy decides), with argv[5]
+        # (the client's TransferHeaderAuthorization) as Authorization and argv[4]'s proxy, for that host only
         try:
             parse_http_url(args.destination)
         except UrlRefused as exc:
             raise HookFailure(exitcodes.USAGE, f"push destination URL refused: {exc.detail}") from None
-        destination = UrlDestination(args.destination, source_credentials(args)[0])
+        destination = UrlDestination(args.destination, *source_credentials(args))
     if destination is None:
         what = "pull destination" if direction == PULL else "push destination"
         raise HookFailure(exitcodes.NOT_ALLOWED if direction == PUSH else exitcodes.USAGE,

@@ -69,10 +69,12 @@ class UrlSource:
 @dataclasses.dataclass(frozen=True)
 class UrlDestination:
     """An http(s)/WebDAV destination, written with one PUT (push). ``headers``
-    go to that URL's host only and are never shown (``to_json`` drops them)."""
+    and ``x509`` (as for a UrlSource) go to that URL's host only and are never
+    shown (``repr`` and ``to_json`` leave them out)."""
 
     url: str
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict, repr=False, compare=False)
+    x509: str | None = dataclasses.field(default=None, repr=False, compare=False)
 
     def redacted(self) -> str:
         return UrlSource(self.url).redacted()
@@ -121,9 +123,10 @@ def parse_copy_request(body: Any) -> CopyRequest:
     dest_json = fields.require_mapping(body.get("destination"), "field 'destination'")
     destination: ObjectRef | UrlDestination
     if "url" in dest_json:
-        fields.reject_unknown(dest_json, {"url", "headers"}, "destination")
+        fields.reject_unknown(dest_json, {"url", "headers", "x509"}, "destination")
         destination = UrlDestination(parse_url(dest_json, "destination"),
-                                     parse_headers(dest_json.get("headers"), "destination"))
+                                     parse_headers(dest_json.get("headers"), "destination"),
+                                     parse_client_certificate(dest_json.get("x509"), "destination"))
     else:
         fields.reject_unknown(dest_json, {"store", "bucket", "key"}, "destination")
         destination = object_ref(dest_json, "destination")

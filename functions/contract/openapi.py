@@ -81,7 +81,14 @@ COPY_REQUEST = {
              "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192},
                             "headers": URL_HEADERS, "x509": URL_X509}},
         ]},
-        "destination": _OBJECT,
+        "destination": {"oneOf": [
+            _OBJECT,
+            {"type": "object", "required": ["url"], "additionalProperties": False,
+             "description": ("push: an http(s)/WebDAV URL under DYNAFED_FN_HTTP_DESTINATIONS, written with one "
+                             "streamed PUT (strategy http-put); a failed push deletes what it wrote"),
+             "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192},
+                            "headers": URL_HEADERS, "x509": URL_X509}},
+        ]},
         "job_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}$"},
         "verify": {"type": "string", "enum": [*ALGORITHMS, "full"], "default": "adler32"},
         "verify_mode": {"type": "string", "enum": list(VERIFY_MODES), "default": "auto"},

@@ -52,6 +52,7 @@ from functions.copy.run import Outcome
 from functions.copy.source import CopySource
 from functions.copy.verify import require_equal
 from functions.runtime import errors
+from functions.runtime.credentials import ClientCredential
 from functions.runtime.digests import DigestSet
 from functions.runtime.objects import BufferPool
 from functions.runtime.pinned_http import pinned_session, resolve_addresses
@@ -116,6 +117,8 @@ class HttpDestination:
         self._timeout = (connect_timeout, read_timeout)
         self._session = pinned_session(target)
         self._session.verify = verify  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR (runtime/trust.py)
+        self._credential = ClientCredential(destination.x509)  # a 0600 temp file while this lives
+        self._session.cert = self._credential.path
         self._headers = dict(destination.headers)
 
     def request(self, method: str, *, extra: Mapping[str, str] | None = None, data: Any = None,
@@ -144,6 +147,8 @@ class HttpDestination:
             if parts.scheme == "https":
                 context = ssl.create_default_context(
                     cafile=self._verify if isinstance(self._verify, str) else _default_cafile())
+                if self._credential.path is not None:
+                    context.load_cert_chain(self._credential.path)
                 sock = context.wrap_socket(sock, server_hostname=self._pinned.server_hostname or address)
         except ssl.SSLError as exc:
             raise errors.UpstreamError(f"TLS with destination {self.what} failed ({exc.reason or exc}); "
@@ -227,6 +232,7 @@ class HttpDestination:
 
     def close(self) -> None:
         self._session.close()
+        self._credential.remove()
 
 
 def present_at(destination: HttpDestination, *, size: int, algorithm: str,

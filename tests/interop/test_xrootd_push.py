@@ -96,6 +96,12 @@ def gw(site: dict[str, Any], key: str) -> str:
     return f"{site['gateway']}/default/{BUCKET}/{key}"
 
 
+def gateway_log(site: dict[str, Any]) -> str:
+    """What the gateway logged (one line per request: method, path, status)."""
+    port = urlsplit(site["gateway"]).port
+    return (site["state"] / f"test-gateway-{port}.log").read_text(errors="replace")
+
+
 def test_push_copy_from_the_gateway_to_xrootd_is_byte_identical(peer: XRootDPeer, site: dict[str, Any]) -> None:
     data = os.urandom(11 * MiB + 3)
     key = put(site, data)
@@ -104,6 +110,7 @@ def test_push_copy_from_the_gateway_to_xrootd_is_byte_identical(peer: XRootDPeer
                      peer.server.url(name))
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert peer.server.read(name) == data
+    assert "COPY push job gw-" in gateway_log(site)  # third-party push, not a copy through gfal itself
 
 
 def test_davix_cp_pushes_from_the_gateway(peer: XRootDPeer, site: dict[str, Any]) -> None:
@@ -114,6 +121,7 @@ def test_davix_cp_pushes_from_the_gateway(peer: XRootDPeer, site: dict[str, Any]
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert peer.server.read(name) == data
+    assert gateway_log(site).count("COPY push job gw-") >= 1
 
 
 def test_xrootd_pushes_into_the_gateway(peer: XRootDPeer, site: dict[str, Any]) -> None:
@@ -125,6 +133,7 @@ def test_xrootd_pushes_into_the_gateway(peer: XRootDPeer, site: dict[str, Any]) 
     done = peer.gfal("gfal-copy", "-f", "-K", "ADLER32", "--copy-mode", "push", src, gw(site, key))
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert read(site, key) == data
+    assert f"PUT /default/{BUCKET}/{key} -> 201" in gateway_log(site)  # XRootD's PUT reached us
 
 
 def test_gfal_copy_uploads_a_local_file_to_the_gateway(peer: XRootDPeer, site: dict[str, Any],
@@ -136,6 +145,7 @@ def test_gfal_copy_uploads_a_local_file_to_the_gateway(peer: XRootDPeer, site: d
     done = peer.gfal("gfal-copy", "-K", "ADLER32", f"file://{local}", gw(site, key))
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
     assert read(site, key) == data
+    assert f"PUT /default/{BUCKET}/{key} -> 201" in gateway_log(site)
     listed = peer.gfal("gfal-ls", f"{site['gateway']}/default/")
     assert listed.returncode == 0 and BUCKET in listed.stdout.split(), listed.stdout + listed.stderr
 

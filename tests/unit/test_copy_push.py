@@ -27,7 +27,8 @@ import pytest
 from botocore.config import Config as BotoConfig
 from moto.server import ThreadedMotoServer
 
-from functions.contract.copy import UrlDestination
+from functions.contract.copy import UrlDestination, parse_copy_request
+from functions.contract.errors import ContractViolation
 from functions.contract.events import COPY_COMPLETED, COPY_FAILED, COPY_STARTED
 from functions.copy.app import create_app
 from functions.copy.service import CopyService
@@ -268,6 +269,16 @@ def test_a_cancel_mid_put_deletes_what_was_written(s3):
     assert "result" not in outcome and "cancelled" in str(outcome["error"])
 
 
-def test_url_destination_never_shows_its_headers():
-    destination = UrlDestination("https://site.example/p/f?sig=s", {"Authorization": TOKEN})
-    assert TOKEN not in repr(destination) and destination.to_json() == {"url": "https://site.example/p/f"}
+def test_url_destination_never_shows_its_credentials():
+    pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n" \
+          "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n"
+    parsed = parse_copy_request({"source": {"store": "default", "bucket": "src", "key": "k"},
+                                 "destination": {"url": "https://site.example/p/f?sig=s",
+                                                 "headers": {"Authorization": TOKEN}, "x509": pem}})
+    destination = parsed.destination
+    assert isinstance(destination, UrlDestination) and destination.x509 == pem
+    assert TOKEN not in repr(destination) and "BBBB" not in repr(destination)
+    assert destination.to_json() == {"url": "https://site.example/p/f"}
+    with pytest.raises(ContractViolation, match="x509 must hold"):
+        parse_copy_request({"source": {"store": "default", "bucket": "src", "key": "k"},
+                            "destination": {"url": "https://site.example/p/f", "x509": "not a pem"}})

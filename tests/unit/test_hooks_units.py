@@ -260,6 +260,20 @@ def test_push_source_must_be_ours_destination_ours_or_a_url(env: dict[str, str])
     status, _, err = run_hook("push", ["0", "<nochecksumtype>", "https://s3.example.org/demo/a",
                                        "/not/mapped", "", ""], client, env)
     assert status == exitcodes.NOT_ALLOWED and "push destination" in err
+
+
+def test_push_to_a_url_presents_the_delegated_proxy(env: dict[str, str], tmp_path: Any) -> None:
+    """argv[4], the X.509 proxy Dynafed delegated, goes with a URL destination (its host only)."""
+    proxy = tmp_path / "x509up"
+    proxy.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+                     "-----BEGIN PRIVATE KEY-----\nBBBB\n-----END PRIVATE KEY-----\n")
+    client = FakeClient()
+    status, out, err = run_hook("push", ["0", "<nochecksumtype>", "https://s3.example.org/demo/a",
+                                         "https://elsewhere.example/x", str(proxy), ""], client, env)
+    assert status == exitcodes.OK
+    destination = client.copies[-1]["destination"]
+    assert isinstance(destination, UrlDestination) and "BBBB" in (destination.x509 or "")
+    assert "BBBB" not in out + err
     status, _, _ = run_hook("push", ["0", "<nochecksumtype>", "https://s3.example.org/demo/a", "/fed/archive/b",
                                      "", ""], client, env)
     assert status == exitcodes.OK
