@@ -150,6 +150,9 @@ def _canonical_host(raw: str, *, bracketed: bool) -> str:
         raise _invalid("URL host is not a valid host name") from None
     if _LEGACY_IPV4_RE.fullmatch(host):
         return _legacy_ipv4(host)
+    if re.fullmatch(r"[0-9]+|0x[0-9a-f]*", host.rsplit(".", 1)[-1]):
+        # WHATWG URL: a host ending in a number is an IPv4 address or invalid
+        raise _invalid("URL host ends in a number but is not an IPv4 address")
     if not _HOST_RE.fullmatch(host) or len(host) > 253:
         raise _invalid("URL host is not a valid host name")
     return host
