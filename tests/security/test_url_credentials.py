@@ -1,7 +1,7 @@
 """Credentials that travel with a URL source (``headers``, ``x509``) reach
 that URL's host and nothing else: not a host a redirect points to, not the
 response, the DEBUG logs (with tracebacks) or the CloudEvents, on the success
-path and the error paths; the X.509 credential's temporary file is gone
+path and the error paths, nor the metrics; the X.509 credential's temporary file is gone
 after the copy, whatever the outcome."""
 from __future__ import annotations
 
@@ -80,6 +80,7 @@ def test_source_credentials_reach_its_host_only_and_are_never_shown(s3: Any, cre
                     if accept == "application/json":
                         assert response.status_code == status, (path, response.get_data(as_text=True))
         fn.extensions["dynafed_fn"].events.flush(5)
+        capture.response(fn.test_client().get("/metrics"))  # metrics are searched too
         sent = [headers for method, path, headers in site.requests]
         redirected = list(elsewhere.requests)
     assert sent, "the source was asked"
