@@ -4,10 +4,13 @@ Off unless configured (a loopback deployment). When on:
 
 * **Health probes stay open**: ``HEAD`` and ``OPTIONS`` of a collection (the
   root, ``/<store>/``, ``/<store>/<bucket>/``) need no credential. Dynafed's
-  HTTP location plugin checks an endpoint with a plain HEAD on its base URL
-  and marks it OFFLINE on 401 (indigo-dc/dynafed src/plugins/httpplugin/
-  UgrLocPlugin_http.cc); a site that wants even that authenticated sets
-  ``locplugin.<id>.custom_header[]: Authorization: Bearer <static token>``.
+  HTTP location plugin checks an endpoint with a bare HEAD on its ping URL —
+  a request made from the davix context without the plugin's request
+  parameters — and marks it OFFLINE on anything outside 200-399
+  (indigo-dc/dynafed src/plugins/httpclient/httpavailabilitychecker.cc,
+  ``HttpAvailabilityChecker::polling_task``). The plugin's other requests
+  can carry ``locplugin.<id>.custom_header[]: Authorization: Bearer <static
+  token>``.
 * **Everything else needs a credential**: ``Authorization: Bearer <token>``,
   either the static token (full access) or a JWT signed by one of the
   configured keys, from a configured issuer, for a configured audience (or

@@ -13,7 +13,8 @@ Peer behaviour relied on, from the peers' source:
 * gfal2 push: ``COPY`` to the *source* with ``Destination:`` and, holding a
   token (``BEARER_TOKEN``), ``TransferHeaderAuthorization`` for the far side
   (cern-fts/gfal2 src/plugins/http/gfal_http_copy.cpp,
-  ``gfal_http_third_party_copy``; ``gfal_http_plugin.cpp`` for the token);
+  ``gfal_http_third_party_copy``; gfal_http_plugin.cpp,
+  ``GfalHttpPluginData::get_token``);
   ``file://`` to http is a streamed PUT through davix
   (``gfal_http_streamed_copy``).
 * davix-cp between two http URLs is a third-party push: ``COPY`` with
@@ -24,7 +25,7 @@ Peer behaviour relied on, from the peers' source:
   (xrootd/xrootd src/XrdHttpTpc/XrdHttpTpcTPC.cc ``TPCHandler::ProcessPushReq``,
   XrdHttpTpcState.cc ``State::InstallHandlers`` / ``State::SetupHeaders``);
   as a PUT destination it refuses a protected path without a macaroon granting
-  ``UPLOAD`` (src/XrdMacaroons/XrdMacaroonsAuthz.cc).
+  ``UPLOAD`` (src/XrdMacaroons/XrdMacaroonsAuthz.cc, ``AuthzCheck::verify_activity``).
 """
 from __future__ import annotations
 

@@ -3,10 +3,12 @@
 the source store and a real loopback WebDAV target that records every request
 (tests/faults/webdavtarget.py).
 
-The peer behaviour copied here: XRootD as a push destination answers PUT with
-201 and states ``Digest: adler32=<hex>`` when asked with ``Want-Digest``
-(xrootd/xrootd src/XrdHttp/XrdHttpReq.cc, ``XrdHttpReq::PostProcessHTTPReq``
-for PUT; src/XrdHttp/XrdHttpChecksumHandler.cc); as a pusher itself it sends
+The peer behaviour copied here: XRootD as a push destination answers a PUT
+with 201 (xrootd/xrootd src/XrdHttp/XrdHttpReq.cc,
+``XrdHttpReq::PostProcessHTTPReq``, ``rtPUT``) and a HEAD asking
+``Want-Digest`` with ``Digest: adler32=<hex>`` (the same file,
+``XrdHttpReq::parseLine`` for ``want-digest``; src/XrdHttp/XrdHttpChecksumHandler.cc);
+as a pusher itself it sends
 ``Content-Length`` and the client's ``TransferHeader*`` headers stripped of
 the prefix (src/XrdHttpTpc/XrdHttpTpcState.cc, ``State::SetupHeaders``), which
 is what the destination headers of the copy request carry. gfal2 deletes an

@@ -5,11 +5,12 @@ bucket listing, WLCG token authentication.
 
 Peer behaviour these follow, from the peers' source:
 
-* gfal2's push: ``COPY`` to the source with ``Destination:`` and
-  ``TransferHeaderAuthorization`` for the far side (cern-fts/gfal2
-  src/plugins/http/gfal_http_copy.cpp, ``gfal_http_third_party_copy`` and
-  ``gfal_http_get_params``: ``TransferHeader`` + header name); on failure it
-  DELETEs the destination and FTS retries with a new COPY.
+* gfal2's push: ``COPY`` to the source with ``Destination:`` (cern-fts/gfal2
+  src/plugins/http/gfal_http_copy.cpp, ``gfal_http_third_party_copy``) and,
+  holding a token, ``TransferHeaderAuthorization`` for the far side
+  (src/plugins/http/gfal_http_plugin.cpp, ``GfalHttpPluginData::get_token``);
+  with overwrite it DELETEs the destination first (``gfal_http_copy_overwrite``)
+  and FTS retries a failed transfer with a new COPY.
 * XRootD pushing into us: ``PUT`` with ``Content-Length`` and ``Expect:
   100-continue``, following redirects (xrootd/xrootd
   src/XrdHttpTpc/XrdHttpTpcState.cc, ``State::InstallHandlers``,
@@ -309,6 +310,9 @@ def bearer(value: str) -> dict[str, str]:
 
 
 def test_health_probes_stay_open_everything_else_needs_a_token(authed):
+    """Dynafed's availability check is a bare HEAD of the endpoint's ping URL,
+    OFFLINE outside 200-399 (indigo-dc/dynafed src/plugins/httpclient/
+    httpavailabilitychecker.cc, ``HttpAvailabilityChecker::polling_task``)."""
     assert authed.head("/").status_code == 200 and authed.head("/default/demo/").status_code == 200
     for path in ("/default", "/default/demo/"):
         assert authed.open(path, method="OPTIONS").status_code == 200
