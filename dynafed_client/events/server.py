@@ -21,6 +21,10 @@ from dynafed_client.events.app import EventCallback, create_app
 from dynafed_client.events.hub import EventHub
 from dynafed_client.events.log import EventLog
 
+#: seconds a socket read or write may block before the connection is closed
+#: (a stalled sender keeps only its own thread, and not for ever)
+READ_TIMEOUT_S = 60.0
+
 
 class _QuietHandler(WSGIRequestHandler):
     # one access-log line per progress event would drown the receiver's log
@@ -33,13 +37,15 @@ class EventReceiver:
     (port 0 = a free one; loopback by default)."""
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, hub: EventHub | None = None,
-                 log_path: str | Path | None = None, on_event: Iterable[EventCallback] = ()) -> None:
+                 log_path: str | Path | None = None, on_event: Iterable[EventCallback] = (),
+                 read_timeout: float = READ_TIMEOUT_S) -> None:
         self.hub = hub or EventHub()
         self.log = EventLog(log_path) if log_path else None
         callbacks: list[Callable[..., None]] = [self.log.append] if self.log else []
         callbacks.extend(on_event)
+        handler = type("_TimedHandler", (_QuietHandler,), {"timeout": read_timeout})
         self._server: BaseWSGIServer = make_server(host, port, create_app(self.hub, on_event=callbacks),
-                                                   threaded=True, request_handler=_QuietHandler)
+                                                   threaded=True, request_handler=handler)
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 

@@ -11,6 +11,12 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+#: seconds a socket read or write may block before the connection is closed:
+#: a slow or stalled client keeps only its own thread (one per connection), and
+#: not for ever (socketserver applies it with settimeout; http.server closes the
+#: connection on the timeout)
+READ_TIMEOUT_S = 60.0
+
 
 class _Handler(WSGIRequestHandler):
     # the app logs one line per request without the query string; werkzeug's
@@ -22,8 +28,10 @@ class _Handler(WSGIRequestHandler):
 class GatewayServer:
     """A gateway app bound to ``host:port`` (port 0 = a free one)."""
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=_Handler)
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0,
+                 read_timeout: float = READ_TIMEOUT_S) -> None:
+        handler = type("_TimedHandler", (_Handler,), {"timeout": read_timeout})
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, request_handler=handler)
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._thread: threading.Thread | None = None
 
