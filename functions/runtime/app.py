@@ -22,7 +22,7 @@ from functions.runtime import errors
 from functions.runtime.body import read_body
 from functions.runtime.config import Config
 from functions.runtime.digests import IMPLEMENTATIONS
-from functions.runtime.events import EventEmitter, Transport
+from functions.runtime.events import EventEmitter, Transport, requests_transport
 from functions.runtime.health import Readiness
 from functions.runtime.incoming import Incoming, is_cloudevent, parse_incoming
 from functions.runtime.logs import configure_logging, request_id
@@ -81,7 +81,8 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
         config.sink,
         source=f"/dynafed-fn/{config.service}",
         extensions=config.ce_extensions,
-        transport=sink_transport,
+        # an https sink signed by a site CA is trusted like any other outgoing https
+        transport=sink_transport or (requests_transport(verify) if config.sink else None),
         on_drop=lambda reason: metrics.events_dropped.labels(spec.name).inc(),
     )
     ctx = FunctionContext(config=config, s3=clients, events=emitter, metrics=metrics)

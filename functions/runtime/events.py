@@ -71,10 +71,13 @@ def to_binary(event: Any) -> tuple[dict[str, str], bytes]:
     return dict(message.headers), bytes(message.body or b"")
 
 
-def _requests_transport() -> Transport:
+def requests_transport(verify: bool | str = True) -> Transport:
+    """POST over one ``requests`` session; ``verify``: CA bundle path for an
+    https sink (:mod:`functions.runtime.trust`)."""
     import requests
 
     session = requests.Session()
+    session.verify = verify
 
     def send(url: str, headers: dict[str, str], body: bytes) -> int:
         return session.post(url, headers=headers, data=body, timeout=(1.0, 2.0)).status_code
@@ -183,7 +186,7 @@ class EventEmitter:
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
                 if self._transport is None:
-                    self._transport = _requests_transport()
+                    self._transport = requests_transport()
                 self._thread = threading.Thread(target=self._run, name="event-sender", daemon=True)
                 self._thread.start()
 
