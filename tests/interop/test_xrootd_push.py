@@ -226,3 +226,17 @@ def test_a_client_hanging_up_mid_copy_leaves_the_destination_absent_and_the_retr
     # the abandoned copy ended with a DELETE before the retry's PUT started
     assert methods.count("PUT") == 2 and "DELETE" in methods[methods.index("PUT"):]
     assert zlib.adler32(target.files["/site/obj.bin"]) == zlib.adler32(data)
+
+
+def test_gfal_rename_moves_within_a_store(peer: XRootDPeer, site: dict[str, Any]) -> None:
+    """``gfal-rename`` is a WebDAV MOVE with an absolute ``Destination``
+    (cern-fts/gfal2 src/plugins/http/gfal_http_plugin_metadata.cpp,
+    ``gfal_http_rename``); within one store the gateway does it server-side."""
+    data = os.urandom(3 * MiB + 5)
+    key = put(site, data)
+    moved = f"moved-{uuid.uuid4().hex}/obj.bin"
+    done = peer.gfal("gfal-rename", gw(site, key), gw(site, moved))
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    assert read(site, moved) == data
+    with pytest.raises(Exception, match="NoSuchKey|Not Found|404"):
+        read(site, key)

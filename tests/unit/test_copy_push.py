@@ -284,3 +284,22 @@ def test_url_destination_never_shows_its_credentials():
     with pytest.raises(ContractViolation, match="x509 must hold"):
         parse_copy_request({"source": {"store": "default", "bucket": "src", "key": "k"},
                             "destination": {"url": "https://site.example/p/f", "x509": "not a pem"}})
+
+
+def test_a_source_failing_mid_push_leaves_nothing(s3):
+    """An http source that ends before its stated size (its resumed read then
+    fails): the bytes already PUT are DELETEd, the error is the source's."""
+    from tests.faults.httpsource import StaticHttpSource
+
+    data = os.urandom(7 * MiB)
+    with StaticHttpSource() as site, WebDavTarget() as target:
+        site.put("/f.bin", data, length=str(len(data) + 5 * MiB))  # promises 5 MiB it never sends
+        app = make(s3, RecordingSink(), target, DYNAFED_FN_HTTP_SOURCES=site.url)
+        body = {**request(target), "source": {"url": site.url + "/f.bin"}}
+        response = app.test_client().post("/", json=body)
+        methods = target.methods()
+        assert "/dir/a.bin" not in target.files
+    problem = response.get_json()
+    print("source ended early:", response.status_code, problem["code"], problem["detail"])
+    assert response.status_code in (502, 503) and problem["code"].startswith("UPSTREAM")
+    assert "PUT" in methods and methods[-1] == "DELETE"
