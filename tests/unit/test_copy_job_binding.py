@@ -198,3 +198,25 @@ def test_a_store_ignoring_the_condition_still_reports_a_replaced_destination(s3,
     conflict(app.test_client().post("/", json=body("a", job_id="mine", dest="late", store="mirror")),
              "DESTINATION_EXISTS")
     assert s3.get_object(Bucket="dst", Key="late")["Body"].read() == b"theirs"
+
+
+def test_the_gateway_job_id_names_exactly_what_the_function_binds():
+    """The gateway derives a COPY's job id from its source and destination
+    (dynafed_client/gateway/jobs.py ``job_id_for``): two COPYs get the same job
+    id exactly when the function sees the same identity, so a gateway retry
+    (a re-signed presigned URL included) is never a JOB_ID_CONFLICT and two
+    different COPYs never share a job id."""
+    from dynafed_client.gateway.jobs import job_id_for
+    from functions.contract.copy import parse_copy_request
+
+    def request(source: dict[str, Any], key: str) -> Any:
+        return parse_copy_request({"source": source, "destination": {"store": "d", "bucket": "dst", "key": key}})
+
+    url = "https://s.example.org/data/f?X-Amz-Signature="
+    requests_ = [request({"url": url + "one"}, "k"), request({"url": url + "two"}, "k"),
+                 request({"url": url + "one"}, "other"), request({"store": "s", "bucket": "src", "key": "f"}, "k")]
+    for a in requests_:
+        for b in requests_:
+            same_job = job_id_for(a.source, a.destination) == job_id_for(b.source, b.destination)
+            assert same_job == (binding.request_identity(a) == binding.request_identity(b))
+    assert binding.request_identity(requests_[0]) == binding.request_identity(requests_[1])
