@@ -84,6 +84,11 @@ class JobTable:
                 with self._lock:
                     self._running.discard(job_id)
 
+    def running(self, job_id: str) -> bool:
+        """Whether a request of ``job_id`` is working on this worker right now."""
+        with self._lock:
+            return job_id in self._running
+
     def get(self, job_id: str) -> Checkpoint | None:
         with self._lock:
             self._expire()

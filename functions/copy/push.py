@@ -235,17 +235,22 @@ class HttpDestination:
         self._credential.remove()
 
 
-def present_at(destination: HttpDestination, *, size: int, algorithm: str,
-               reference: str | None) -> tuple[bool, str | None]:
-    """(exists, the checksum it provably holds — when it equals the source's)."""
+def present_at(destination: HttpDestination, *, size: int, algorithm: str, reference: str | None,
+               pushed: str | None = None) -> tuple[bool, str | None]:
+    """(exists, the checksum it provably holds): the source's when the
+    destination states it; ``pushed`` — what this job's own completed PUT
+    sent, here — when the size matches and no other digest is stated (a
+    re-post of a job that finished meanwhile is already-present, not a conflict)."""
     head = destination.head(algorithm)
     if head is None:
         return False, None
     length = head.headers.get("Content-Length")
     stated = stated_digests(head.headers).get(algorithm)
-    if reference is not None and stated == reference and length is not None and length.isdigit() \
-            and int(length) == size:
+    same_size = length is not None and length.isdigit() and int(length) == size
+    if reference is not None and stated == reference and same_size:
         return True, stated
+    if pushed is not None and same_size and stated in (None, pushed):
+        return True, pushed
     return True, None
 
 

@@ -9,6 +9,7 @@ returns the result body.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -120,6 +121,9 @@ class CopyService:
         self.settings = settings
         self.jobs = jobs or JobTable(ttl=settings.checkpoint_ttl)
         self.draining = draining or threading.Event()
+        #: push jobs this worker completed: job id -> (size, checksum) (bounded, oldest dropped)
+        self._pushed: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
+        self._pushed_lock = threading.Lock()
         self.bindings = binding.Bindings(ttl=settings.checkpoint_ttl)
         self.registry: binding.Registry | None = None
         if settings.job_registry is not None:
@@ -171,7 +175,17 @@ class CopyService:
             raise
         try:
             reference = source.stored.get(request.verify)
-            exists, present = present_at(target, size=source.size, algorithm=request.verify, reference=reference)
+            pushed: str | None = None
+            if self.jobs.running(job_id):
+                # an earlier request of this job is still writing (its partial file would read as
+                # "exists"): this one answers in-progress (execute) and the re-post checks afresh
+                exists, present = False, None
+            else:
+                with self._pushed_lock:
+                    record = self._pushed.get(job_id)
+                pushed = record[1] if record is not None and record[0] == source.size else None
+                exists, present = present_at(target, size=source.size, algorithm=request.verify,
+                                             reference=reference, pushed=pushed)
             if exists and present is None and not request.overwrite:
                 raise errors.DestinationExists(f"destination {target.what} exists and overwrite is false")
         except BaseException:
@@ -180,7 +194,8 @@ class CopyService:
             raise
         return Prepared(request=request, job_id=job_id, source=source, source_store=source_store,
                         destination_store=None, dest_client=None, strategy=HTTP_PUT,
-                        reference=reference, metadata={}, present=present, ours=False, started=started,
+                        reference=reference, metadata={}, present=present,
+                        ours=pushed is not None and present == pushed, started=started,
                         push=target, replace=exists and present is None)
 
     def _bind(self, job_id: str, request: CopyRequest) -> None:
@@ -280,6 +295,10 @@ class CopyService:
             self._emit_failed(job_id, error, reporter.done, prepared.total)
             raise error from None
         assert outcome.checksum is not None
+        with self._pushed_lock:
+            self._pushed[job_id] = (prepared.total, outcome.checksum)
+            while len(self._pushed) > 1000:
+                self._pushed.popitem(last=False)
         result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
                               bool(outcome.verified_by), outcome=outcome)
         self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})

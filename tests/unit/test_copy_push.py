@@ -303,3 +303,29 @@ def test_a_source_failing_mid_push_leaves_nothing(s3):
     print("source ended early:", response.status_code, problem["code"], problem["detail"])
     assert response.status_code in (502, 503) and problem["code"].startswith("UPSTREAM")
     assert "PUT" in methods and methods[-1] == "DELETE"
+
+
+def test_a_retry_while_the_job_still_writes_answers_in_progress(s3):
+    """The same job posted again while its PUT is held at the destination: the
+    retry neither races it nor calls its partial file a conflict — it answers
+    in-progress, and once the first has finished, a re-post finds the job done."""
+    data = os.urandom(12 * MiB)
+    s3.put_object(Bucket="src", Key="a.bin", Body=data)
+    gate = Gate()
+    with WebDavTarget(gate=gate) as target:
+        target.files["/dir/a.bin"] = b"partial"  # what a file-backed server shows while the first PUT runs
+        app = make(s3, RecordingSink(), target)
+        first: dict[str, Any] = {}
+        worker = threading.Thread(target=lambda: first.update(
+            response=app.test_client().post("/", json=request(target, overwrite=True))))
+        worker.start()
+        assert gate.reached.wait(30)
+        retry = app.test_client().post("/", json=request(target))  # overwrite false, same job
+        gate.go.set()
+        worker.join(60)
+        again = app.test_client().post("/", json=request(target))
+        puts = target.methods().count("PUT")
+    assert retry.status_code == 200 and retry.get_json()["status"] == "in-progress"
+    assert first["response"].get_json()["status"] == "completed" and puts == 1
+    # the client's re-post once the first request ended: the job is done, not a conflict
+    assert again.status_code == 200 and again.get_json()["status"] == "already-present"
