@@ -374,3 +374,14 @@ def test_hooks_read_no_stored_value_of_the_wrong_form(s3: Any, stored: str, expe
 
     s3.put_object(Bucket="demo", Key="garbled", Body=b"payload", Metadata={"adler32": stored})
     assert read_stored(s3, "demo", "garbled", "adler32") == expected
+
+
+def test_receiver_app_asks_its_server_to_close_after_a_413(tripwire: Tripwire) -> None:
+    """Werkzeug's own server closes every connection (werkzeug/serving.py, ``run_wsgi``:
+    "Always close the connection"); the app says so itself, for any server it runs under."""
+    from dynafed_client.events.app import create_app
+    from dynafed_client.events.hub import EventHub
+
+    client = WsgiClient(create_app(EventHub()))
+    response = client.post("/", data=b"x" * (MAX_BODY + 1), headers={"Content-Type": "application/cloudevents+json"})
+    assert response.status_code == 413 and response.headers.get("Connection") == "close"
