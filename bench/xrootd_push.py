@@ -9,6 +9,8 @@ as root: it makes a private network namespace, see tests/interop/xrootd.py).
    push mode); the copy function PUTs the object to XRootD over TLS.
 2. upload into the gateway: ``PUT`` of the same size to the gateway (what an
    XRootD/FTS push or ``gfal-copy file://`` sends), streamed into the store.
+3. XRootD pushing into the gateway: ``COPY`` to XRootD with ``Destination:``
+   the gateway (what gfal2 sends in push mode); XRootD PUTs to the gateway.
 
 Prints one JSON line per path: bytes, seconds, MB/s, whether the result's
 adler32 equals the source's.
@@ -91,6 +93,19 @@ def main(argv: list[str] | None = None) -> int:
                               "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
                               "status": put.status_code,
                               "adler32_equal": put.headers.get("Digest") == f"adler32={expected}"}))
+            public = f"public/bench/{uuid.uuid4().hex}.bin"
+            peer.server.write(public, data)
+            key3 = f"bench/{uuid.uuid4().hex}.bin"
+            started = time.perf_counter()
+            tpc = requests.request("COPY", peer.server.url(public), timeout=3600, verify=str(peer.ca.bundle),
+                                   headers={"Destination": f"{gateway}/default/demo/{key3}"})
+            elapsed = time.perf_counter() - started
+            head = s3.head_object(Bucket="demo", Key=key3) if tpc.ok else {}
+            print(json.dumps({"path": "XRootD push COPY -> gateway PUT", "bytes": size,
+                              "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
+                              "status": tpc.status_code,
+                              "last_line": tpc.text.rstrip().splitlines()[-1] if tpc.text else "",
+                              "stored_bytes": head.get("ContentLength")}))
     return 0
 
 

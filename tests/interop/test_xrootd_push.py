@@ -240,3 +240,50 @@ def test_gfal_rename_moves_within_a_store(peer: XRootDPeer, site: dict[str, Any]
     assert read(site, moved) == data
     with pytest.raises(Exception, match="NoSuchKey|Not Found|404"):
         read(site, key)
+
+
+def test_gfal2_with_a_wlcg_token_uploads_through_an_authenticating_gateway(peer: XRootDPeer, site: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    """A gateway verifying WLCG JWTs (--jwt-keys): gfal2 sends ``BEARER_TOKEN``
+    as ``Authorization`` to the endpoint it talks to (cern-fts/gfal2
+    src/plugins/http/gfal_http_plugin.cpp, ``GfalHttpPluginData::get_token``);
+    a token with ``storage.create`` on the bucket uploads, one with only
+    ``storage.read`` and none at all are refused and store nothing, and the
+    bucket's HEAD (the health probe) needs no token."""
+    import json
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
+                                          "kid": "t1", "alg": "RS256", "use": "sig"}]}))
+    issuer, audience = "https://iam.test.example/", "https://gateway.test.example"
+
+    def token(scope: str) -> str:
+        now = int(time.time())
+        return jwt.encode({"iss": issuer, "aud": audience, "sub": "tester", "exp": now + 600, "iat": now,
+                           "wlcg.ver": "1.0", "scope": scope}, key, algorithm="RS256", headers={"kid": "t1"})
+
+    data = os.urandom(2 * MiB + 3)
+    local = tmp_path / "up.bin"
+    local.write_bytes(data)
+    with gateway_process(site["state"], "--jwt-keys", str(jwks), "--jwt-issuer", issuer, "--jwt-audience",
+                         audience) as gateway:
+        base = f"{gateway}/default/{BUCKET}"
+        assert requests.head(f"{base}/", timeout=30).status_code == 200
+        refused = {}
+        for label, env in (("no token", {}), ("read-only", {"BEARER_TOKEN": token(f"storage.read:/default/{BUCKET}")})):
+            key_name = f"jwt-refused-{uuid.uuid4().hex}.bin"
+            done = peer.gfal("gfal-copy", f"file://{local}", f"{base}/{key_name}", env=env)
+            refused[label] = done.returncode
+            with pytest.raises(Exception, match="NoSuchKey|Not Found|404"):
+                read(site, key_name)
+        assert all(code != 0 for code in refused.values()), refused
+        key_name = f"jwt-upload-{uuid.uuid4().hex}.bin"
+        done = peer.gfal("gfal-copy", "-K", "ADLER32", f"file://{local}", f"{base}/{key_name}",
+                         env={"BEARER_TOKEN": token(f"storage.create:/default/{BUCKET} storage.read:/default")})
+        assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+        assert read(site, key_name) == data
