@@ -71,12 +71,20 @@ class BufferingThreadWorker(ThreadWorker):
             # bytes of the next (pipelined) request the parser already read ahead
             sock.prebuffer[:0] = conn.parser.unreader.take_buffered()
         sock.deadline = time.monotonic() + self.read_timeout
+        sock.setblocking(False)
+        # what has arrived already (a kept-alive connection that became readable
+        # usually holds its whole request): no extra round through the poller
+        try:
+            still_open = sock.fill()
+        except OSError:
+            still_open = False
         if sock.prebuffer and self._ready(sock):
             self._dispatch(conn)
-            return
-        sock.setblocking(False)
-        self.buffering[conn] = sock.deadline
-        self.poller.register(sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        elif not still_open:
+            self._close(conn)
+        else:
+            self.buffering[conn] = sock.deadline
+            self.poller.register(sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _ready(self, sock: DeadlineSocket) -> bool:
         return ready_to_dispatch(bytes(sock.prebuffer), max_head=MAX_BUFFERED_HEAD, max_body=MAX_BUFFERED_BODY)
