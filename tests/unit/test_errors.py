@@ -171,7 +171,7 @@ def http_error(status: int) -> requests.HTTPError:
     (requests.ConnectionError("refused"), C.UPSTREAM_UNAVAILABLE),
     (requests.ConnectTimeout("slow"), C.UPSTREAM_UNAVAILABLE),
     (requests.ReadTimeout("slow"), C.UPSTREAM_UNAVAILABLE),
-    (requests.exceptions.SSLError("bad cert"), C.UPSTREAM_UNAVAILABLE),
+    (requests.exceptions.SSLError("bad cert"), C.UPSTREAM_ERROR),  # untrusted stays untrusted: not retried
     (requests.RequestException("odd"), C.UPSTREAM_ERROR),
     (requests.exceptions.InvalidURL("odd"), C.UPSTREAM_ERROR),
     (http_error(404), C.NO_SUCH_OBJECT),
@@ -288,3 +288,18 @@ def test_scrub(text: str) -> None:
     scrubbed = scrub(text)
     assert SIGNATURE not in scrubbed and "exampletoken" not in scrubbed.lower()
     assert "REDACTED" in scrubbed
+
+
+def test_a_source_tls_failure_names_openssls_reason_and_the_trust_settings() -> None:
+    """A certificate nobody here trusts: not retried (it stays untrusted), the
+    detail says OpenSSL's reason and which settings add a CA, nothing else of
+    the exception text (runtime/trust.py)."""
+    exc = requests.exceptions.SSLError(
+        f"HTTPSConnectionPool(host='127.0.0.1', port=443): Max retries exceeded with url: {PRESIGNED} "
+        "(Caused by SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+        "failed: unable to get local issuer certificate (_ssl.c:1006)')))")
+    error = translate(exc, what="https://site.example/f")
+    assert error.code is C.UPSTREAM_ERROR and error.retryable is False
+    assert "certificate verify failed: unable to get local issuer certificate" in error.detail
+    assert "DYNAFED_FN_CA_BUNDLE or X509_CERT_DIR" in error.detail
+    assert SIGNATURE not in error.detail and "_ssl.c" not in error.detail
