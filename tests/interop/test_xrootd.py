@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.interop.helpers import gateway_process, require
+from tests.interop.helpers import gateway_process, gfal2_missing, require
 from tests.interop.xrootd import XRootDPeer, xrdadler32, xrootd_missing, xrootd_peer
 
 pytestmark = pytest.mark.interop
@@ -51,6 +51,7 @@ BUCKET = "demo"
 @pytest.fixture(scope="module")
 def peer() -> Iterator[XRootDPeer]:
     require(xrootd_missing())
+    require(gfal2_missing())  # the gfal-* scripts run the python3-gfal2 binding
     with xrootd_peer() as p:
         yield p
 
