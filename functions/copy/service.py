@@ -351,13 +351,15 @@ class CopyService:
         if strategy in (server_side.SINGLE, server_side.MULTIPART):
             assert isinstance(prepared.source, S3Source)
             source = prepared.source
-            read = run.reference is None or run.algorithm in source.info.metadata
+            stated_only = run.reference is not None and run.algorithm in source.info.metadata
+            read = run.reference is None or (stated_only and not self.settings.trust_stored_checksums)
             if read:
                 # A server-side copy moves no bytes through here, so the checksum the
                 # destination carries and the answer calls verified comes from one pinned
                 # read of the source: never from an x-amz-meta value nobody checked (a
                 # wrong one is CHECKSUM_MISMATCH before anything is written, as when
-                # streaming). Only a checksum the store computed itself is taken as is.
+                # streaming). Only a checksum the store computed itself is taken as is,
+                # or a stored one when the operator says so (trust_stored_checksums).
                 computed = digest_object(source.client, source.info, [run.algorithm],
                                          on_bytes=run.on_read)[run.algorithm]
                 verify.require_equal(run.algorithm, computed, run.reference, source.what)
@@ -368,8 +370,11 @@ class CopyService:
             else:
                 outcome = server_side.copy_multipart(run, source, plan_parts(prepared.total,
                                                                              self.settings.server_side_part_size))
-            if read and outcome.status != IN_PROGRESS:
-                outcome.verified_by.append("source-read")
+            if outcome.status != IN_PROGRESS:
+                if read:
+                    outcome.verified_by.append("source-read")
+                elif stated_only:
+                    outcome.verified_by.append("stored-checksum-trusted")  # by configuration, not by a check
             return outcome
         return copy_stream(run, plan_parts(prepared.total, self.settings.part_size))
 

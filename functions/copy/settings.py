@@ -45,6 +45,11 @@ class CopySettings:
     #: (store, bucket) of the shared job-id registry (``DYNAFED_FN_COPY_JOB_REGISTRY=<store>/<bucket>``);
     #: None: job ids are bound in this worker's memory and on the destination only (binding.py)
     job_registry: tuple[str, str] | None = None
+    #: a server-side copy takes a source's ``x-amz-meta-<algo>`` checksum as true without
+    #: reading the source (``DYNAFED_FN_COPY_TRUST_STORED_CHECKSUMS=1``: for deployments whose
+    #: stored values are written only by a trusted path, e.g. checksum on upload); by
+    #: default it reads the source once and compares, so "verified" is backed by bytes
+    trust_stored_checksums: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> CopySettings:
@@ -77,7 +82,17 @@ class CopySettings:
             http_read_timeout=seconds("HTTP_READ_TIMEOUT", d.http_read_timeout, 0.1),
             checkpoint_ttl=seconds("CHECKPOINT_TTL_SECONDS", d.checkpoint_ttl),
             job_registry=_registry(config),
+            trust_stored_checksums=_flag(config, "TRUST_STORED_CHECKSUMS"),
         )
+
+
+def _flag(config: Config, name: str) -> bool:
+    raw = config.extra.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"DYNAFED_FN_COPY_{name} must be a boolean (1/0/true/false)")
 
 
 def _registry(config: Config) -> tuple[str, str] | None:

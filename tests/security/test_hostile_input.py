@@ -264,3 +264,27 @@ def test_a_scrub_does_not_judge_by_a_stored_value_of_the_wrong_form(door: Door) 
     body = door.client.post("/", json={"bucket": "data", "prefix": "scrub/"}).get_json()
     assert [m["key"] for m in body["mismatches"]] == ["scrub/rotten"]
     assert body["unverifiable"] == 1
+
+
+def test_trusting_stored_checksums_is_an_explicit_setting_and_says_so(tripwire: Tripwire) -> None:
+    """``DYNAFED_FN_COPY_TRUST_STORED_CHECKSUMS=1``: no byte of the source is read
+    (the zero-byte server-side copy a deployment with trusted stored values wants),
+    and the answer names the trust instead of a check."""
+    with mock_aws():
+        s3 = make_s3_client(Store(name="default", **STORE), max_attempts=1)
+        s3.create_bucket(Bucket="data")
+        s3.put_object(Bucket="data", Key="stated", Body=PAYLOAD, Metadata={"adler32": ADLER})
+        calls: list[str] = []
+        s3.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+        results = {}
+        for trust in ("0", "1"):
+            config = Config.from_env({"DYNAFED_FN_STORES": json.dumps({"stores": {"default": STORE}}),
+                                      "DYNAFED_FN_COPY_TRUST_STORED_CHECKSUMS": trust}, function="copy")
+            client = create_copy(config, s3=lambda store: s3, sink_transport=lambda *a: 202).test_client()
+            calls.clear()
+            response = client.post("/", json={"source": {"bucket": "data", "key": "stated"},
+                                              "destination": {"bucket": "data", "key": f"stated-{trust}"}})
+            assert response.status_code == 200, response.get_data(as_text=True)
+            results[trust] = (response.get_json()["verified_by"], calls.count("GetObject"))
+    assert "source-read" in results["0"][0] and results["0"][1] >= 1
+    assert "stored-checksum-trusted" in results["1"][0] and results["1"][1] == 0
