@@ -131,15 +131,12 @@ def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.3g}"
 
 
-def _trimmed(values: Sequence[float]) -> tuple[float, float, float] | None:
-    """(low, median, high) of the runs, the lowest and highest dropped when 4 or more."""
+def _least(values: Sequence[float]) -> tuple[float, float] | None:
+    """The smallest run and the next one (the same when there is one run)."""
     ordered = sorted(values)
     if not ordered:
         return None
-    middle = statistics.median(ordered)
-    if len(ordered) >= 4:
-        ordered = ordered[1:-1]
-    return ordered[0], middle, ordered[-1]
+    return ordered[0], ordered[1] if len(ordered) > 1 else ordered[0]
 
 
 def _holds(op: str, value: float, limit: float) -> bool:
@@ -147,23 +144,35 @@ def _holds(op: str, value: float, limit: float) -> bool:
 
 
 def _cpu_ratio(numerator: Sequence[Sequence[float]], denominator: Sequence[Sequence[float]]
-               ) -> tuple[float | None, tuple[float, float] | None, float | None]:
-    """Σ numerator series / Σ denominator series, by medians: (ratio, the range
-    the runs allow, how far the denominator moved between rounds)."""
-    nums = [_trimmed(x) for x in numerator]
-    dens = [_trimmed(x) for x in denominator]
+               ) -> tuple[float | None, float | None, float | None]:
+    """Σ numerator / Σ denominator of CPU series, from each series' least
+    disturbed run: (ratio of the smallest runs, ratio of the next-smallest,
+    how far the denominator's next-smallest run is from its smallest).
+
+    Contention (cache misses, a shared core's other hyperthread, memory
+    bandwidth) only ever adds CPU time to the same work, so the smallest run
+    is the estimate of what the work costs; the next one says whether that
+    minimum was confirmed or a fluke.
+    """
+    nums = [_least(x) for x in numerator]
+    dens = [_least(x) for x in denominator]
     if not nums or not dens or any(x is None for x in (*nums, *dens)):
         return None, None, None
-    n_lo, n_med, n_hi = (sum(x[i] for x in nums if x) for i in range(3))
-    d_lo, d_med, d_hi = (sum(x[i] for x in dens if x) for i in range(3))
-    if not d_lo or not d_med:
+    n1, n2 = (sum(x[i] for x in nums if x) for i in range(2))
+    d1, d2 = (sum(x[i] for x in dens if x) for i in range(2))
+    if not d1 or not d2:
         return None, None, None
-    return n_med / d_med, (n_lo / d_hi, n_hi / d_lo), (d_hi - d_lo) / d_med
+    return n1 / d1, n2 / d2, (d2 - d1) / d1
 
 
 def _series(figures: Mapping[str, Figure], key: str, group: str | None = None) -> list[float]:
     figure = _figure(figures, key)
     return figure.cpu_series(group or figure.service or CLIENT) if figure else []
+
+
+def _least_cpu(figures: Mapping[str, Figure], key: str, group: str | None = None) -> float | None:
+    series = _series(figures, key, group)
+    return min(series) if series else None
 
 
 class _Judge:
@@ -194,14 +203,15 @@ class _Judge:
 
 def _cpu_target(name: str, op: str, limit: float, numerator: Sequence[Sequence[float]],
                 denominator: Sequence[Sequence[float]], detail: str, references: str) -> Target:
-    """A CPU ratio target; inconclusive only when the reference moved and the
-    verdict flips within the range its runs allow."""
-    value, span, moved = _cpu_ratio(numerator, denominator)
+    """A CPU ratio target; inconclusive only when the reference's least-disturbed
+    run was not confirmed by its next one and the verdict flips between them."""
+    value, next_value, moved = _cpu_ratio(numerator, denominator)
     reason = None
-    if span is not None:
-        detail += f" (runs allow {span[0]:.3g}-{span[1]:.3g})"
-        if moved is not None and moved > CPU_TOLERANCE and _holds(op, span[0], limit) != _holds(op, span[1], limit):
-            reason = f"CPU of {references} moved {moved:.0%} between rounds (tolerance {CPU_TOLERANCE:.0%})"
+    if value is not None and next_value is not None:
+        detail += f" (least-disturbed runs; the next ones give {next_value:.3g})"
+        if moved is not None and moved > CPU_TOLERANCE and _holds(op, value, limit) != _holds(op, next_value, limit):
+            reason = (f"CPU of {references} moved {moved:.0%} between its two lowest rounds "
+                      f"(tolerance {CPU_TOLERANCE:.0%})")
     return Target(name, op, limit, value, detail, inconclusive=reason)
 
 
@@ -245,9 +255,9 @@ def overhead(figures: Mapping[str, Figure], name: str, algorithms: Sequence[str]
     """Worker CPU-s/GiB ÷ (in-memory CPU-s/GiB of the requested digests + raw GET client CPU-s/GiB)."""
     key = f"fn.{name}"
     title = f"overhead ratio, checksum {name} (worker CPU / digests + GET)"
-    worker = _cpu(figures, key)
-    digests = [_cpu(figures, f"mem.{a}", CLIENT) for a in algorithms]
-    get = _cpu(figures, GET_REFERENCE, CLIENT)
+    worker = _least_cpu(figures, key)
+    digests = [_least_cpu(figures, f"mem.{a}", CLIENT) for a in algorithms]
+    get = _least_cpu(figures, GET_REFERENCE, CLIENT)
     if worker is None or get is None or any(d is None for d in digests):
         return Target(title, "<=", 1.15, None, "figures missing")
     floor = sum(d for d in digests if d is not None) + get
@@ -278,15 +288,15 @@ def evaluate(figures: Mapping[str, Figure], size: int, *, cores: int | None = No
 
     # ours against the straightforward function, worker CPU per GiB
     for name in (*SEVEN, "seven"):
-        ours, naive = _cpu(figures, f"fn.{name}"), _cpu(figures, f"naive.{name}")
+        ours, naive = _least_cpu(figures, f"fn.{name}"), _least_cpu(figures, f"naive.{name}")
         add(_cpu_target(f"worker CPU-s/GiB, ours / straightforward function, {name}", "<=", 1.0,
                         [_series(figures, f"fn.{name}")], [_series(figures, f"naive.{name}")],
                         f"{_fmt(ours)} vs {_fmt(naive)} CPU-s/GiB", f"naive.{name}"))
 
-    copy_cpu, boto_cpu = _cpu(figures, "fn.copy.stream"), _cpu(figures, "boto3.stream_copy", CLIENT)
+    copy_cpu, boto_cpu = _least_cpu(figures, "fn.copy.stream"), _least_cpu(figures, "boto3.stream_copy", CLIENT)
     # the copy also hashes what boto3 does not: md5 of every part (Content-MD5,
     # checked by S3) and the adler32 it verifies; their in-memory cost is the bound
-    hashing = [_cpu(figures, f"mem.{a}", CLIENT) for a in ("md5", "adler32")]
+    hashing = [_least_cpu(figures, f"mem.{a}", CLIENT) for a in ("md5", "adler32")]
     extra = sum(h for h in hashing if h is not None)
     bound = f"; + md5 and adler32 in memory {_fmt(extra)}: ratio {_fmt(_ratio(copy_cpu, (boto_cpu or 0) + extra))}" \
         if boto_cpu and None not in hashing else ""
@@ -294,7 +304,7 @@ def evaluate(figures: Mapping[str, Figure], size: int, *, cores: int | None = No
                     [_series(figures, "fn.copy.stream")], [_series(figures, "boto3.stream_copy", CLIENT)],
                     f"{_fmt(copy_cpu)} vs {_fmt(boto_cpu)} CPU-s/GiB{bound}", "boto3.stream_copy"))
 
-    small_cpu, get_cpu = _cpu(figures, "fn.small"), _cpu(figures, "get.small", CLIENT)
+    small_cpu, get_cpu = _least_cpu(figures, "fn.small"), _least_cpu(figures, "get.small", CLIENT)
     add(_cpu_target("4 KiB checksum: worker CPU ms per request / boto3 CPU ms per 4 KiB GET", "<=", 2.0,
                     [_series(figures, "fn.small")], [_series(figures, "get.small", CLIENT)],
                     f"{_fmt(small_cpu)} vs {_fmt(get_cpu)} CPU ms", "get.small"))
