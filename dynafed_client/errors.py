@@ -150,6 +150,8 @@ _BY_CODE: dict[str, type[FunctionError]] = {
     ErrorCode.SOURCE_CHANGED.value: ConflictError,
     ErrorCode.CHECKSUM_MISMATCH.value: IntegrityError,
     ErrorCode.OBJECT_TOO_LARGE.value: IntegrityError,
+    # a transfer coding gunicorn does not implement: the request's fault, whatever its 5xx status
+    ErrorCode.NOT_IMPLEMENTED.value: RequestError,
 }
 
 # code to use when an error answer carries no problem document
@@ -157,9 +159,10 @@ _CODE_FOR_STATUS: dict[int, ErrorCode] = {
     400: ErrorCode.INVALID_REQUEST, 401: ErrorCode.UNAUTHORIZED, 403: ErrorCode.STORE_NOT_ALLOWED,
     404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED, 408: ErrorCode.REQUEST_TIMEOUT,
     409: ErrorCode.DESTINATION_EXISTS,
-    412: ErrorCode.SOURCE_CHANGED, 413: ErrorCode.PAYLOAD_TOO_LARGE,
-    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE, 422: ErrorCode.CHECKSUM_MISMATCH,
-    429: ErrorCode.TOO_MANY_REQUESTS, 500: ErrorCode.INTERNAL, 502: ErrorCode.UPSTREAM_ERROR,
+    412: ErrorCode.SOURCE_CHANGED, 413: ErrorCode.PAYLOAD_TOO_LARGE, 414: ErrorCode.URI_TOO_LONG,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE, 417: ErrorCode.EXPECTATION_FAILED, 422: ErrorCode.CHECKSUM_MISMATCH,
+    429: ErrorCode.TOO_MANY_REQUESTS, 431: ErrorCode.HEADERS_TOO_LARGE, 500: ErrorCode.INTERNAL,
+    501: ErrorCode.NOT_IMPLEMENTED, 502: ErrorCode.UPSTREAM_ERROR,
     503: ErrorCode.UPSTREAM_UNAVAILABLE, 504: ErrorCode.UPSTREAM_UNAVAILABLE,
 }
 

@@ -18,6 +18,8 @@ EXPECTED = {
     "DESTINATION_EXISTS": e.ConflictError, "SOURCE_CHANGED": e.ConflictError, "JOB_ID_CONFLICT": e.ConflictError,
     "REQUEST_TIMEOUT": e.RequestError,
     "PAYLOAD_TOO_LARGE": e.RequestError, "UNSUPPORTED_MEDIA_TYPE": e.RequestError,
+    "URI_TOO_LONG": e.RequestError, "EXPECTATION_FAILED": e.RequestError, "HEADERS_TOO_LARGE": e.RequestError,
+    "NOT_IMPLEMENTED": e.RequestError,
     "CHECKSUM_MISMATCH": e.IntegrityError, "OBJECT_TOO_LARGE": e.IntegrityError,
     "TOO_MANY_REQUESTS": e.TooManyRequestsError, "INTERNAL": e.ServerError,
     "UPSTREAM_ERROR": e.ServerError, "UPSTREAM_UNAVAILABLE": e.ServerError, "SHUTTING_DOWN": e.ServerError,
