@@ -15,8 +15,10 @@ limit, configured elsewhere).
 
 The rule, per Service (``size_service``)::
 
-    c   = worker CPU-s/GiB ÷ wall s/GiB of the design request (best run):
-          the cores one request keeps busy when nothing starves it
+    c   = worker CPU-s/GiB ÷ the design request's wall time at this machine's
+          limit, max(slowest digest's CPU in memory, Σ CPU of all processes /
+          cores), per GiB: the cores one request keeps busy when nothing
+          starves it (CPU figures only: they barely move with load)
     L   = cpu limit: the cores of the most parallel request of the Service
           (ceil of its c), at least 1 — a single request is never throttled
     T   = autoscaling target: min(containerConcurrency, max(1, floor(L / c)))
@@ -84,7 +86,8 @@ WORKLOADS: dict[str, Workload] = {
                      "rss.idle.copy"),
 }
 #: figures of a summary.json that the rule reads (what --snapshot keeps)
-NEEDED = sorted({k for w in WORKLOADS.values() for k in (*w.kinds, *w.rss, w.idle, *([w.small] if w.small else []))})
+NEEDED = sorted({k for w in WORKLOADS.values() for k in (*w.kinds, *w.rss, w.idle, *([w.small] if w.small else []))}
+                | {"mem.adler32", "mem.crc32", "mem.crc32c", "mem.md5", "mem.sha1", "mem.sha256", "mem.sha512"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,12 +141,28 @@ def _figure(figures: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     return figure
 
 
-def cores_per_request(figure: Mapping[str, Any]) -> tuple[float, float]:
-    """(worker CPU-s/GiB, cores one request keeps busy) of a GB/s figure of 1 GiB-normalised runs."""
-    cpu = figure["cpu_median"][figure["service"]]
-    best = max(figure["runs"]) if figure["unit"] == "GB/s" else min(figure["runs"])
-    wall_s_per_gib = GiB / (best * GB) if figure["unit"] == "GB/s" else best
-    return cpu, cpu / wall_s_per_gib
+#: the digests each kind of request computes (the copy verifies adler32 and
+#: sends every part's md5 as Content-MD5)
+DIGESTS: dict[str, tuple[str, ...]] = {
+    "fn.adler32": ("adler32",), "fn.md5": ("md5",),
+    "fn.seven": ("adler32", "crc32", "crc32c", "md5", "sha1", "sha256", "sha512"),
+    "fn.copy.stream": ("md5", "adler32"),
+}
+
+
+def cores_per_request(figures: Mapping[str, Any], key: str, cores: int) -> tuple[float, float]:
+    """(worker CPU-s/GiB, cores one request keeps busy when nothing starves it).
+
+    From CPU only, which moves little with load: the request's wall time at
+    this machine's limit is max(its slowest digest's CPU in memory, Σ CPU of
+    every process / cores) per GiB (the bench's machine-limit), and the
+    worker's share of it is the cores it keeps busy.
+    """
+    figure = _figure(figures, key)
+    cpu = float(figure["cpu_median"][figure["service"]])
+    slowest = max(float(_figure(figures, f"mem.{a}")["cpu_median"]["client"]) for a in DIGESTS[key])
+    wall = max(slowest, sum(float(v) for v in figure["cpu_median"].values()) / cores)
+    return cpu, cpu / wall
 
 
 def rss(figures: Mapping[str, Any], keys: Sequence[str], idle: str) -> tuple[float, float]:
@@ -157,15 +176,15 @@ def rss(figures: Mapping[str, Any], keys: Sequence[str], idle: str) -> tuple[flo
     quiet = _figure(figures, idle)
     baseline = float(quiet["median"])
     worker = float(quiet["extra"]["worker_mib"])
-    per_request = max(float(_figure(figures, key)["median"]) - worker for key in keys)
+    per_request = max(0.0, *(float(_figure(figures, key)["median"]) - worker for key in keys))
     return baseline, per_request
 
 
-def size_service(service: str, figures: Mapping[str, Any], facts: ManifestFacts) -> Sizing:
-    """The rule of the module docstring for one Service."""
+def size_service(service: str, figures: Mapping[str, Any], facts: ManifestFacts, cores: int = 2) -> Sizing:
+    """The rule of the module docstring for one Service (``cores``: of the bench machine)."""
     work = WORKLOADS[service]
-    cpu, c = cores_per_request(_figure(figures, work.design))
-    limit = max(1, math.ceil(max(cores_per_request(_figure(figures, k))[1] for k in work.kinds) - 1e-9))
+    cpu, c = cores_per_request(figures, work.design, cores)
+    limit = max(1, math.ceil(max(cores_per_request(figures, k, cores)[1] for k in work.kinds) - 1e-9))
     target = min(facts.container_concurrency, max(1, math.floor(limit / c)))
     utilization = facts.utilization_pct / 100
     request_m = max(CPU_STEP_M, _round_up(1000 * c * target * utilization, CPU_STEP_M))
@@ -207,8 +226,9 @@ def manifest_values(svc: Mapping[str, Any]) -> dict[str, str]:
             "target": str(template["metadata"]["annotations"]["autoscaling.knative.dev/target"])}
 
 
-def sizings(figures: Mapping[str, Any], base: Path = BASE) -> list[Sizing]:
-    return [size_service(s, figures, manifest_facts(_load_service(service_path(s, base)))) for s in WORKLOADS]
+def sizings(figures: Mapping[str, Any], base: Path = BASE, cores: int = 2) -> list[Sizing]:
+    return [size_service(s, figures, manifest_facts(_load_service(service_path(s, base))), cores)
+            for s in WORKLOADS]
 
 
 def apply_to_manifest(text: str, values: Mapping[str, str]) -> str:
@@ -292,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         data = snapshot(json.loads(args.snapshot.read_text(encoding="utf-8")))
         args.input.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     data = json.loads(args.input.read_text(encoding="utf-8"))
-    rows = sizings(data["figures"])
+    rows = sizings(data["figures"], cores=int(data.get("environment", {}).get("cpus") or 2))
     generated = table(rows, data.get("environment", {}))
     print(generated)
     stale = []

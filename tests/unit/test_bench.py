@@ -322,9 +322,12 @@ def sizing_figures() -> dict[str, dict[str, Any]]:
     costs the worker 6 ms; an idle service holds 80 MiB (worker 50, master
     30); the worker peaks at 97 MiB during one checksum, 140 MiB during one
     streamed copy."""
-    def fn(service: str, s_per_gib: float, cpu: float) -> dict[str, Any]:
+    def fn(service: str, s_per_gib: float, cpu: float, s3: float = 1.3) -> dict[str, Any]:
         return {"unit": "GB/s", "runs": [rate(s_per_gib), rate(s_per_gib * 1.1)], "service": service,
-                "cpu_median": {service: cpu, "seaweedfs": 1.3}}
+                "cpu_median": {service: cpu, "seaweedfs": s3}}
+
+    def mem(cpu: float) -> dict[str, Any]:
+        return {"unit": "GB/s", "runs": [1.0], "cpu_median": {"client": cpu}}
 
     def peak(mib: float) -> dict[str, Any]:
         return {"unit": "MiB", "runs": [mib], "median": mib, "extra": {"rss_before_mib": 65.0,
@@ -335,7 +338,9 @@ def sizing_figures() -> dict[str, dict[str, Any]]:
 
     return {"rss.idle.checksum": idle(), "rss.idle.copy": idle(),
             "fn.adler32": fn("checksum", 1.02, 0.42), "fn.md5": fn("checksum", 2.02, 1.78),
-            "fn.seven": fn("checksum", 2.99, 4.5), "fn.copy.stream": fn("copy", 10.0, 3.0),
+            "fn.seven": fn("checksum", 2.99, 4.5), "fn.copy.stream": fn("copy", 10.0, 3.0, s3=12.0),
+            **{f"mem.{a}": mem(c) for a, c in (("adler32", 0.05), ("crc32", 0.05), ("crc32c", 0.1), ("md5", 1.5),
+                                               ("sha1", 0.6), ("sha256", 0.65), ("sha512", 1.1))},
             "fn.small": {"unit": "ms", "runs": [9.0], "service": "checksum", "cpu_median": {"checksum": 6.0}},
             "rss.checksum.adler32": peak(90.0), "rss.checksum.seven": peak(97.0),
             "rss.copy.stream": peak(140.0), "rss.copy.server": peak(120.0)}
@@ -345,21 +350,24 @@ def test_sizing_rule_from_cpu_per_gib_rss_and_concurrency() -> None:
     from bench.sizing import ManifestFacts, size_service
 
     s = size_service("checksum", sizing_figures(), ManifestFacts(container_concurrency=8, utilization_pct=70))
-    c = 0.42 / 1.02  # cores one adler32 request keeps busy
+    # an adler32 request at the machine's limit takes (0.42 + 1.3) / 2 cores = 0.86 s/GiB
+    c = 0.42 / 0.86  # cores it keeps busy
     assert s.cores_per_request == pytest.approx(c)
-    assert s.cpu_limit == 2  # all seven: 4.5 / 2.99 = 1.5 cores -> 2
-    assert s.target == 4  # floor(2 / 0.41): more in flight would slice the CPU
-    assert s.cpu_request_m == 1200  # 0.41 x 4 x 0.7 = 1.153 cores -> up to 50m
+    assert s.cpu_limit == 2  # all seven: 4.5 CPU-s over (4.5 + 1.3) / 2 = 2.9 s: 1.55 cores -> 2
+    assert s.target == 4  # floor(2 / 0.49): more in flight would slice the CPU
+    assert s.cpu_request_m == 1400  # 0.49 x 4 x 0.7 = 1.367 cores -> up to 50m
     assert s.baseline_mib == 80 and s.rss_per_request_mib == 47  # 97 - the idle worker's 50
     assert s.memory_limit_mib == 576  # 1.25 x (80 + 8 x 47) = 570 -> 64 Mi steps
     assert s.memory_request_mib == 256  # 80 + ceil(2.8) x 47 = 221
-    assert s.sustained_gbps == pytest.approx(1.2 / (0.42 * 1e9 / 2 ** 30))
-    assert s.small_rps == pytest.approx(1.2 / 0.006)
-    assert s.manifest_values() == {"requests.cpu": "1200m", "limits.cpu": "2", "requests.memory": "256Mi",
+    assert s.sustained_gbps == pytest.approx(1.4 / (0.42 * 1e9 / 2 ** 30))
+    assert s.small_rps == pytest.approx(1.4 / 0.006)
+    assert s.manifest_values() == {"requests.cpu": "1400m", "limits.cpu": "2", "requests.memory": "256Mi",
                                    "limits.memory": "576Mi", "target": "4"}
 
     copy = size_service("copy", sizing_figures(), ManifestFacts(container_concurrency=4, utilization_pct=75))
-    assert (copy.cpu_limit, copy.target) == (1, 3)  # 0.3 cores per copy: floor(1 / 0.3) = 3 <= 4
+    # md5 per part bounds nothing here: the copy's CPU is SeaweedFS's writes, (3 + 12) / 2 = 7.5 s/GiB
+    assert copy.cores_per_request == pytest.approx(3.0 / 7.5)
+    assert (copy.cpu_limit, copy.target) == (1, 2)  # floor(1 / 0.4) = 2 <= 4
     assert copy.memory_limit_mib == 576  # 1.25 x (80 + 4 x 90) = 550
     # the target never exceeds containerConcurrency
     small = size_service("copy", sizing_figures(), ManifestFacts(container_concurrency=2, utilization_pct=75))
