@@ -144,7 +144,7 @@ def proxied_stores(seaweed, tmp_path_factory) -> Iterator[tuple[FaultProxy, obje
         yield proxy, write_stores(tmp_path_factory.mktemp("admission") / "stores.json", stores)
 
 
-@pytest.mark.parametrize(("function", "slots"), [("checksum", 8), ("copy", 4)])
+@pytest.mark.parametrize(("function", "slots"), [("checksum", 8), ("copy", 4), ("scrub", 4)])
 def test_without_threads_the_limit_plus_one_request_is_429(seaweed, proxied_stores, tmp_path, function, slots):
     """No THREADS in the environment (a bare container CMD, the local stack):
     ``slots`` requests work (each parked in the proxy on its source's GetObject),
@@ -153,10 +153,16 @@ def test_without_threads_the_limit_plus_one_request_is_429(seaweed, proxied_stor
     hold = Hold(timeout=120)
     key = f"admission/{uuid.uuid4().hex[:10]}"
     seaweed.s3_client().put_object(Bucket="demo", Key=key, Body=b"x" * 1000)
-    proxy.add(Rule(op="GetObject", path=f"/demo/{key}$", action=hold))
+    if function == "scrub":  # a scrub lists its prefix first: park the listing
+        marker = key.rsplit("/", 1)[1]
+        proxy.add(Rule(action=hold, where=lambda r: r.operation.startswith("ListObjects") and marker in r.target))
+    else:
+        proxy.add(Rule(op="GetObject", path=f"/demo/{key}$", action=hold))
     body = request_for(function, seaweed)
     if function == "checksum":
         body["key"] = key
+    elif function == "scrub":
+        body["prefix"] = key
     else:
         body["source"]["key"] = key
         body["destination"] = {"store": "archive", "bucket": "archive", "key": key}  # streamed: reads the source
