@@ -86,9 +86,10 @@ def function_env(name: str, *, port: int, stores_file: Path | None, sink: str | 
         "DYNAFED_FN_HTTP_SOURCES": "http://127.0.0.1",
         "DYNAFED_FN_HTTP_DESTINATIONS": "http://127.0.0.1",
         "DYNAFED_FN_ALLOW_PRIVATE_SOURCES": "1",
-        # as the images set it (functions/copy/Dockerfile): fewer glibc arenas keep less freed memory
-        "MALLOC_ARENA_MAX": "2",
     })
+    if name == "copy":
+        # as its image sets it (functions/copy/Dockerfile): fewer glibc arenas keep less freed memory
+        env["MALLOC_ARENA_MAX"] = "2"
     if stores_file is not None:
         env["DYNAFED_FN_STORES_FILE"] = str(stores_file)
     if sink:
