@@ -65,6 +65,14 @@ def test_numbers_are_sane_and_every_answer_was_validated(smoke_run):
     # the settings in force and the manifests' autoscaling annotations are recorded
     services = summary["settings"]["manifests"]["services"]
     assert services["checksum"]["annotations"]["autoscaling.knative.dev/metric"] == "concurrency"
+    # CPU per function, from /proc of the stack's gunicorn process trees around the Locust phase
+    cpu = summary["cpu"]
+    assert cpu["available"] is True, cpu
+    checksum = cpu["functions"]["checksum"]
+    assert checksum["requests"] == sum(st["requests"] for t, st in summary["by_task"].items()
+                                       if t.startswith("checksum:"))
+    assert checksum["cpu_s"] > 0 and checksum["cpu_ms_per_request"] > 0 and checksum["cpu_s_per_gib"] > 0
+    assert cpu["other_cpu_s"].get("seaweedfs", 0) > 0
 
 
 def test_baseline_ran_the_same_tasks_and_was_compared(smoke_run):
