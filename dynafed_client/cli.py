@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -18,9 +19,13 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from dynafed_client import errors, logredact
+from dynafed_client.batch import run_batch
 from dynafed_client.client import Client
-from dynafed_client.commands import COMMANDS, CommandEntry
+from dynafed_client.commands import COMMANDS, CommandEntry, CommandUnavailable
 from dynafed_client.config import ClientConfig
+from dynafed_client.events import cli as events_cli
+from dynafed_client.events.remote import RemoteEventSource
+from dynafed_client.fanout import fanout_checksum
 from dynafed_client.progress import CopyProgress, TerminalProgressBar, format_bytes, format_rate
 from dynafed_client.refs import display, parse_object_ref, parse_source
 from dynafed_client.retry import RetryPolicy
@@ -120,11 +125,8 @@ def cmd_checksum(args: argparse.Namespace, *, out: IO[str] | None = None, err: I
     documents: list[dict[str, Any]] = []
     with Client(config) as client:
         if args.fan_out > 1:
-            from dynafed_client.fanout import fanout_checksum
-
             def call(ref: Any) -> Any:
                 return fanout_checksum(client, ref, algorithms, parts=args.fan_out)
-            from dynafed_client.batch import run_batch
 
             outcomes = run_batch(call, refs, concurrency=max(1, config.concurrency // args.fan_out))
         else:
@@ -217,8 +219,6 @@ def cmd_copy(args: argparse.Namespace, *, out: IO[str] | None = None, err: IO[st
     if args.events:
         if not config.events_url:
             raise errors.ConfigError("--events: no event receiver known (start the stack or set DYNAFED_FN_EVENTS_URL)")
-        from dynafed_client.events.remote import RemoteEventSource
-
         events = RemoteEventSource(config.events_url)
     mode = args.progress
     if mode == "auto":
@@ -255,12 +255,10 @@ def cmd_copy(args: argparse.Namespace, *, out: IO[str] | None = None, err: IO[st
 # -- events -----------------------------------------------------------------------
 
 def add_events_command(subparsers: Any) -> argparse.ArgumentParser:
-    from dynafed_client.events.cli import add_serve_arguments
-
     parser = subparsers.add_parser("events", help="receive CloudEvents and print them (operators)",
                                    description="Run an event receiver in the foreground and print each event; "
                                                "with --follow, print the events of a running receiver instead.")
-    add_serve_arguments(parser)
+    events_cli.add_serve_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--follow", nargs="?", const="stack", metavar="URL",
                         help="follow a running receiver (default: the local stack's)")
@@ -271,8 +269,6 @@ def add_events_command(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from dynafed_client.events import cli as events_cli
-
     if args.follow:
         url = args.follow
         if url == "stack":
@@ -285,28 +281,33 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 # -- main -------------------------------------------------------------------------
 
-def _load(entry: CommandEntry) -> Callable[[Any], Any] | None:
+def _load(entry: CommandEntry) -> Callable[[Any], Any]:
+    """The parser adder of ``entry``; a missing module or function is :class:`CommandUnavailable`."""
+    if entry.extra and not all(importlib.util.find_spec(name) for name in entry.needs):
+        return _needs_extra(entry)
     module_name, _, attr = entry.target.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            return None  # not written yet: leave the command out
-        return _broken(entry, exc)
-    except Exception as exc:  # a colleague's module failing must not break the other commands
-        return _broken(entry, exc)
+    except ImportError as exc:
+        raise CommandUnavailable(f"command {entry.name!r}: cannot import {module_name}: {exc}") from exc
     adder = getattr(module, attr, None)
-    return adder if callable(adder) else _broken(entry, AttributeError(f"{entry.target} not found"))
+    if not callable(adder):
+        raise CommandUnavailable(f"command {entry.name!r}: {entry.target} does not exist")
+    return adder
 
 
-def _broken(entry: CommandEntry, exc: BaseException) -> Callable[[Any], Any]:
+def _needs_extra(entry: CommandEntry) -> Callable[[Any], Any]:
+    """A listed command that explains which extra to install (exit 2)."""
     def add(subparsers: Any) -> argparse.ArgumentParser:
-        parser = subparsers.add_parser(entry.name, help=f"{entry.help} (unavailable)", add_help=True)
-        parser.add_argument("rest", nargs=argparse.REMAINDER)
+        # no options of its own: whatever follows (even --help) reaches fail(), which explains
+        parser = subparsers.add_parser(entry.name, help=f"{entry.help} (needs the {entry.extra} extra)",
+                                       prefix_chars="\0", add_help=False)
+        parser.add_argument("rest", nargs="*")
 
         def fail(args: argparse.Namespace) -> int:
-            print(f"error: command {entry.name!r} is unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            print(f"error: dynafed-fn {entry.name} needs the {entry.extra!r} extra: "
+                  f"pip install 'dynafed-functions[{entry.extra}]'", file=sys.stderr)
+            return EXIT_USAGE
 
         parser.set_defaults(func=fail)
         return parser
@@ -331,15 +332,7 @@ def build_parser(commands: Sequence[CommandEntry] = COMMANDS, *,
         if only is not None and entry.name != only:
             subparsers.add_parser(entry.name, help=entry.help)
             continue
-        adder = _load(entry)
-        if adder is None:
-            continue
-        sub = adder(subparsers)
-        if entry.name == "stack" and isinstance(sub, argparse.ArgumentParser):
-            # stack's own runner turns StackError into a message and exit status
-            from dynafed_client.stack.cli import run as stack_run
-
-            sub.set_defaults(run=stack_run)
+        _load(entry)(subparsers)
     return parser
 
 

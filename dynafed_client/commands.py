@@ -5,10 +5,16 @@ called as ``function(subparsers)`` and adds its parser(s), setting
 ``func(args) -> int`` (the exit code) with ``set_defaults``. It may also set
 ``run(args) -> int`` on its parser to wrap ``func`` (error translation).
 
-Modules are imported only when the CLI starts, one by one: a command whose
-module does not exist yet is left out, and one whose module fails to import
-is listed with a stub that reports the error, so one broken command never
-takes the whole CLI down.
+The registry is static: every entry must resolve. Modules are imported
+only when the CLI starts (and only the chosen command's, see
+``dynafed_client.cli.build_parser``), but a module or function that is
+missing is an error (:class:`CommandUnavailable`), never a command that
+silently disappears; ``tests/unit/test_client_cli.py`` resolves every entry.
+
+A command that needs an optional extra names it (``extra``) and the
+top-level modules that extra provides (``needs``): without them it is still
+listed, and running it says which extra to install (exit 2), instead of the
+shipped client depending on a dev tool without saying so.
 
 To add a command, append one line here (keep the order: it is the order of
 ``dynafed-fn --help``).
@@ -25,6 +31,14 @@ class CommandEntry:
     name: str
     target: str
     help: str = ""
+    #: the optional dependency group ("pip install 'dynafed-functions[<extra>]'") the command needs
+    extra: str | None = None
+    #: top-level modules whose presence shows that extra is installed
+    needs: tuple[str, ...] = ()
+
+
+class CommandUnavailable(RuntimeError):
+    """A registered command whose module or function does not exist (a packaging bug)."""
 
 
 COMMANDS: list[CommandEntry] = [
@@ -37,7 +51,8 @@ COMMANDS: list[CommandEntry] = [
     CommandEntry("hook", "dynafed_client.hooks.cli:add_hook_commands",
                  "Dynafed hook commands (filepull, filepush, checksum)"),
     CommandEntry("loadtest", "loadtest.cli:add_loadtest_commands",
-                 "Locust autoscaling benchmarks (run, compare, seed)"),
+                 "Locust autoscaling benchmarks (run, compare, seed)",
+                 extra="loadtest", needs=("locust", "matplotlib", "kubernetes")),
     CommandEntry("new-function", "dynafed_client.scaffold:add_parser",
                  "scaffold a new function on the shared runtime"),
 ]

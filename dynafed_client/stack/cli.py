@@ -135,6 +135,7 @@ def add_stack_commands(subparsers: Any) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="stack_command", metavar="{up,down,status}")
     actions.required = True
     add_actions(actions)
+    parser.set_defaults(run=run)  # StackError becomes a message and exit status 1
     return parser
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dynafed_client import cli
-from dynafed_client.commands import CommandEntry
+from dynafed_client.commands import COMMANDS, CommandEntry, CommandUnavailable
 from tests.unit.client_fakes import FakeFunction, checksum_answer, closed_port, ndjson, ok, problem
 
 pytestmark = pytest.mark.unit
@@ -149,16 +149,32 @@ def test_copy_failure_exit_one(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.strip() == "error: DESTINATION_EXISTS (409): a different object exists at demo-copy/exists"
 
 
-def test_registry_skips_missing_and_stubs_broken(capsys: pytest.CaptureFixture[str]) -> None:
-    entries = [CommandEntry("checksum", "dynafed_client.cli:add_checksum_command"),
-               CommandEntry("future", "dynafed_client.not_written_yet:add"),
-               CommandEntry("broken", "json:no_such_function")]
-    parser = cli.build_parser(entries)
-    choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert set(choices) == {"checksum", "broken"}
-    args = parser.parse_args(["broken", "x"])
-    assert args.func(args) == 1
-    assert "command 'broken' is unavailable" in capsys.readouterr().err
+@pytest.mark.parametrize("target", ["dynafed_client.not_written_yet:add", "json:no_such_function"])
+def test_a_registered_command_that_does_not_resolve_is_an_error(target: str) -> None:
+    entries = [CommandEntry("checksum", "dynafed_client.cli:add_checksum_command"), CommandEntry("gone", target)]
+    with pytest.raises(CommandUnavailable, match="command 'gone'"):
+        cli.build_parser(entries)
+
+
+def test_every_registered_command_resolves() -> None:
+    """The shipped registry: each entry imports (a missing module fails here, not silently at run time)."""
+    for entry in COMMANDS:
+        cli.build_parser([entry])
+
+
+def test_a_command_whose_extra_is_missing_says_which_extra_to_install(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    entries = [CommandEntry("bench-thing", "no_such_package.cli:add", "a dev tool", extra="bench",
+                            needs=("json", "no_such_package_for_the_bench_extra"))]
+    parser = cli.build_parser(entries)  # the missing module is never imported
+    args = parser.parse_args(["bench-thing", "--anything"])
+    assert args.func(args) == cli.EXIT_USAGE
+    assert "needs the 'bench' extra: pip install 'dynafed-functions[bench]'" in capsys.readouterr().err
+
+
+def test_the_loadtest_command_declares_its_extra() -> None:
+    (entry,) = [entry for entry in COMMANDS if entry.name == "loadtest"]
+    assert entry.extra == "loadtest" and entry.needs
 
 
 def test_default_registry_has_the_contract_commands() -> None:
