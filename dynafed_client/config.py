@@ -22,19 +22,17 @@ Environment::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from dynafed_client import statefile
 from dynafed_client.errors import ConfigError
 from dynafed_client.retry import RetryPolicy
 from dynafed_client.trust import TrustError, TrustSettings
 
-STATE_DIR_ENV = "DYNAFED_FN_STATE_DIR"
 _URL_VAR = re.compile(r"DYNAFED_FN_([A-Z0-9_]+)_URL")
 _HOST_VAR = re.compile(r"DYNAFED_FN_HOST_([A-Z0-9_]+)")
 # *_URL variables that are not functions
@@ -151,18 +149,9 @@ class ClientConfig:
     def from_stack(cls, state_dir: str | os.PathLike[str] | None = None, **overrides: Any) -> ClientConfig:
         """Read the local stack's ``state.json`` (``$DYNAFED_FN_STATE_DIR`` or
         ``./.stack`` when ``state_dir`` is None)."""
-        root = Path(state_dir) if state_dir is not None else default_state_dir()
-        path = root / "state.json"
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"no local stack state in {root.absolute()} (run: dynafed-fn stack up)") from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("functions", {}), dict):
-            raise ConfigError(f"{path} is not a stack state file")
-        functions = {name: FunctionEndpoint(url) for name, url in data.get("functions", {}).items() if url}
-        kwargs: dict[str, Any] = {"functions": functions, "events_url": data.get("events") or None}
+        state = statefile.require(state_dir)
+        functions = {name: FunctionEndpoint(url) for name, url in state.functions.items() if url}
+        kwargs: dict[str, Any] = {"functions": functions, "events_url": state.events or None}
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -187,11 +176,6 @@ class ClientConfig:
 
 def _all_urls(config: ClientConfig) -> bool:
     return "checksum" in config.functions and "copy" in config.functions
-
-
-def default_state_dir() -> Path:
-    """``$DYNAFED_FN_STATE_DIR`` or ``./.stack``."""
-    return Path(os.environ.get(STATE_DIR_ENV) or ".stack")
 
 
 def _convert(var: str, value: str, conv: Any) -> Any:

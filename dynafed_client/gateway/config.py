@@ -20,16 +20,17 @@ Environment::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from dynafed_client import statefile
 from dynafed_client.errors import ConfigError
 from dynafed_client.gateway.auth import JwtSettings
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.trust import TrustSettings
+from functions.contract.stores import StoreConfigError, parse_stores, require_fields
 from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
 
 CACHE_MODES = ("none", "use", "write", "refresh")
@@ -121,38 +122,33 @@ class GatewayConfig:
             return False
 
 
+#: what the gateway needs of every store beyond the contract's rules: it
+#: presigns URLs and reaches the store itself, so no ambient credentials
+GATEWAY_STORE_FIELDS = ("endpoint_url", "access_key_id", "secret_access_key")
+
+
 def read_stores_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
-    """The ``stores`` of a stores JSON file (``{"stores": {...}}``)."""
+    """The store entries of a stores JSON file, parsed by the contract's one
+    parser, each with an endpoint and a key pair (GATEWAY_STORE_FIELDS)."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read stores file {p}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise ConfigError(f"stores file {p} is not JSON: {exc}") from None
-    stores = data.get("stores") if isinstance(data, dict) else None
-    if not isinstance(stores, dict) or not all(isinstance(v, dict) for v in stores.values()):
-        raise ConfigError(f"stores file {p} has no 'stores' object")
-    for name, entry in stores.items():
-        for field in ("endpoint_url", "access_key_id", "secret_access_key"):
-            if not entry.get(field):
-                raise ConfigError(f"stores file {p}: store {name!r} lacks {field!r}")
-    return stores
+    origin = f"stores file {p}"
+    try:
+        stores = parse_stores(text, origin=origin)
+        require_fields(stores, GATEWAY_STORE_FIELDS, origin=origin,
+                       why="the gateway signs URLs and reaches the store with its own key pair")
+    except StoreConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return {name: store.entry() for name, store in stores.items()}
 
 
 def read_state(state_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The local stack's state.json."""
-    path = Path(state_dir) / "state.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"no local stack state in {Path(state_dir).absolute()} (run: dynafed-fn stack up)") \
-            from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} is not a stack state file")
-    return data
+    """The local stack's state.json as a mapping, read by its one reader
+    (:func:`dynafed_client.statefile.require`)."""
+    return statefile.require(state_dir).to_dict()
 
 
 def split_list(value: str | None) -> tuple[str, ...]:

@@ -92,20 +92,14 @@ def resolve_url(url: str, endpoints: Sequence[str], env: Mapping[str, str]) -> l
 
 
 def _stores(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    import json
-    from pathlib import Path
-
-    from dynafed_client.config import default_state_dir
+    from dynafed_client import statefile
     from dynafed_client.errors import ConfigError
     from dynafed_client.gateway.config import read_stores_file
 
     path = env.get("DYNAFED_FN_STORES_FILE")
     if not path:
-        state = Path(env.get("DYNAFED_FN_STATE_DIR") or default_state_dir()) / "state.json"
-        try:
-            path = json.loads(state.read_text(encoding="utf-8")).get("stores_file")
-        except (OSError, ValueError, AttributeError):
-            path = None
+        state = statefile.load(env.get(statefile.STATE_DIR_ENV) or statefile.default_state_dir())
+        path = state.stores_file if state is not None else None
     if not path:
         raise ConfigError("put needs the stores file: set DYNAFED_FN_STORES_FILE")
     return read_stores_file(path)

@@ -16,12 +16,11 @@ only argv; set these in httpd's environment or a wrapper script).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
-from pathlib import Path
 
-from dynafed_client.config import ClientConfig, default_state_dir
+from dynafed_client import statefile
+from dynafed_client.config import ClientConfig
 from dynafed_client.errors import ConfigError
 from dynafed_client.mapping import MappingError, StoreMapping, load_mapping
 
@@ -59,13 +58,8 @@ class HookSettings:
 
 def _stack_mapping(env: Mapping[str, str]) -> StoreMapping | None:
     """The local stack's gateway namespace, when a stack state is around."""
-    root = Path(env.get("DYNAFED_FN_STATE_DIR") or default_state_dir())
-    try:
-        state = json.loads((root / "state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    gateway = state.get("gateway") if isinstance(state, dict) else None
-    return StoreMapping.namespace([gateway]) if gateway else None
+    state = statefile.load(env.get(statefile.STATE_DIR_ENV) or statefile.default_state_dir())
+    return StoreMapping.namespace([state.gateway]) if state is not None and state.gateway else None
 
 
 def client_config(env: Mapping[str, str] | None = None) -> ClientConfig:

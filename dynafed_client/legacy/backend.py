@@ -53,11 +53,9 @@ class LocalBackend:
     @classmethod
     def from_stack(cls, state_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> LocalBackend:
         """The stores of the local stack (``$DYNAFED_FN_STATE_DIR`` or ``./.stack``)."""
-        from dynafed_client.config import default_state_dir
-        from dynafed_client.gateway.config import read_state
+        from dynafed_client import statefile
 
-        state = read_state(state_dir if state_dir is not None else default_state_dir())
-        return cls(state.get("stores") or {}, **kwargs)
+        return cls(statefile.require(state_dir).stores, **kwargs)
 
     def close(self) -> None:
         """Nothing pooled: every task was its own process."""

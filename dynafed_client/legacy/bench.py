@@ -35,15 +35,12 @@ def _time(call: Callable[[], Any]) -> float:
 
 
 def run(state_dir: str | None, n: int, size: int) -> dict[str, Any]:
-    from dynafed_client import Client
-    from dynafed_client.config import default_state_dir
-    from dynafed_client.gateway.config import read_state
+    from dynafed_client import Client, statefile
     from dynafed_client.gateway.storage import default_client_factory
     from dynafed_client.legacy import LocalBackend
 
-    root = state_dir or str(default_state_dir())
-    state = read_state(root)
-    stores = state.get("stores") or {}
+    root = state_dir or str(statefile.default_state_dir())
+    stores = statefile.require(root).stores
     key = f"bench/{uuid.uuid4().hex}.bin"
     default_client_factory(stores["default"]).put_object(Bucket="demo", Key=key, Body=os.urandom(size))
     client = Client.from_stack(root)
