@@ -15,8 +15,7 @@ from typing import Any
 
 from dynafed_client.gateway import errors
 from functions.contract.checksum import ObjectRef
-
-COPY_OBJECT_LIMIT = 5 * 1024 ** 3
+from functions.contract.s3limits import COPY_OBJECT_LIMIT
 
 
 def move_object(client: Any, source: ObjectRef, destination: ObjectRef, *, overwrite: bool) -> bool:

@@ -2,8 +2,12 @@
 
 ``x-amz-meta-<algorithm>: <lowercase hex>``, written by copying the object
 onto itself with ``MetadataDirective=REPLACE``, keeping the other metadata
-and the content type, pinned to the ETag read (an object replaced meanwhile
-is left alone: 412). The content never changes.
+and the content headers, pinned to the ETag read on every path (an object
+replaced meanwhile is left alone: 412). The copy is the functions' own
+(functions/contract/metadata_copy.py): the client may import the contract
+only, and a hook storing a value Dynafed hands it has nothing to compute, so
+calling the checksum function instead would read the whole object for nothing.
+The content never changes.
 """
 from __future__ import annotations
 
@@ -11,12 +15,11 @@ import re
 from typing import Any
 
 from functions.contract.algorithms import CRC_LIKE, canonical_stored, normalize_hex
+from functions.contract.metadata_copy import PinnedObject, preserved_headers, rewrite_metadata
 
 #: hex digits of each algorithm's value
 _HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 _HEX = re.compile(r"[0-9a-f]+")
-#: CopyObject's limit; beyond it boto3's managed copy goes multipart
-_SINGLE_COPY_LIMIT = 5 * 1024**3
 
 
 def canonical_value(algorithm: str, value: str) -> str:
@@ -42,18 +45,10 @@ def read_stored(client: Any, bucket: str, key: str, algorithm: str) -> str | Non
 
 
 def store_checksum(client: Any, bucket: str, key: str, algorithm: str, value: str) -> None:
-    """Write ``x-amz-meta-<algorithm>`` (keeping the rest); raises botocore errors."""
-    from boto3.s3.transfer import TransferConfig
-
+    """Write ``x-amz-meta-<algorithm>`` (keeping the rest), pinned to the
+    version HEAD saw; raises botocore errors (412 if it was replaced)."""
     head = client.head_object(Bucket=bucket, Key=key)
     metadata = {k.lower(): v for k, v in (head.get("Metadata") or {}).items() if k.lower() != algorithm}
     metadata[algorithm] = canonical_value(algorithm, value)
-    extra: dict[str, Any] = {"MetadataDirective": "REPLACE", "Metadata": metadata}
-    if head.get("ContentType"):
-        extra["ContentType"] = head["ContentType"]
-    source = {"Bucket": bucket, "Key": key}
-    if int(head.get("ContentLength", 0)) <= _SINGLE_COPY_LIMIT:
-        client.copy_object(Bucket=bucket, Key=key, CopySource=source, CopySourceIfMatch=head["ETag"], **extra)
-    else:
-        client.copy(source, bucket, key, ExtraArgs=extra,
-                    Config=TransferConfig(multipart_threshold=_SINGLE_COPY_LIMIT))
+    pinned = PinnedObject(bucket, key, str(head["ETag"]), int(head.get("ContentLength", 0)))
+    rewrite_metadata(client, pinned, metadata, preserved=preserved_headers(head))

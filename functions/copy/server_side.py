@@ -30,8 +30,6 @@ from functions.runtime.objects import head_object
 
 SINGLE = "server-side"
 MULTIPART = "server-side-multipart"
-#: S3's CopyObject limit
-COPY_OBJECT_LIMIT = 5 * 1024**3
 
 
 def _copy_source(source: S3Source) -> dict[str, str]:

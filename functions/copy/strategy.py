@@ -1,7 +1,8 @@
 """Which engine copies a given source to a given destination."""
 from __future__ import annotations
 
-from functions.copy.server_side import COPY_OBJECT_LIMIT, MULTIPART, SINGLE
+from functions.contract.s3limits import COPY_OBJECT_LIMIT
+from functions.copy.server_side import MULTIPART, SINGLE
 from functions.copy.settings import CopySettings
 from functions.copy.streamed import STRATEGY as STREAM
 from functions.runtime.stores import Store

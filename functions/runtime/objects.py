@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from functions.contract.algorithms import ALGORITHMS, canonical_stored
+from functions.contract.metadata_copy import preserved_headers
 from functions.runtime import errors
 
 log = logging.getLogger("dynafed_fn.objects")
@@ -97,9 +98,7 @@ def _object_info(bucket: str, key: str, head: Mapping[str, Any]) -> ObjectInfo:
         content_type=head.get("ContentType"),
         metadata=metadata,
         stored=stored_checksums(metadata, head),
-        preserved={name: head[name] for name in ("ContentType", "ContentEncoding", "ContentDisposition",
-                                                  "ContentLanguage", "CacheControl", "Expires")
-                   if head.get(name)},
+        preserved=preserved_headers(head),
     )
 
 
