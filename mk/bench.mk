@@ -1,7 +1,7 @@
 # Performance benchmark (included by the top Makefile).
 #
-#   make bench                  the full run: 1 GiB + 4 GiB objects, ~18 min on a
-#                               2-core machine at load average 6-13 (less when quiet)
+#   make bench                  the full run: 1 GiB + 4 GiB objects, ~9 min at load 2-5,
+#                               ~18 min at load average 6-13 on a 2-core machine
 #   make bench BENCH_ARGS=--quick   a smoke run with small objects (figures not comparable)
 #   make bench BENCH_ARGS="--runs 3 --copy-runs 2 --big-mib 1024"   a shorter full-size run
 #
