@@ -40,6 +40,10 @@ def parse_http(headers: Mapping[str, str], body: bytes) -> list[ReceivedEvent]:
         missing = [a for a in REQUIRED if not lowered.get(f"ce-{a}")]
         if missing:
             raise MalformedEvent(f"binary event without {', '.join('ce-' + m for m in missing)}")
+        if body and (content_type == "application/json" or content_type.endswith("+json")):
+            # the SDK falls back to a string when JSON data does not parse: refuse it as the
+            # functions do (the same limits: no 4300-digit integers, no NaN)
+            _json(body)
         message = HTTPMessage(headers={k: v for k, v in lowered.items() if k.startswith("ce-") or k == "content-type"},
                               body=body)
         event = _sdk(lambda: from_binary_event(message))
