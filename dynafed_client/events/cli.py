@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
 from dynafed_client.events.model import ReceivedEvent
+from dynafed_client.events.remote import RemoteSubscription
+from dynafed_client.events.server import serve_receiver
+from dynafed_client.serving import add_serving_arguments, options_from_args
 
 
 def format_event(event: ReceivedEvent) -> str:
@@ -41,42 +43,30 @@ def printer(stream: IO[str], as_json: bool) -> Any:
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default: a free one, printed at start)")
+    """The receiver's serving options (port default 0: a free one, printed at start) and ``--log``."""
+    add_serving_arguments(parser, default_port=0)
     parser.add_argument("--log", default=None, metavar="FILE", help="append each event as a JSON line to FILE")
 
 
 def run_serve(args: argparse.Namespace, *, print_events: bool, as_json: bool = False,
               out: IO[str] | None = None) -> int:
-    """Run the receiver in the foreground until SIGINT/SIGTERM."""
-    from dynafed_client.events.server import EventReceiver
-
+    """Run the receiver in the foreground (gunicorn) until SIGINT/SIGTERM, which drains it."""
     out = out or sys.stdout
     callbacks = [printer(out, as_json)] if print_events else []
     try:
-        receiver = EventReceiver(host=args.host, port=args.port, log_path=args.log, on_event=callbacks)
-    except OSError as exc:
-        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        options = options_from_args(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
+    def ready(url: str) -> None:
+        print(f"event receiver listening on {url}", file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    print(f"event receiver listening on {receiver.url}", file=sys.stderr, flush=True)
-    try:
-        receiver.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    return 0
+    return serve_receiver(options, log_path=args.log, on_event=callbacks, on_ready=ready)
 
 
 def run_follow(url: str, *, subject: str | None, as_json: bool, out: IO[str] | None = None) -> int:
     """Print the events of a receiver running elsewhere until interrupted."""
-    from dynafed_client.events.remote import RemoteSubscription
-
     emit = printer(out or sys.stdout, as_json)
     print(f"following {url}", file=sys.stderr, flush=True)
     sub = RemoteSubscription(url, subject)

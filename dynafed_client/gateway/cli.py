@@ -19,14 +19,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dynafed_client import logredact
+from dynafed_client import Client, ClientConfig, logredact
 from dynafed_client.errors import ClientError, ConfigError
+from dynafed_client.gateway.app import GatewayApp
 from dynafed_client.gateway.auth import JwtSettings
 from dynafed_client.gateway.config import (
     STACK_HTTP_SOURCES,
@@ -35,7 +35,9 @@ from dynafed_client.gateway.config import (
     read_stores_file,
     split_list,
 )
+from dynafed_client.legacy import LocalBackend
 from dynafed_client.mapping import MappingError, StoreMapping, load_mapping
+from dynafed_client.serving import add_serving_arguments, options_from_args, serve
 from dynafed_client.trust import TrustError, TrustSettings
 
 log = logging.getLogger("dynafed_client.gateway")
@@ -43,8 +45,7 @@ log = logging.getLogger("dynafed_client.gateway")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The gateway's options (shared by ``dynafed-fn gateway`` and ``python -m``)."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port to bind (0 = any free port)")
+    add_serving_arguments(parser, default_port=8080)
     parser.add_argument("--state", metavar="DIR",
                         help="local stack state dir: stores file, function URLs, loopback sources allowed")
     parser.add_argument("--stores-file", metavar="PATH",
@@ -149,11 +150,7 @@ def _trust(env: Mapping[str, str]) -> TrustSettings:
 def build_dispatcher(args: argparse.Namespace, env: Mapping[str, str], facts: Mapping[str, Any]) -> Any:
     """The Client (functions) or the LocalBackend (legacy fresh-process workers)."""
     if args.backend == "local":
-        from dynafed_client.legacy import LocalBackend
-
         return LocalBackend(facts["stores"])
-    from dynafed_client import Client, ClientConfig
-
     config = ClientConfig.from_env(env)
     for name, url in facts["functions"].items():
         if name not in config.functions and url:
@@ -171,30 +168,22 @@ def build_dispatcher(args: argparse.Namespace, env: Mapping[str, str], facts: Ma
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> int:
-    """Build and serve until SIGTERM/SIGINT."""
-    from dynafed_client.gateway.app import GatewayApp
-    from dynafed_client.gateway.server import GatewayServer
-
+    """Check the configuration, then serve under gunicorn until SIGTERM/SIGINT (which drain)."""
     env = os.environ if env is None else env
     logredact.configure(str(args.log_level), sys.stderr, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        options = options_from_args(args, log_level=str(args.log_level))
         config, facts = build_config(args, env)
         dispatcher = build_dispatcher(args, env, facts)
     except (ClientError, ValueError) as exc:
         print(f"dynafed-fn gateway: {exc}", file=sys.stderr)
         return 2
-    server = GatewayServer(GatewayApp(config, dispatcher), host=args.host, port=args.port)
 
-    def _terminate(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
+    def ready(url: str) -> None:
+        log.info("gateway on %s (stores: %s; backend: %s)", url, ", ".join(config.exposed_names), args.backend)
 
-    signal.signal(signal.SIGTERM, _terminate)
-    log.info("gateway on %s (stores: %s; backend: %s)", server.url, ", ".join(config.exposed_names), args.backend)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    # the app (its stores' clients, its running COPYs) is built in the worker
+    return serve(lambda: GatewayApp(config, dispatcher), options, on_ready=ready)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

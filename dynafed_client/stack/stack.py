@@ -137,7 +137,8 @@ def _start_events(st: StackState, timeout: float) -> None:
     argv = services.events_command(port, Path(st.state_dir) / "events.ndjson")
     pid = _spawn(st, EVENTS, argv, env=services.base_env(), cwd=services.repo_root())
     url = _url(port)
-    _wait_http(st, EVENTS, "event receiver", lambda: _any_http_response(url), pid, timeout)
+    # a 200 comes from the app in gunicorn's worker, not from the arbiter that bound the port
+    _wait_http(st, EVENTS, "event receiver", partial(_ready_200, f"{url}/healthz"), pid, timeout)
     st.events = url
     st.save()
 
@@ -205,6 +206,7 @@ def _start_gateway(st: StackState, timeout: float) -> None:
     argv = services.gateway_command(port, Path(st.state_dir))
     pid = _spawn(st, GATEWAY, argv, env=services.base_env(), cwd=services.repo_root())
     url = _url(port)
+    # any answer comes from the app in gunicorn's worker (the arbiter only binds the port)
     _wait_http(st, GATEWAY, "gateway", lambda: _any_http_response(url), pid, timeout)
     st.gateway = url
     st.save()

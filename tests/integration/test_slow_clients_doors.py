@@ -1,12 +1,13 @@
 """Slow clients at the gateway and the event receiver (issue 13, class 2).
 
-Both serve one thread per connection (werkzeug's threaded server), so a
-slow client cannot take another's thread; what must hold is that real
-requests are answered while slow clients wait (the stack's processes, as
-``dynafed-fn stack up`` runs them), and that a stalled connection does not
-live for ever (``READ_TIMEOUT_S``: socketserver ``StreamRequestHandler.setup``
+Both run under gunicorn with 64 threads (dynafed_client/serving.py); what
+must hold is that real requests are answered while slow clients wait (the
+stack's processes, as ``dynafed-fn stack up`` runs them), and that a stalled
+connection does not live for ever. In process (``LocalServer``, these last
+two tests) ``READ_TIMEOUT_S`` is socketserver's: ``StreamRequestHandler.setup``
 applies it with ``settimeout``; ``http.server.BaseHTTPRequestHandler.handle_one_request``
-closes the connection on ``TimeoutError``).
+closes the connection on ``TimeoutError``. Under gunicorn it is
+``TimedThreadWorker``'s (tests/integration/test_serving.py).
 """
 from __future__ import annotations
 
