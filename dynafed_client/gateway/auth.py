@@ -29,7 +29,6 @@ valid token without the scope is 403. Token values are never logged.
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import json
 import logging
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from typing import Any
 
 from dynafed_client.errors import ConfigError
 from dynafed_client.gateway import errors
+from functions.contract.bearer import bearer_matches, presented_bearer
 
 log = logging.getLogger("dynafed_client.gateway.auth")
 
@@ -144,11 +144,10 @@ class Authenticator:
 
     def authenticate(self, authorization: str | None) -> Principal:
         """The caller of a request with this ``Authorization`` value (401 otherwise)."""
-        scheme, _, presented = (authorization or "").partition(" ")
-        presented = presented.strip()
-        if scheme.lower() != "bearer" or not presented:
+        presented = presented_bearer(authorization)
+        if presented is None:
             raise errors.Unauthorized("a bearer token is required", headers=_CHALLENGE)
-        if self._token is not None and hmac.compare_digest(presented.encode(), self._token.encode()):
+        if self._token is not None and bearer_matches(presented, self._token):
             return Principal("static-token", None)
         if self._jwt is not None and presented.count(".") == 2:
             return self._verify_jwt(presented, self._jwt)

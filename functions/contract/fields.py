@@ -123,6 +123,11 @@ def algorithm_list(value: Any, *, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def is_job_id(value: str) -> bool:
+    """Whether ``value`` is a valid job id (the one pattern, also for ids made of CloudEvent ids)."""
+    return bool(_JOB_ID_RE.fullmatch(value))
+
+
 def job_id(value: Any) -> str | None:
     if value is None:
         return None

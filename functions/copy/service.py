@@ -13,7 +13,6 @@ import collections
 import dataclasses
 import hashlib
 import logging
-import re
 import threading
 import time
 import uuid
@@ -35,6 +34,7 @@ from functions.contract.copy import (
     parse_copy_request,
     started_data,
 )
+from functions.contract.fields import is_job_id
 from functions.copy import binding, server_side, verify
 from functions.copy.empty import put_empty
 from functions.copy.http_source import HttpSource
@@ -58,7 +58,6 @@ from functions.runtime.stores import Store
 log = logging.getLogger("dynafed_fn.copy")
 
 NAME = "copy"
-_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
 Publish = Callable[[dict[str, Any]], None]
 
 
@@ -431,7 +430,7 @@ def _job_id_from_event(incoming: Incoming) -> str | None:
     event_id = incoming.event_id
     if not event_id:
         return None
-    if _JOB_ID.fullmatch(event_id):
+    if is_job_id(event_id):
         return event_id
     digest = hashlib.sha256(f"{incoming.event_source}\0{event_id}".encode()).hexdigest()
     return f"ce-{digest[:40]}"

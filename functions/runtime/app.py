@@ -8,7 +8,6 @@ request ids, JSON logs, problem+json errors, back-pressure, ``/healthz``,
 from __future__ import annotations
 
 import dataclasses
-import hmac
 import logging
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
 
+from functions.contract.bearer import bearer_matches, presented_bearer
 from functions.runtime import errors
 from functions.runtime.body import read_body
 from functions.runtime.config import Config
@@ -187,9 +187,7 @@ def _read_request_body(limit: int) -> bytes:
 
 
 def _authorize(token: str) -> None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+    if not bearer_matches(presented_bearer(request.headers.get("Authorization")), token):
         raise errors.Unauthorized("missing or invalid bearer token",
                                   headers={"WWW-Authenticate": 'Bearer realm="dynafed-fn"'})
 
