@@ -36,14 +36,13 @@ from typing import IO, Any
 
 from dynafed_client.gateway import errors
 from functions.contract.checksum import ObjectRef
+from functions.contract.s3limits import MAX_OBJECT_SIZE as MAX_OBJECT
+from functions.contract.s3limits import MAX_PARTS
 
 log = logging.getLogger("dynafed_client.gateway.upload")
 
 MiB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MiB
-MAX_PARTS = 10_000
-#: S3's largest object (5 TiB)
-MAX_OBJECT = 5 * 1024 * 1024 * MiB
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,16 +11,16 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
+from functions.contract.s3limits import MAX_OBJECT_SIZE as MAX_OBJECT
+from functions.contract.s3limits import MAX_PART_SIZE as MAX_PART
+from functions.contract.s3limits import MAX_PARTS
+from functions.contract.s3limits import MIN_PART_SIZE as MIN_PART
 from functions.runtime import errors
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
-MIN_PART = 5 * MiB
-MAX_PART = 5 * GiB
-MAX_PARTS = 10_000
 #: the last part number is the witness's (see witness.py)
 MAX_DATA_PARTS = MAX_PARTS - 1
-MAX_OBJECT = 5 * 1024 * GiB
 
 
 @dataclasses.dataclass(frozen=True)
