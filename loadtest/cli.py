@@ -48,14 +48,15 @@ def _scenario(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _stores_file(path: str) -> dict[str, dict[str, str]]:
+    """The stores as the gateway reads them (the contract's parser; endpoint
+    and key pair required: the run seeds and reads objects itself)."""
+    from dynafed_client import errors as client_errors
+    from dynafed_client.gateway.config import read_stores_file
+
     try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--stores-file {path}: {exc}") from exc
-    stores = data.get("stores") if isinstance(data, dict) else None
-    if not isinstance(stores, dict):
-        raise ConfigError(f"--stores-file {path}: expected {{\"stores\": {{name: entry}}}}")
-    return stores
+        return read_stores_file(path)
+    except client_errors.ConfigError as exc:
+        raise ConfigError(f"--stores-file: {exc}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -46,3 +46,15 @@ def test_gateway_reader_requires_a_key_pair(tmp_path: Path) -> None:
         read_stores_file(path)
     path.write_text(json.dumps({"stores": {"default": ENTRY}}))
     assert read_stores_file(path) == {"default": {**ENTRY, "region": "us-east-1", "addressing_style": "path"}}
+
+
+def test_loadtest_reads_stores_the_gateway_way(tmp_path: Path) -> None:
+    from loadtest.cli import _stores_file
+    from loadtest.config import ConfigError as LoadtestConfigError
+
+    path = tmp_path / "stores.json"
+    path.write_text(json.dumps({"stores": {"default": {"endpoint_url": "ftp://127.0.0.1:1"}}}))
+    with pytest.raises(LoadtestConfigError, match="--stores-file: .*endpoint_url must be http"):
+        _stores_file(str(path))
+    path.write_text(json.dumps({"stores": {"default": ENTRY}}))
+    assert _stores_file(str(path))["default"]["secret_access_key"] == ENTRY["secret_access_key"]
