@@ -20,6 +20,8 @@ from werkzeug.wrappers import Request, Response
 from dynafed_client.events.hub import EventHub
 from dynafed_client.events.model import ReceivedEvent
 from dynafed_client.events.parse import MalformedEvent, parse_http
+from functions.contract.errors import ErrorCode
+from functions.contract.problem import MEDIA_TYPE, render
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_WAIT = 30.0
@@ -31,9 +33,9 @@ def _json(body: Any, status: int = 200, mimetype: str = "application/json") -> R
     return Response(json.dumps(body, default=str), status=status, mimetype=mimetype)
 
 
-def _problem(status: int, code: str, detail: str) -> Response:
-    return _json({"status": status, "title": "Bad request" if status == 400 else "Error", "code": code,
-                  "detail": detail, "retryable": False}, status, "application/problem+json")
+def _problem(code: ErrorCode, detail: str) -> Response:
+    problem = render(code, detail)
+    return Response(problem.payload(), status=problem.status, mimetype=MEDIA_TYPE)
 
 
 def _read_body(request: Request) -> bytes | None:
@@ -62,13 +64,13 @@ def create_app(hub: EventHub, *, on_event: Iterable[EventCallback] = ()) -> Call
         if body is None:
             # the rest of the body is still on the connection: close it, or the
             # server would read those bytes as the next request
-            response = _problem(413, "PAYLOAD_TOO_LARGE", "event body too large")
+            response = _problem(ErrorCode.PAYLOAD_TOO_LARGE, "event body too large")
             response.headers["Connection"] = "close"
             return response
         try:
             events = parse_http(dict(request.headers), body)
         except MalformedEvent as exc:
-            return _problem(400, "INVALID_REQUEST", str(exc))
+            return _problem(ErrorCode.INVALID_REQUEST, str(exc))
         accepted = duplicates = 0
         for event in events:
             recorded = hub.publish(event)
@@ -90,7 +92,7 @@ def create_app(hub: EventHub, *, on_event: Iterable[EventCallback] = ()) -> Call
             limit = max(1, min(10_000, int(request.args.get("limit", "1000"))))
             wait = max(0.0, min(MAX_WAIT, float(request.args.get("wait", "0"))))
         except ValueError:
-            return _problem(400, "INVALID_REQUEST", "since/limit must be integers, wait a number")
+            return _problem(ErrorCode.INVALID_REQUEST, "since/limit must be integers, wait a number")
         if since < 0:
             return _json({"seq": hub.seq, "events": []})
         found = hub.since(since, subject=request.args.get("subject"), type_prefix=request.args.get("type"),
@@ -106,7 +108,7 @@ def create_app(hub: EventHub, *, on_event: Iterable[EventCallback] = ()) -> Call
                 return list_events(request)
             if request.path in ("/healthz", "/readyz", "/"):
                 return _json({"status": "ok", "events": hub.seq, "duplicates": hub.duplicates})
-            return _problem(404, "NOT_FOUND", "no such endpoint")
-        return _problem(405, "METHOD_NOT_ALLOWED", "use POST to deliver events, GET /events to read them")
+            return _problem(ErrorCode.NOT_FOUND, "no such endpoint")
+        return _problem(ErrorCode.METHOD_NOT_ALLOWED, "use POST to deliver events, GET /events to read them")
 
     return app

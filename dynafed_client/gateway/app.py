@@ -47,6 +47,7 @@ from functions.contract import fields
 from functions.contract.checksum import ObjectRef
 from functions.contract.copy import UrlDestination, UrlSource
 from functions.contract.digest_fields import format_repr_digest, parse_want_repr_digest
+from functions.contract.problem import MEDIA_TYPE
 
 log = logging.getLogger("dynafed_client.gateway")
 
@@ -90,8 +91,9 @@ class Target:
         return ObjectRef(self.store, self.bucket, self.key)
 
 
-def _text(status: int, reason: str, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(reason.rstrip("\n") + "\n", status=status, mimetype="text/plain", headers=dict(headers or {}))
+def _problem(exc: errors.GatewayError) -> Response:
+    problem = exc.problem()
+    return Response(problem.payload(), status=problem.status, mimetype=MEDIA_TYPE, headers=list(problem.headers))
 
 
 class GatewayApp:
@@ -127,10 +129,10 @@ class GatewayApp:
                 raise errors.MethodNotAllowed(f"{request.method} is not supported", headers={"Allow": ALLOW})
             response = handler(request)
         except errors.GatewayError as exc:
-            response = _text(exc.status, exc.reason, exc.headers)
+            response = _problem(exc)
         except Exception:
             log.exception("%s %s failed", request.method, request.path)
-            response = _text(500, "internal gateway error")
+            response = _problem(errors.GatewayError("internal gateway error"))
         log.info("%s %s -> %d (%.3fs)", request.method, request.path, response.status_code,
                  self._clock() - started)
         return response(environ, start_response)
@@ -394,7 +396,7 @@ class GatewayApp:
             self.storage.head(source)  # NotFound before the body
         else:
             if not self.config.source_allowed(source.url):
-                raise errors.Forbidden("source URL is not in the gateway's allowed http sources")
+                raise errors.SourceForbidden("source URL is not in the gateway's allowed http sources")
             self._probe(source.url, request.transfer_headers)
         if isinstance(destination, UrlDestination):
             return  # checked by probe_destination

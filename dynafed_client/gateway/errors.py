@@ -1,18 +1,22 @@
-"""The gateway's errors: an HTTP status and a one-line reason.
+"""The gateway's errors: an HTTP status, a stable code and a one-line reason.
 
-::
+Rendered as problem+json by the contract's one renderer
+(``functions.contract.problem.render``: ``detail`` is the reason), as the
+functions and the event receiver answer theirs::
 
-    GatewayError            status + reason (rendered as text/plain)
-    ├── BadRequest          400  malformed COPY (both/neither Source and Destination, bad scheme)
-    ├── Unauthorized        401  missing/wrong bearer token (when the gateway requires one)
-    ├── Forbidden           403  store not exposed, remote source refused us, push to a non-store
-    ├── NotFound            404  unknown store, missing bucket/object/source
-    ├── MethodNotAllowed    405
-    ├── Conflict            409  an earlier COPY of the same job is still stopping
-    ├── PreconditionFailed  412  ``Overwrite: F`` and the destination exists
-    ├── PayloadTooLarge     413  a PUT/MOVE larger than the gateway takes
-    ├── BadGateway          502  the storage or a function answered with an error
-    └── Unavailable         503  the storage or a function cannot be reached
+    GatewayError            500 INTERNAL
+    ├── BadRequest          400 INVALID_REQUEST       malformed COPY (both/neither Source and Destination, bad scheme)
+    ├── Unauthorized        401 UNAUTHORIZED          missing/wrong bearer token (when the gateway requires one)
+    ├── Forbidden           403 STORE_NOT_ALLOWED     store not exposed, token scope, push to a non-store
+    │   └── SourceForbidden 403 SOURCE_NOT_ALLOWED    a COPY source not allowed, not public, or refusing us
+    ├── NotFound            404 NOT_FOUND             unknown store, missing bucket/object/source
+    ├── MethodNotAllowed    405 METHOD_NOT_ALLOWED
+    ├── Conflict            409 JOB_ID_CONFLICT       an earlier COPY of the same job is still stopping (retryable)
+    ├── PreconditionFailed  412 DESTINATION_EXISTS    ``Overwrite: F`` / ``If-None-Match: *`` and it exists
+    │                                                 (WebDAV's 412 on the status line and in the body)
+    ├── PayloadTooLarge     413 PAYLOAD_TOO_LARGE     a PUT/MOVE larger than the gateway takes
+    ├── BadGateway          502 UPSTREAM_ERROR        the storage or a function answered with an error
+    └── Unavailable         503 UPSTREAM_UNAVAILABLE  the storage or a function cannot be reached
 
 :func:`from_client_error` and :func:`from_botocore` are the only places
 foreign exceptions become these.
@@ -21,56 +25,80 @@ from __future__ import annotations
 
 from typing import Any
 
+from functions.contract.errors import ErrorCode
+from functions.contract.problem import Problem, render
+
 
 class GatewayError(Exception):
     """An error answered with ``status`` before any body was sent."""
 
     status = 500
+    code = ErrorCode.INTERNAL
+    retryable: bool | None = None  # None: the code's
 
     def __init__(self, reason: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.headers = dict(headers or {})
 
+    def problem(self) -> Problem:
+        """The problem+json answer (status line = body status = :attr:`status`)."""
+        return render(self.code, self.reason, status=self.status, retryable=self.retryable, headers=self.headers)
+
 
 class BadRequest(GatewayError):
     status = 400
+    code = ErrorCode.INVALID_REQUEST
 
 
 class Unauthorized(GatewayError):
     status = 401
+    code = ErrorCode.UNAUTHORIZED
 
 
 class Forbidden(GatewayError):
     status = 403
+    code = ErrorCode.STORE_NOT_ALLOWED
+
+
+class SourceForbidden(Forbidden):
+    code = ErrorCode.SOURCE_NOT_ALLOWED
 
 
 class NotFound(GatewayError):
     status = 404
+    code = ErrorCode.NOT_FOUND
 
 
 class MethodNotAllowed(GatewayError):
     status = 405
+    code = ErrorCode.METHOD_NOT_ALLOWED
 
 
 class Conflict(GatewayError):
     status = 409
+    code = ErrorCode.JOB_ID_CONFLICT
+    retryable = True  # the earlier COPY is stopping: the same request succeeds later
 
 
 class PreconditionFailed(GatewayError):
     status = 412
+    code = ErrorCode.DESTINATION_EXISTS
 
 
 class PayloadTooLarge(GatewayError):
     status = 413
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class BadGateway(GatewayError):
     status = 502
+    code = ErrorCode.UPSTREAM_ERROR
 
 
 class Unavailable(GatewayError):
     status = 503
+    code = ErrorCode.UPSTREAM_UNAVAILABLE
 
 
 def from_client_error(exc: BaseException) -> GatewayError:

@@ -44,13 +44,13 @@ def check_source(url: str, allow: AllowList, *, allow_private: bool,
     """Apply the URL policy; where to connect, or the gateway error to answer."""
     parsed = parse_source(url)
     if not allow.allows(parsed):
-        raise errors.Forbidden("source URL is not in the gateway's allowed http sources")
+        raise errors.SourceForbidden("source URL is not in the gateway's allowed http sources")
     try:
         return pin(parsed, resolver(parsed.host, parsed.port), allow_private=allow_private)
     except UrlRefused as exc:
         if exc.code is ErrorCode.UPSTREAM_UNAVAILABLE:
             raise errors.BadGateway("cannot resolve the source host") from None
-        raise errors.Forbidden("source host resolves to a non-public address") from None
+        raise errors.SourceForbidden("source host resolves to a non-public address") from None
 
 
 def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList, allow_private: bool = False,
@@ -80,7 +80,7 @@ def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList,
     if status in (404, 410):
         raise errors.NotFound("source not found")
     if status in (401, 403):
-        raise errors.Forbidden(f"source refused access (HTTP {status})")
+        raise errors.SourceForbidden(f"source refused access (HTTP {status})")
     if 300 <= status < 400:
         raise errors.BadGateway(f"source answered a redirect (HTTP {status}); redirects are not followed")
     if status >= 400 and status != 416:  # 416: a 0-byte object exists

@@ -28,6 +28,7 @@ import re
 from typing import Any
 
 from functions.contract.errors import ContractViolation, ErrorCode
+from functions.contract.problem import render
 
 
 class FunctionError(Exception):
@@ -419,15 +420,7 @@ def _translate_werkzeug(exc: Any) -> FunctionError:
 
 
 def problem(exc: FunctionError, *, instance: str | None = None) -> dict[str, Any]:
-    """RFC 9457 problem body for ``exc`` (never a traceback, never a secret)."""
-    body: dict[str, Any] = {
-        "type": f"https://dynafed-fn.invalid/problems/{exc.code.value.lower().replace('_', '-')}",
-        "title": exc.title,
-        "status": exc.status,
-        "detail": scrub(exc.detail),
-        "code": exc.code.value,
-        "retryable": exc.retryable,
-    }
-    if instance:
-        body["instance"] = instance
-    return body
+    """RFC 9457 problem body for ``exc`` (never a traceback, never a secret), rendered by the
+    contract's one renderer (``functions.contract.problem``) that the gateway and receiver use too."""
+    return render(exc.code, scrub(exc.detail), status=exc.status, title=exc.title, retryable=exc.retryable,
+                  instance=instance).body
