@@ -88,7 +88,8 @@ def check(case: Any, moto_s3: Any) -> None:
                                       if isinstance(part, dict)]
     # (and a source's x509 must be a PEM certificate and key, its header names HTTP tokens: content
     # rules the schema does not state)
-    semantic = (detail.startswith(("source url", "destination url")) or "same object" in detail or key_rule(detail) or " x509 " in detail
+    semantic = (detail.startswith(("source url", "destination url")) or "same object" in detail
+                or key_rule(detail) or " x509 " in detail
                 or "not an HTTP token" in detail
                 or any(bucket_rule(bucket, detail) for bucket in buckets))
     excluded = [positive_data_acceptance] if problem.get("code") in EXCUSED or semantic else []
