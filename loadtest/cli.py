@@ -51,7 +51,7 @@ def _stores_file(path: str) -> dict[str, dict[str, str]]:
     """The stores as the gateway reads them (the contract's parser; endpoint
     and key pair required: the run seeds and reads objects itself)."""
     from dynafed_client import errors as client_errors
-    from dynafed_client.gateway.config import read_stores_file
+    from dynafed_client.storefile import read_stores_file
 
     try:
         return read_stores_file(path)

@@ -32,12 +32,12 @@ from dynafed_client.gateway.config import (
     STACK_HTTP_SOURCES,
     GatewayConfig,
     read_state,
-    read_stores_file,
     split_list,
 )
 from dynafed_client.legacy import LocalBackend
 from dynafed_client.mapping import MappingError, StoreMapping, load_mapping
 from dynafed_client.serving import add_serving_arguments, options_from_args, serve
+from dynafed_client.storefile import read_stores_file
 from dynafed_client.trust import TrustError, TrustSettings
 
 log = logging.getLogger("dynafed_client.gateway")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from dynafed_client import statefile
@@ -30,7 +29,6 @@ from dynafed_client.errors import ConfigError
 from dynafed_client.gateway.auth import JwtSettings
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.trust import TrustSettings
-from functions.contract.stores import StoreConfigError, parse_stores, require_fields
 from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
 
 CACHE_MODES = ("none", "use", "write", "refresh")
@@ -120,29 +118,6 @@ class GatewayConfig:
             return self.allow_list.allows(parse_http_url(url))
         except UrlRefused:
             return False
-
-
-#: what the gateway needs of every store beyond the contract's rules: it
-#: presigns URLs and reaches the store itself, so no ambient credentials
-GATEWAY_STORE_FIELDS = ("endpoint_url", "access_key_id", "secret_access_key")
-
-
-def read_stores_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
-    """The store entries of a stores JSON file, parsed by the contract's one
-    parser, each with an endpoint and a key pair (GATEWAY_STORE_FIELDS)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read stores file {p}: {exc.strerror or exc}") from None
-    origin = f"stores file {p}"
-    try:
-        stores = parse_stores(text, origin=origin)
-        require_fields(stores, GATEWAY_STORE_FIELDS, origin=origin,
-                       why="the gateway signs URLs and reaches the store with its own key pair")
-    except StoreConfigError as exc:
-        raise ConfigError(str(exc)) from None
-    return {name: store.entry() for name, store in stores.items()}
 
 
 def read_state(state_dir: str | os.PathLike[str]) -> dict[str, Any]:

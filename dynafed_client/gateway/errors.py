@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynafed_client import errors as ce
 from functions.contract.errors import ErrorCode
 from functions.contract.problem import Problem, render
 
@@ -103,8 +104,6 @@ class Unavailable(GatewayError):
 
 def from_client_error(exc: BaseException) -> GatewayError:
     """Map a ``dynafed_client`` exception (a function's answer) to a gateway error."""
-    from dynafed_client import errors as ce
-
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, ce.NotFoundError):

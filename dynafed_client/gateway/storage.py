@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dynafed_client.gateway import errors
+from dynafed_client.storefile import s3_client
 from functions.contract.checksum import ObjectRef
 
 ClientFactory = Callable[[Mapping[str, str]], Any]
@@ -43,22 +44,8 @@ class Entry:
         return self.size is None
 
 
-def default_client_factory(store: Mapping[str, str], *, verify: bool | str = True) -> Any:
-    """A boto3 S3 client for a store entry (path style unless configured;
-    flexible checksums only when required, as the functions do; ``verify``:
-    CA bundle path from :mod:`dynafed_client.trust`)."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "s3", endpoint_url=store["endpoint_url"], region_name=store.get("region", "us-east-1"),
-        aws_access_key_id=store["access_key_id"], aws_secret_access_key=store["secret_access_key"],
-        config=Config(s3={"addressing_style": store.get("addressing_style", "path")},
-                      request_checksum_calculation="when_required",
-                      response_checksum_validation="when_required",
-                      retries={"max_attempts": 3, "mode": "standard"},
-                      connect_timeout=5, read_timeout=60, max_pool_connections=32),
-        verify=verify)
+#: the S3 client a Storage makes for each store (tests pass their own)
+default_client_factory = s3_client
 
 
 class Storage:

@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
+from dynafed_client import errors as ce
+from dynafed_client.gateway.errors import GatewayError
 from dynafed_client.gateway.perfmarkers import SUCCESS_LINE, failure_line, perf_marker
 
 log = logging.getLogger("dynafed_client.gateway")
@@ -31,9 +33,6 @@ _URL_QUERY = re.compile(r"(https?://[^\s?#]+)[?#]\S*")
 
 def describe(exc: BaseException) -> str:
     """A one-line, secret-free reason for a ``failure:`` line."""
-    from dynafed_client import errors as ce
-    from dynafed_client.gateway.errors import GatewayError
-
     if isinstance(exc, GatewayError):
         text = exc.reason
     elif isinstance(exc, ce.FunctionError):

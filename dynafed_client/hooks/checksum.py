@@ -37,7 +37,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
+from dynafed_client import Client, statefile
+from dynafed_client import errors as ce
+from dynafed_client.errors import ConfigError
 from dynafed_client.hooks import exitcodes
+from dynafed_client.hooks.metadata import canonical_value, read_stored, store_checksum
+from dynafed_client.hooks.settings import HookSettings, client_config
+from dynafed_client.mapping import collapse_slashes
+from dynafed_client.storefile import read_stores_file, s3_client
+from dynafed_client.trust import TrustError, TrustSettings
 from functions.contract.algorithms import normalize_algorithm, normalize_hex
 from functions.contract.checksum import ObjectRef
 
@@ -72,10 +80,6 @@ def build_parser(prog: str = "dynafed-fn-checksum-hook") -> argparse.ArgumentPar
 def resolve_url(url: str, endpoints: Sequence[str], env: Mapping[str, str]) -> list[ObjectRef]:
     """Where the object may be: the mapping file's answer; else one ref per
     ``-e`` store with a path-style ``/<bucket>/<key>``, in the order given."""
-    from dynafed_client.errors import ConfigError
-    from dynafed_client.hooks.settings import HookSettings
-    from dynafed_client.mapping import collapse_slashes
-
     try:
         ref = HookSettings.from_env(env).mapping.resolve(url)
     except ConfigError:
@@ -92,10 +96,6 @@ def resolve_url(url: str, endpoints: Sequence[str], env: Mapping[str, str]) -> l
 
 
 def _stores(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    from dynafed_client import statefile
-    from dynafed_client.errors import ConfigError
-    from dynafed_client.gateway.config import read_stores_file
-
     path = env.get("DYNAFED_FN_STORES_FILE")
     if not path:
         state = statefile.load(env.get(statefile.STATE_DIR_ENV) or statefile.default_state_dir())
@@ -107,8 +107,6 @@ def _stores(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None, client: Any = None,
         out: IO[str] | None = None, err: IO[str] | None = None) -> int:
-    from dynafed_client import errors as ce
-
     env = os.environ if env is None else env
     out, err = out or sys.stdout, err or sys.stderr
     algorithm = normalize_algorithm(args.hash_type)
@@ -135,8 +133,6 @@ def run(args: argparse.Namespace, *, env: Mapping[str, str] | None = None, clien
 
 def _first_found(refs: Sequence[ObjectRef], action: Callable[[ObjectRef], int]) -> int:
     """``action`` on the first ref whose object exists (NotFoundError: the next one)."""
-    from dynafed_client import errors as ce
-
     for index, ref in enumerate(refs):
         try:
             return action(ref)
@@ -148,9 +144,6 @@ def _first_found(refs: Sequence[ObjectRef], action: Callable[[ObjectRef], int]) 
 
 def _get(ref: ObjectRef, algorithm: str, cache: str, client: Any, env: Mapping[str, str], out: IO[str]) -> int:
     if client is None:
-        from dynafed_client import Client
-        from dynafed_client.hooks.settings import client_config
-
         client = Client(client_config(env))
     value = client.checksum(ref, [algorithm], cache=cache).checksums.get(algorithm)
     if value is None:
@@ -162,12 +155,7 @@ def _get(ref: ObjectRef, algorithm: str, cache: str, client: Any, env: Mapping[s
 
 def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str], *, force: bool,
          err: IO[str]) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from dynafed_client import errors as ce
-    from dynafed_client.gateway.storage import default_client_factory
-    from dynafed_client.hooks.metadata import canonical_value, read_stored, store_checksum
-    from dynafed_client.trust import TrustError, TrustSettings
+    from botocore.exceptions import BotoCoreError, ClientError  # boto only when a value is stored
 
     canonical_value(algorithm, value)  # ValueError -> usage, before touching the store
     stores = _stores(env)
@@ -177,7 +165,7 @@ def _put(ref: ObjectRef, algorithm: str, value: str, env: Mapping[str, str], *, 
         verify = TrustSettings.from_env(env).verify()  # site/grid CAs of an https S3 endpoint
     except TrustError as exc:
         raise ce.ConfigError(str(exc)) from None
-    s3 = default_client_factory(stores[ref.store], verify=verify)
+    s3 = s3_client(stores[ref.store], verify=verify)
     try:
         if not force:
             stored = read_stored(s3, ref.bucket, ref.key, algorithm)

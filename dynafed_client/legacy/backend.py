@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dynafed_client import errors
+from dynafed_client import errors, statefile
 from dynafed_client.batch import Outcome, run_batch
 from dynafed_client.client import new_job_id
 from dynafed_client.progress import CopyProgress, MonotonicProgress, ProgressCallback
 from dynafed_client.refs import Source, as_object_ref, as_source, source_json
 from dynafed_client.results import ChecksumResult, CopyResult
+from dynafed_client.storefile import read_stores_file
 from functions.contract.algorithms import normalize_algorithm
 from functions.contract.checksum import ObjectRef
 
@@ -46,15 +47,11 @@ class LocalBackend:
 
     @classmethod
     def from_stores_file(cls, path: str | os.PathLike[str], **kwargs: Any) -> LocalBackend:
-        from dynafed_client.gateway.config import read_stores_file
-
         return cls(read_stores_file(path), **kwargs)
 
     @classmethod
     def from_stack(cls, state_dir: str | os.PathLike[str] | None = None, **kwargs: Any) -> LocalBackend:
         """The stores of the local stack (``$DYNAFED_FN_STATE_DIR`` or ``./.stack``)."""
-        from dynafed_client import statefile
-
         return cls(statefile.require(state_dir).stores, **kwargs)
 
     def close(self) -> None:

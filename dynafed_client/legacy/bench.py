@@ -20,6 +20,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from dynafed_client import Client, statefile
+from dynafed_client.legacy import LocalBackend
+from dynafed_client.storefile import s3_client
+
 
 def _stats(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
@@ -35,14 +39,10 @@ def _time(call: Callable[[], Any]) -> float:
 
 
 def run(state_dir: str | None, n: int, size: int) -> dict[str, Any]:
-    from dynafed_client import Client, statefile
-    from dynafed_client.gateway.storage import default_client_factory
-    from dynafed_client.legacy import LocalBackend
-
     root = state_dir or str(statefile.default_state_dir())
     stores = statefile.require(root).stores
     key = f"bench/{uuid.uuid4().hex}.bin"
-    default_client_factory(stores["default"]).put_object(Bucket="demo", Key=key, Body=os.urandom(size))
+    s3_client(stores["default"]).put_object(Bucket="demo", Key=key, Body=os.urandom(size))
     client = Client.from_stack(root)
     backend = LocalBackend(stores)
     tasks: dict[str, dict[str, Callable[[], Any]]] = {

@@ -34,7 +34,7 @@ def test_gateway_reader_requires_a_key_pair(tmp_path: Path) -> None:
     """Same document, two readers: the functions accept ambient credentials,
     the gateway refuses them with a ConfigError saying why."""
     from dynafed_client.errors import ConfigError
-    from dynafed_client.gateway.config import read_stores_file
+    from dynafed_client.storefile import read_stores_file
 
     path = tmp_path / "stores.json"
     path.write_text(json.dumps({"stores": {"default": {"endpoint_url": "http://127.0.0.1:1"}}}))
