@@ -31,9 +31,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from gunicorn import util
 from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from functions.contract.problem import http_message, refusal_code, render
 
 WsgiApp = Callable[..., Any]
 
@@ -126,6 +129,20 @@ class _QuietTimeouts(logging.Filter):
         return True
 
 
+#: gunicorn quotes the offending request line in its message: never echo much of it
+_MAX_REFUSAL_DETAIL = 200
+
+
+def write_refusal(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals (400 bad request line, 414, 417, 431, 501) as the
+    contract's problem+json, as the functions answer them; drop-in for
+    ``gunicorn.util.write_error`` (installed in each worker)."""
+    status = int(status_int)
+    code = refusal_code(status)
+    detail = str(mesg)[:_MAX_REFUSAL_DETAIL] if status < 500 else "unexpected internal error"
+    util.write_nonblock(sock, http_message(render(code, detail or str(reason), status=status), str(reason)))
+
+
 class TimedThreadWorker(ThreadWorker):
     """gunicorn's gthread worker with a read/write timeout on every connection."""
 
@@ -134,6 +151,7 @@ class TimedThreadWorker(ThreadWorker):
     def init_process(self) -> None:
         self.read_timeout = float(getattr(self.app, "read_timeout", READ_TIMEOUT_S))
         self.log.error_log.addFilter(_QuietTimeouts())
+        util.write_error = write_refusal  # this worker process only
         super().init_process()
 
     def enqueue_req(self, conn: Any) -> None:

@@ -61,6 +61,28 @@ def render(code: ErrorCode, detail: str, *, status: int | None = None, title: st
     return Problem(status=status, body=body, headers=tuple((headers or {}).items()))
 
 
+#: the status a server answers by itself, before any app (gunicorn's ``Worker.handle_error``:
+#: bad request line or header 400, request line over its limit 414, an ``Expect`` it does not
+#: meet 417, headers over their limits 431, a transfer coding it lacks 501) -> the stable code;
+#: any other 4xx is INVALID_REQUEST, 5xx INTERNAL
+SERVER_REFUSALS = {400: ErrorCode.INVALID_REQUEST, 414: ErrorCode.URI_TOO_LONG, 417: ErrorCode.EXPECTATION_FAILED,
+                   431: ErrorCode.HEADERS_TOO_LARGE, 501: ErrorCode.NOT_IMPLEMENTED}
+
+
+def refusal_code(status: int) -> ErrorCode:
+    """The code of a server's own refusal with ``status`` (:data:`SERVER_REFUSALS`)."""
+    return SERVER_REFUSALS.get(status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL)
+
+
+def http_message(problem: Problem, reason: str) -> bytes:
+    """The whole HTTP/1.1 response of ``problem``, closing the connection (for a server
+    answering before any app, on a connection it will not read further)."""
+    payload = problem.payload()
+    head = (f"HTTP/1.1 {problem.status} {reason}\r\nConnection: close\r\nContent-Type: {MEDIA_TYPE}\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n")
+    return head.encode("latin-1") + payload
+
+
 def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase

@@ -16,17 +16,15 @@ import json
 from typing import Any
 
 from functions.contract.errors import ErrorCode
+from functions.contract.problem import refusal_code
 from functions.runtime import errors
 
-#: gunicorn's status -> our code; any other 4xx is INVALID_REQUEST, 5xx INTERNAL
-_CODES = {400: ErrorCode.INVALID_REQUEST, 414: ErrorCode.URI_TOO_LONG, 417: ErrorCode.EXPECTATION_FAILED,
-          431: ErrorCode.HEADERS_TOO_LARGE, 501: ErrorCode.NOT_IMPLEMENTED}
 _MAX_DETAIL = 200  # gunicorn quotes the offending line: never echo much of it
 
 
 def problem_bytes(status: int, reason: str, message: str) -> bytes:
     """The whole HTTP response for one of gunicorn's own errors."""
-    code = _CODES.get(status, ErrorCode.INVALID_REQUEST if status < 500 else ErrorCode.INTERNAL)
+    code = refusal_code(status)  # the contract's table: the gateway and receiver answer the same
     detail = message[:_MAX_DETAIL] if code is not ErrorCode.INTERNAL else "unexpected internal error"
     body = errors.problem(errors.error_for(code, detail or reason))
     body["status"] = status  # the status line is gunicorn's; the body must agree with it

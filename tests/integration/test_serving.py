@@ -25,11 +25,13 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import jsonschema
 import pytest
 import requests
 
 from dynafed_client.events.server import EventReceiver
 from dynafed_client.gateway.server import GatewayServer
+from functions.contract.openapi import PROBLEM
 
 GUARD_S = 60.0  # failure guard only
 
@@ -121,3 +123,21 @@ def test_stopping_a_server_that_never_started_returns(make) -> None:
     stopper.join(timeout=GUARD_S)
     assert not stopper.is_alive()
     server.stop()  # twice is harmless
+
+
+def test_gunicorns_own_refusals_are_problem_json(tmp_path: Path) -> None:
+    """A request line over gunicorn's ``limit_request_line`` (4094) is refused by gunicorn before
+    the app (gunicorn/http/message.py ``Request.parse_request_line`` raises ``LimitRequestLine``,
+    ``Worker.handle_error`` answers 414): the same problem+json as the apps'."""
+    proc = subprocess.Popen([sys.executable, "-m", "dynafed_client.events", "serve", "--port", "0",
+                             "--log", str(tmp_path / "ev.ndjson")],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        answer = requests.get(f"{_first_url(proc)}/{'x' * 5000}", timeout=GUARD_S)
+        assert answer.status_code == 414 and answer.headers["Content-Type"] == "application/problem+json"
+        body = answer.json()
+        jsonschema.validate(body, PROBLEM)
+        assert body["code"] == "URI_TOO_LONG" and body["status"] == 414 and len(body["detail"]) <= 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=GUARD_S) == 0
