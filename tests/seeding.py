@@ -15,6 +15,8 @@ import os
 import zlib
 
 DEFAULT_SEED = 13013
+#: the Hypothesis settings profile the suite runs with (see :func:`seed_hypothesis`)
+PROFILE = "dynafed-fn-seeded"
 
 
 def seed() -> int:
@@ -37,8 +39,16 @@ def coin(text: str) -> bool:
 def seed_hypothesis(given: int | str | None = None) -> int | str:
     """Seed every Hypothesis test of the process: ``given`` (``--hypothesis-seed``)
     or :func:`seed`; returns the seed used."""
-    from hypothesis import core
+    from hypothesis import core, settings
 
     chosen = seed() if given is None else given
     core.global_force_seed = chosen
+    # Hypothesis loads its "ci" profile when $CI is set (as .ci/run sets it),
+    # and that profile derandomizes: every seed would then draw the same cases,
+    # so FUZZ_SEED would silently stop mattering in CI. The suite's profile keeps
+    # the current one's settings but draws from the seed, and has no deadline
+    # (a per-example time limit is a timed assertion: flaky on a shared machine).
+    settings.register_profile(PROFILE, parent=settings.get_profile(settings.get_current_profile_name()),
+                              derandomize=False, deadline=None)
+    settings.load_profile(PROFILE)
     return chosen

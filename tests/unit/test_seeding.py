@@ -36,7 +36,13 @@ def draw(seed: int, hashseed: str) -> str:
                           check=True).stdout
 
 
-def test_the_same_seed_draws_the_same_cases_in_any_process() -> None:
+@pytest.mark.parametrize("ci", ["", "1"], ids=["local", "CI=1"])
+def test_the_same_seed_draws_the_same_cases_in_any_process(ci: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also under CI=1, where Hypothesis's own "ci" profile would derandomize
+    (every seed the same cases: the seed would not matter)."""
+    monkeypatch.delenv("CI", raising=False)
+    if ci:
+        monkeypatch.setenv("CI", ci)
     first, second = draw(4242, "1"), draw(4242, "987654")
     assert first == second and first.count("(") >= 25
     assert draw(4243, "1") != first
