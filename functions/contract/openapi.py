@@ -63,7 +63,9 @@ URL_HEADERS = {
                     "TransferHeader* set of an HTTP-TPC COPY with the prefix removed). Secrets: never "
                     "followed across a redirect, never logged, never shown in results, errors or events. "
                     "Host, framing, hop-by-hop, Range and If-* headers are refused (the function sets them)."),
-    "additionalProperties": {"type": "string", "maxLength": 8192},
+    # a value is printable: no control characters but TAB (url_headers.parse_headers)
+    "additionalProperties": {"type": "string", "maxLength": 8192,
+                             "pattern": "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},
 }
 URL_X509 = {
     "type": "string", "maxLength": 32768,
