@@ -147,7 +147,16 @@ case "$*" in
 esac
 exit 0
 """
+# Like the real curl with --retry-connrefused against a port-forward started
+# in the background: it gets its answer once the forward is up, i.e. once the
+# fake kubectl has logged this check's port-forward (event-driven; the loop
+# bound only guards against a hang).
 FAKE_CURL = """
+want=$(( $(grep -c '^curl ' "$HOME/curl.log" 2>/dev/null || true) + 1 ))
+for _ in $(seq 1 600); do
+  [ "$(grep -c '^kubectl port-forward' "$HOME/kubectl.log" 2>/dev/null || true)" -ge "$want" ] && break
+  sleep 0.1
+done
 echo "curl $*" >> "$HOME/curl.log"
 echo "Hello dynafed-fn!"
 """
