@@ -40,7 +40,8 @@ test-integration: $(STAMP)
 	$(PY) -m pytest -m integration $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check functions dynafed_client loadtest bench tests
+	$(VENV)/bin/ruff check dynafed_contract dynafed_net dynafed_runtime functions dynafed_client loadtest bench tests
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -59,7 +59,7 @@ def fan_out_sampler(state_dir: str, bucket: str, obj: str, size: int, parts: int
     """The client's ``--fan-out``: ``parts`` ranged requests, combined."""
     from dynafed_client import Client
     from dynafed_client.fanout import fanout_checksum
-    from functions.contract.checksum import ObjectRef
+    from dynafed_contract.checksum import ObjectRef
 
     client = Client.from_stack(state_dir)
     ref = ObjectRef("default", bucket, obj)

@@ -106,7 +106,7 @@ def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]
     """GB/s of every algorithm on memory with the implementation the engine
     chose (``IMPLEMENTATIONS``), in 8 MiB updates as the engine makes them,
     plus the standard library's adler32/crc32 for comparison. One core."""
-    from functions.runtime.digests import IMPLEMENTATIONS, new_digest
+    from dynafed_runtime.digests import IMPLEMENTATIONS, new_digest
 
     data = bytearray(os.urandom(buffer_mib * MiB))
     views = [memoryview(data)[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]

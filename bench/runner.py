@@ -94,7 +94,7 @@ def run(options: BenchOptions) -> str:
 
 def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> str:
     from dynafed_client.stack import Stack
-    from functions.runtime.digests import IMPLEMENTATIONS
+    from dynafed_runtime.digests import IMPLEMENTATIONS
 
     figures: dict[str, Figure] = {}
     loads: list[Mapping[str, Any]] = []
@@ -271,7 +271,7 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
 
 def shipped_implementations(repo: Path) -> dict[str, str]:
     """The adler32/crc32 implementation the checksum image would pick: the
-    engine's order of preference (``functions.runtime.digests``) applied to
+    engine's order of preference (``dynafed_runtime.digests``) applied to
     the distributions its requirements.txt installs."""
     text = (repo / "functions" / "checksum" / "requirements.txt").read_text(encoding="utf-8")
     dists = {line.split("==")[0].strip().lower() for line in text.splitlines()
@@ -282,6 +282,6 @@ def shipped_implementations(repo: Path) -> dict[str, str]:
 
 
 def _tuning() -> Mapping[str, Any]:
-    from functions.runtime.hashing import ReadTuning
+    from dynafed_runtime.hashing import ReadTuning
 
     return dataclasses.asdict(ReadTuning())

@@ -29,7 +29,7 @@ from dynafed_client.fanout import fanout_checksum
 from dynafed_client.progress import CopyProgress, TerminalProgressBar, format_bytes, format_rate
 from dynafed_client.refs import display, parse_object_ref, parse_source
 from dynafed_client.retry import RetryPolicy
-from functions.contract.checksum import CACHE_MODES
+from dynafed_contract.checksum import CACHE_MODES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 

@@ -45,8 +45,8 @@ from dynafed_client.refs import (
 from dynafed_client.results import ChecksumResult, CopyResult
 from dynafed_client.retry import RetryState
 from dynafed_client.transport import NDJSON, HttpTransport
-from functions.contract.algorithms import normalize_algorithm
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.algorithms import normalize_algorithm
+from dynafed_contract.checksum import ObjectRef
 
 log = logging.getLogger("dynafed_client")
 
@@ -165,7 +165,7 @@ class Client:
 
         ``source``: ObjectRef, ``"[store:]bucket/key"``, an http(s) URL, or a
         mapping; ``destination``: ObjectRef, ``"[store:]bucket/key"``, or an
-        http(s) URL / :class:`~functions.contract.copy.UrlDestination` (push:
+        http(s) URL / :class:`~dynafed_contract.copy.UrlDestination` (push:
         one PUT by the copy function, with the destination's headers).
         ``cancel``: once set, the function's stream is closed (the function
         stops: a push deletes what it wrote, a streamed copy keeps its

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from dynafed_client import statefile
 from dynafed_client.errors import ConfigError
 from dynafed_client.retry import RetryPolicy
-from dynafed_client.trust import TrustError, TrustSettings
+from dynafed_net.trust import TrustError, TrustSettings
 
 _URL_VAR = re.compile(r"DYNAFED_FN_([A-Z0-9_]+)_URL")
 _HOST_VAR = re.compile(r"DYNAFED_FN_HOST_([A-Z0-9_]+)")
@@ -77,7 +77,7 @@ class ClientConfig:
     #: honour HTTP(S)_PROXY / NO_PROXY / .netrc from the environment; off by default so a
     #: developer's proxy never captures loopback or in-cluster calls
     trust_env: bool = False
-    #: extra CAs for https to the functions (DYNAFED_FN_CA_BUNDLE, X509_CERT_DIR; dynafed_client/trust.py)
+    #: extra CAs for https to the functions (DYNAFED_FN_CA_BUNDLE, X509_CERT_DIR; dynafed_net/trust.py)
     trust: TrustSettings = dataclasses.field(default_factory=TrustSettings)
 
     def __post_init__(self) -> None:

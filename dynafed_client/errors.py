@@ -30,7 +30,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from functions.contract.errors import ErrorCode
+from dynafed_contract.errors import ErrorCode
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -88,7 +88,7 @@ class FunctionError(ClientError):
     """A function answered with an error (problem+json, RFC 9457).
 
     ``code`` is the stable machine code (a string, normally an
-    :class:`~functions.contract.errors.ErrorCode` value); switch on it, never
+    :class:`~dynafed_contract.errors.ErrorCode` value); switch on it, never
     on ``title`` or ``detail``.
     """
 

@@ -2,7 +2,7 @@
 
 adler32, crc32 and crc32c of a concatenation follow from the parts' values
 and lengths (zlib's ``adler32_combine`` / ``crc32_combine`` maths, in
-``functions.contract.combine``, shared with the functions), so N function instances
+``dynafed_contract.combine``, shared with the functions), so N function instances
 (Knative scales them out) can each hash a slice. md5 and sha are not
 combinable: asking for them here is an error, not a silent fallback.
 
@@ -17,9 +17,9 @@ from typing import Any
 from dynafed_client import errors
 from dynafed_client.batch import run_batch
 from dynafed_client.results import ChecksumResult
-from functions.contract.algorithms import COMBINABLE, normalize_algorithm
-from functions.contract.checksum import ObjectRef
-from functions.contract.combine import combine
+from dynafed_contract.algorithms import COMBINABLE, normalize_algorithm
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.combine import combine
 
 __all__ = ["MIN_PART_BYTES", "combine", "fanout_checksum", "plan_ranges"]
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 
 _SLASHES = re.compile(r"/{2,}")
 

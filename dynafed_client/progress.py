@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import IO, Any
 
-from functions.contract import events as ce_types
+from dynafed_contract import events as ce_types
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynafed_client.errors import ConfigError
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlDestination, UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlDestination, UrlSource
 
 DEFAULT_STORE = "default"
 

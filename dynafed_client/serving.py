@@ -36,7 +36,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from functions.contract.problem import http_message, refusal_code, render
+from dynafed_contract.problem import http_message, refusal_code, render
 
 WsgiApp = Callable[..., Any]
 

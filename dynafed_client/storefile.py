@@ -3,7 +3,7 @@
 The gateway, the hooks, the legacy backend and the load test all reach the
 stores with their own key pairs; they share this module, which sits below
 all of them (none reaches into another's internals for it). The document
-itself is parsed by the contract's one parser (functions/contract/stores.py).
+itself is parsed by the contract's one parser (dynafed_contract/stores.py).
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dynafed_client.errors import ConfigError
-from functions.contract.stores import StoreConfigError, parse_stores, require_fields
+from dynafed_contract.stores import StoreConfigError, parse_stores, require_fields
 
 #: what these readers need of every store beyond the contract's rules: they
 #: presign URLs and reach the store themselves, so no ambient credentials
@@ -41,7 +41,7 @@ def read_stores_file(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
 def s3_client(store: Mapping[str, str], *, verify: bool | str = True) -> Any:
     """A boto3 S3 client for a store entry (path style unless configured;
     flexible checksums only when required, as the functions do; ``verify``:
-    CA bundle path from :mod:`dynafed_client.trust`)."""
+    CA bundle path from :mod:`dynafed_net.trust`)."""
     import boto3  # ~0.3 s: only the commands that reach a store pay for it
     from botocore.config import Config
 

@@ -20,8 +20,8 @@ from werkzeug.wrappers import Request, Response
 from dynafed_client.events.hub import EventHub
 from dynafed_client.events.model import ReceivedEvent
 from dynafed_client.events.parse import MalformedEvent, parse_http
-from functions.contract.errors import ErrorCode
-from functions.contract.problem import MEDIA_TYPE, render
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.problem import MEDIA_TYPE, render
 
 MAX_BODY = 4 * 1024 * 1024
 MAX_WAIT = 30.0

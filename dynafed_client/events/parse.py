@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from dynafed_client.events.model import ReceivedEvent
-from functions.contract import jsonbody
-from functions.contract.errors import ContractViolation
+from dynafed_contract import jsonbody
+from dynafed_contract.errors import ContractViolation
 
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"

@@ -43,11 +43,11 @@ from dynafed_client.gateway.preflight import probe_http_source
 from dynafed_client.gateway.storage import Storage, default_client_factory
 from dynafed_client.gateway.transfers import TransferStream
 from dynafed_client.mapping import StoreMapping, collapse_slashes
-from functions.contract import fields
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlDestination, UrlSource
-from functions.contract.digest_fields import format_repr_digest, parse_want_repr_digest
-from functions.contract.problem import MEDIA_TYPE
+from dynafed_contract import fields
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlDestination, UrlSource
+from dynafed_contract.digest_fields import format_repr_digest, parse_want_repr_digest
+from dynafed_contract.problem import MEDIA_TYPE
 
 log = logging.getLogger("dynafed_client.gateway")
 
@@ -420,7 +420,7 @@ class GatewayApp:
 
 
 def _check_names(bucket: str, key: str) -> None:
-    """The functions' own bucket and key rules (functions.contract.fields), so a
+    """The functions' own bucket and key rules (dynafed_contract.fields), so a
     name no store takes is a 400 here, never a store error (or a 5xx) later."""
     if bucket and not fields.is_bucket_name(bucket):
         raise errors.BadRequest("not a valid S3 bucket name (3-63 of a-z 0-9 . -)")

@@ -37,7 +37,7 @@ from typing import Any
 
 from dynafed_client.errors import ConfigError
 from dynafed_client.gateway import errors
-from functions.contract.bearer import bearer_matches, presented_bearer
+from dynafed_contract.bearer import bearer_matches, presented_bearer
 
 log = logging.getLogger("dynafed_client.gateway.auth")
 

@@ -38,7 +38,7 @@ from dynafed_client.legacy import LocalBackend
 from dynafed_client.mapping import MappingError, StoreMapping, load_mapping
 from dynafed_client.serving import add_serving_arguments, options_from_args, serve
 from dynafed_client.storefile import read_stores_file
-from dynafed_client.trust import TrustError, TrustSettings
+from dynafed_net.trust import TrustError, TrustSettings
 
 log = logging.getLogger("dynafed_client.gateway")
 

@@ -28,8 +28,8 @@ from dynafed_client import statefile
 from dynafed_client.errors import ConfigError
 from dynafed_client.gateway.auth import JwtSettings
 from dynafed_client.mapping import StoreMapping
-from dynafed_client.trust import TrustSettings
-from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
+from dynafed_contract.urlpolicy import AllowList, UrlRefused, parse_http_url
+from dynafed_net.trust import TrustSettings
 
 CACHE_MODES = ("none", "use", "write", "refresh")
 #: the local stack's functions accept loopback sources (stack/services.py); so does its gateway
@@ -103,7 +103,7 @@ class GatewayConfig:
 
     @property
     def allow_list(self) -> AllowList:
-        """``http_sources`` parsed by the URL policy (functions.contract.urlpolicy)."""
+        """``http_sources`` parsed by the URL policy (dynafed_contract.urlpolicy)."""
         return AllowList.parse(self.http_sources)
 
     @property

@@ -2,7 +2,7 @@
 stores: checked before the gateway answers 202, so what can be known early
 is an HTTP status (PROTOCOLS.md §3), not a ``failure:`` line.
 
-The one URL policy (:mod:`functions.contract.urlpolicy`): parsed and
+The one URL policy (:mod:`dynafed_contract.urlpolicy`): parsed and
 normalised (400), under the allowed http destinations (403), every resolved
 address judged (403 for a non-public one, 502 when it does not resolve);
 then one ``HEAD`` *to the checked address* with the client's
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from dynafed_client.gateway import errors
-from dynafed_client.pinned_http import pinned_session, resolve_addresses
-from functions.contract.errors import ErrorCode
-from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_net.pinned_http import pinned_session, resolve_addresses
 
 Resolver = Callable[[str, int], Sequence[str]]
 

@@ -18,7 +18,7 @@ import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 
-from functions.contract.algorithms import normalize_hex
+from dynafed_contract.algorithms import normalize_hex
 
 #: Want-Digest token (lowercase) -> (algorithm name of the functions, encoding).
 #: IANA names first; the unambiguous spellings after them are common in the field.

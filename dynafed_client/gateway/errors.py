@@ -1,7 +1,7 @@
 """The gateway's errors: an HTTP status, a stable code and a one-line reason.
 
 Rendered as problem+json by the contract's one renderer
-(``functions.contract.problem.render``: ``detail`` is the reason), as the
+(``dynafed_contract.problem.render``: ``detail`` is the reason), as the
 functions and the event receiver answer theirs::
 
     GatewayError            500 INTERNAL
@@ -26,8 +26,8 @@ from __future__ import annotations
 from typing import Any
 
 from dynafed_client import errors as ce
-from functions.contract.errors import ErrorCode
-from functions.contract.problem import Problem, render
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.problem import Problem, render
 
 
 class GatewayError(Exception):

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from dynafed_client.gateway import errors
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlDestination, UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlDestination, UrlSource
 
 
 def job_id_for(source: ObjectRef | UrlSource, destination: ObjectRef | UrlDestination) -> str:

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from dynafed_client.gateway import errors
-from functions.contract.checksum import ObjectRef
-from functions.contract.s3limits import COPY_OBJECT_LIMIT
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.s3limits import COPY_OBJECT_LIMIT
 
 
 def move_object(client: Any, source: ObjectRef, destination: ObjectRef, *, overwrite: bool) -> bool:

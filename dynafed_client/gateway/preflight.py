@@ -1,6 +1,6 @@
 """The pre-flight of an HTTP-TPC pull ``Source``: checked and probed before
 the gateway answers 202, with the one URL policy
-(:mod:`functions.contract.urlpolicy`) the copy function applies too.
+(:mod:`dynafed_contract.urlpolicy`) the copy function applies too.
 
 Order: parse and normalise (400 for userinfo, backslashes, hidden dot
 segments, …), the allow-list on the parsed parts (403), resolve once and
@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 
 from dynafed_client.gateway import errors
-from dynafed_client.pinned_http import pinned_session, resolve_addresses
-from functions.contract.errors import ErrorCode
-from functions.contract.urlpolicy import AllowList, HttpUrl, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.urlpolicy import AllowList, HttpUrl, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_net.pinned_http import pinned_session, resolve_addresses
 
 Resolver = Callable[[str, int], Sequence[str]]
 #: the reasons OpenSSL gives for a refused certificate (nothing else of the message is shown)
@@ -62,7 +62,7 @@ def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList,
 
     target = check_source(url, allow, allow_private=allow_private, resolver=resolver)
     session = pinned_session(target, pool_maxsize=1)
-    session.verify = verify  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR (dynafed_client/trust.py)
+    session.verify = verify  # certifi, or + DYNAFED_FN_CA_BUNDLE / X509_CERT_DIR (dynafed_net/trust.py)
     try:
         resp = session.get(target.url, headers={**headers, "Host": target.host_header, "Range": "bytes=0-0"},
                            stream=True, timeout=(5, 30), allow_redirects=False)

@@ -16,7 +16,7 @@ from typing import Any
 
 from dynafed_client.gateway import errors
 from dynafed_client.storefile import s3_client
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 
 ClientFactory = Callable[[Mapping[str, str]], Any]
 

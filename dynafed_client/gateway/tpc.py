@@ -15,15 +15,15 @@ from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from dynafed_client.gateway.errors import BadRequest
-from functions.contract.url_headers import FORBIDDEN
-from functions.contract.urlpolicy import UrlRefused, parse_http_url
+from dynafed_contract.url_headers import FORBIDDEN
+from dynafed_contract.urlpolicy import UrlRefused, parse_http_url
 
 TRANSFER_HEADER_PREFIX = "transferheader"
 MAX_URL_LENGTH = 8192
 #: headers a remote transfer must never be given, whatever the client asks
 _HOP_BY_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade",
                          "keep-alive", "proxy-authorization", "trailer"})
-#: ... and those the copy function sets itself (functions/contract/url_headers.py refuses them)
+#: ... and those the copy function sets itself (dynafed_contract/url_headers.py refuses them)
 _NOT_FORWARDED = _HOP_BY_HOP | FORBIDDEN
 
 

@@ -35,9 +35,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 from dynafed_client.gateway import errors
-from functions.contract.checksum import ObjectRef
-from functions.contract.s3limits import MAX_OBJECT_SIZE as MAX_OBJECT
-from functions.contract.s3limits import MAX_PARTS
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.s3limits import MAX_OBJECT_SIZE as MAX_OBJECT
+from dynafed_contract.s3limits import MAX_PARTS
 
 log = logging.getLogger("dynafed_client.gateway.upload")
 
@@ -66,7 +66,7 @@ def _read_full(stream: IO[bytes], size: int) -> bytes:
 
 def stated_digests(headers: Mapping[str, str]) -> dict[str, str]:
     """adler32 / md5 (hex) the client states for the body it sends."""
-    from functions.contract.digest_fields import stated_digests as parse_stated
+    from dynafed_contract.digest_fields import stated_digests as parse_stated
 
     stated = parse_stated(headers)
     content_md5 = next((value for name, value in headers.items() if name.lower() == "content-md5"), None)

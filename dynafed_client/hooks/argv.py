@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from functions.contract.algorithms import normalize_algorithm
+from dynafed_contract.algorithms import normalize_algorithm
 
 NO_CHECKSUM_TYPE = "<nochecksumtype>"
 USAGE = "cksumcheck cksumtype srcURL destURL x509proxypath auth [extra...]"

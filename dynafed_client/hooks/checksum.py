@@ -45,9 +45,9 @@ from dynafed_client.hooks.metadata import canonical_value, read_stored, store_ch
 from dynafed_client.hooks.settings import HookSettings, client_config
 from dynafed_client.mapping import collapse_slashes
 from dynafed_client.storefile import read_stores_file, s3_client
-from dynafed_client.trust import TrustError, TrustSettings
-from functions.contract.algorithms import normalize_algorithm, normalize_hex
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.algorithms import normalize_algorithm, normalize_hex
+from dynafed_contract.checksum import ObjectRef
+from dynafed_net.trust import TrustError, TrustSettings
 
 
 def build_parser(prog: str = "dynafed-fn-checksum-hook") -> argparse.ArgumentParser:

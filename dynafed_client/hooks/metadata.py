@@ -4,7 +4,7 @@
 onto itself with ``MetadataDirective=REPLACE``, keeping the other metadata
 and the content headers, pinned to the ETag read on every path (an object
 replaced meanwhile is left alone: 412). The copy is the functions' own
-(functions/contract/metadata_copy.py): the client may import the contract
+(dynafed_contract/metadata_copy.py): the client may import the contract
 only, and a hook storing a value Dynafed hands it has nothing to compute, so
 calling the checksum function instead would read the whole object for nothing.
 The content never changes.
@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from functions.contract.algorithms import CRC_LIKE, canonical_stored, normalize_hex
-from functions.contract.metadata_copy import PinnedObject, preserved_headers, rewrite_metadata
+from dynafed_contract.algorithms import CRC_LIKE, canonical_stored, normalize_hex
+from dynafed_contract.metadata_copy import PinnedObject, preserved_headers, rewrite_metadata
 
 #: hex digits of each algorithm's value
 _HEX_LENGTH = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}

@@ -24,11 +24,11 @@ from dynafed_client.hooks.argv import HookArgs
 from dynafed_client.hooks.monitor import MonitorPrinter, diagnostic_line
 from dynafed_client.hooks.settings import HookSettings
 from dynafed_client.refs import display
-from functions.contract import fields
-from functions.contract.algorithms import normalize_hex
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlDestination, UrlSource
-from functions.contract.urlpolicy import UrlRefused, parse_http_url
+from dynafed_contract import fields
+from dynafed_contract.algorithms import normalize_hex
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlDestination, UrlSource
+from dynafed_contract.urlpolicy import UrlRefused, parse_http_url
 
 log = logging.getLogger("dynafed_client.hooks")
 

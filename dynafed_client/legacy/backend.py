@@ -25,8 +25,8 @@ from dynafed_client.progress import CopyProgress, MonotonicProgress, ProgressCal
 from dynafed_client.refs import Source, as_object_ref, as_source, source_json
 from dynafed_client.results import ChecksumResult, CopyResult
 from dynafed_client.storefile import read_stores_file
-from functions.contract.algorithms import normalize_algorithm
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.algorithms import normalize_algorithm
+from dynafed_contract.checksum import ObjectRef
 
 WORKER = Path(__file__).with_name("worker.py")
 

@@ -2,7 +2,7 @@
 
 Writes, from the templates beside this module (``{{name}}`` placeholders):
 
-    functions/contract/<name>.py      its wire contract (request parser, OpenAPI)
+    dynafed_contract/<name>.py      its wire contract (request parser, OpenAPI)
     functions/<name>/                 app.py, service.py, wsgi.py,
                                       gunicorn.conf.py, Dockerfile, requirements.txt
                                       (pinned to requirements.lock's versions)
@@ -23,7 +23,7 @@ RESERVED = frozenset({"contract", "runtime", "checksum", "copy"})
 
 #: template file -> destination (relative to the repository root)
 FILES: dict[str, str] = {
-    "contract.py.tmpl": "functions/contract/{{name}}.py",
+    "contract.py.tmpl": "dynafed_contract/{{name}}.py",
     "init.py.tmpl": "functions/{{name}}/__init__.py",
     "app.py.tmpl": "functions/{{name}}/app.py",
     "service.py.tmpl": "functions/{{name}}/service.py",

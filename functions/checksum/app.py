@@ -7,16 +7,16 @@ from typing import Any
 
 from flask import Flask, Response
 
+from dynafed_contract import events
+from dynafed_contract.checksum import ChecksumRequest, parse_checksum_request, parse_s3_notification
+from dynafed_contract.openapi import checksum_document
+from dynafed_runtime import errors, replies
+from dynafed_runtime.app import FunctionContext, FunctionSpec, create_function_app
+from dynafed_runtime.config import Config, ConfigError
+from dynafed_runtime.events import Transport
+from dynafed_runtime.incoming import Incoming
+from dynafed_runtime.s3 import ClientFactory
 from functions.checksum import service
-from functions.contract import events
-from functions.contract.checksum import ChecksumRequest, parse_checksum_request, parse_s3_notification
-from functions.contract.openapi import checksum_document
-from functions.runtime import errors, replies
-from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.config import Config, ConfigError
-from functions.runtime.events import Transport
-from functions.runtime.incoming import Incoming
-from functions.runtime.s3 import ClientFactory
 
 NAME = "checksum"
 MAX_NOTIFICATION_RECORDS = 100
@@ -31,7 +31,7 @@ S3_NOTIFICATION_TYPES = ("com.amazonaws.ObjectCreated:", "com.amazonaws.s3.s3:Ob
 
 def handle(incoming: Incoming, ctx: FunctionContext) -> Response | dict[str, Any]:
     """JSON request → the JSON result; CloudEvent → one reply event (see
-    ``functions.runtime.replies``)."""
+    ``dynafed_runtime.replies``)."""
     notification = _s3_notification(incoming)
     if notification is not None:
         records = notification["Records"]

@@ -2,6 +2,6 @@
 (the same file the container CMD, the tests and the local stack use)."""
 import os
 
-from functions.runtime.gunicorn import settings
+from dynafed_runtime.gunicorn import settings
 
 globals().update(settings(os.environ, default_threads=8))

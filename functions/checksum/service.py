@@ -7,12 +7,12 @@ import logging
 import time
 from typing import Any
 
-from functions.contract.algorithms import CRC_LIKE
-from functions.contract.checksum import ChecksumRequest, checksum_result
-from functions.runtime import errors
-from functions.runtime.hashing import ReadTuning, digest_object
-from functions.runtime.objects import ObjectInfo, head_object, open_object
-from functions.runtime.writeback import write_metadata
+from dynafed_contract.algorithms import CRC_LIKE
+from dynafed_contract.checksum import ChecksumRequest, checksum_result
+from dynafed_runtime import errors
+from dynafed_runtime.hashing import ReadTuning, digest_object
+from dynafed_runtime.objects import ObjectInfo, head_object, open_object
+from dynafed_runtime.writeback import write_metadata
 
 log = logging.getLogger("dynafed_fn.checksum")
 

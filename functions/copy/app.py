@@ -9,9 +9,16 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from functions.contract import jsonbody
-from functions.contract.copy import parse_cleanup_request
-from functions.contract.openapi import copy_document
+from dynafed_contract import jsonbody
+from dynafed_contract.copy import parse_cleanup_request
+from dynafed_contract.openapi import copy_document
+from dynafed_runtime import errors
+from dynafed_runtime.app import MAX_BODY_BYTES, FunctionContext, FunctionSpec, create_function_app
+from dynafed_runtime.body import read_body
+from dynafed_runtime.config import Config, ConfigError
+from dynafed_runtime.events import Transport
+from dynafed_runtime.incoming import Incoming, check_content_type
+from dynafed_runtime.s3 import ClientFactory
 from functions.copy import delivery
 from functions.copy.cleanup import abort_older
 from functions.copy.drain import DRAINING
@@ -19,13 +26,6 @@ from functions.copy.jobs import JobTable
 from functions.copy.ndjson import NDJSON, ndjson_response
 from functions.copy.service import NAME, CopyService
 from functions.copy.settings import CopySettings
-from functions.runtime import errors
-from functions.runtime.app import MAX_BODY_BYTES, FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.body import read_body
-from functions.runtime.config import Config, ConfigError
-from functions.runtime.events import Transport
-from functions.runtime.incoming import Incoming, check_content_type
-from functions.runtime.s3 import ClientFactory
 
 
 def wants_ndjson() -> bool:

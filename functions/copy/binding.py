@@ -30,9 +30,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract.copy import JOB_ID_METADATA, CopyRequest
+from dynafed_contract.copy import JOB_ID_METADATA, CopyRequest
+from dynafed_runtime import errors
 from functions.copy.create_only import is_refused
-from functions.runtime import errors
 
 #: user metadata holding the digest of the request identity (see module docstring)
 JOB_REQUEST_METADATA = "dynafed-job-request"

@@ -33,8 +33,8 @@ import re
 import sys
 from typing import Any
 
+from dynafed_runtime import errors
 from functions.copy import multipart
-from functions.runtime import errors
 
 
 def abort_older(client: Any, bucket: str, *, older_than_s: float, prefix: str = "", dry_run: bool = False,
@@ -82,8 +82,8 @@ def parse_duration(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from functions.runtime.config import Config, ConfigError
-    from functions.runtime.s3 import make_s3_client
+    from dynafed_runtime.config import Config, ConfigError
+    from dynafed_runtime.s3 import make_s3_client
 
     parser = argparse.ArgumentParser(prog="python -m functions.copy.cleanup",
                                      description="Abort multipart uploads older than a given age.")

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.contract.copy import JOB_ID_METADATA
-from functions.runtime import errors
-from functions.runtime.objects import ObjectInfo, head_object
+from dynafed_contract.copy import JOB_ID_METADATA
+from dynafed_runtime import errors
+from dynafed_runtime.objects import ObjectInfo, head_object
 
 #: the S3 precondition that makes a write create-only (RFC 9110 13.1.2)
 CREATE_ONLY = {"IfNoneMatch": "*"}

@@ -1,6 +1,6 @@
 """The copy function's CloudEvent path: one Broker delivery = one slice.
 
-The runtime's reply policy (``functions.runtime.replies``) applied to a copy:
+The runtime's reply policy (``dynafed_runtime.replies``) applied to a copy:
 
 * the job ends (``completed`` / ``already-present``) → the reply is the job's
   ``ch.cern.dynafed.copy.completed`` event, not also emitted to ``$K_SINK``;
@@ -40,13 +40,13 @@ from typing import Any
 
 from flask import Response
 
-from functions.contract import events
-from functions.contract.copy import IN_PROGRESS
+from dynafed_contract import events
+from dynafed_contract.copy import IN_PROGRESS
+from dynafed_runtime import errors, replies
+from dynafed_runtime.app import FunctionContext
+from dynafed_runtime.events import derived_id
+from dynafed_runtime.incoming import Incoming
 from functions.copy.service import CopyService
-from functions.runtime import errors, replies
-from functions.runtime.app import FunctionContext
-from functions.runtime.events import derived_id
-from functions.runtime.incoming import Incoming
 
 #: Default of ``DYNAFED_FN_COPY_EVENT_SLICE_SECONDS``: below the copy Service's
 #: ``responseStartTimeoutSeconds`` (30 s), since the reply is written at the end.

@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from functions.contract.copy import COMPLETED
+from dynafed_contract.copy import COMPLETED
+from dynafed_runtime import errors
+from dynafed_runtime.digests import digest_bytes
+from dynafed_runtime.objects import head_object
 from functions.copy import create_only
 from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.verify import require_equal
-from functions.runtime import errors
-from functions.runtime.digests import digest_bytes
-from functions.runtime.objects import head_object
 
 STRATEGY = "put-empty"
 

@@ -11,7 +11,7 @@ its slice; a copy cut short is resumed by the caller's re-post.
 """
 import os
 
-from functions.runtime.gunicorn import settings
+from dynafed_runtime.gunicorn import settings
 
 globals().update(settings(os.environ, default_threads=4))
 

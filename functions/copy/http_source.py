@@ -1,13 +1,13 @@
 """http(s) copy sources (e.g. presigned URLs), fetched without becoming an
 SSRF hole.
 
-* The URL policy is :mod:`functions.contract.urlpolicy` (the one shared with
+* The URL policy is :mod:`dynafed_contract.urlpolicy` (the one shared with
   the gateway and the hooks): the URL is parsed and normalised (userinfo,
   backslashes and hidden dot segments refused, ``..`` resolved), matched
   against ``Config.http_sources`` on its parsed parts, its host resolved
   once and every address judged (unless ``Config.allow_private_sources``),
   and the connection goes to the address that was checked
-  (``functions.runtime.pinned_http``: the Host header and TLS
+  (``dynafed_net.pinned_http``: the Host header and TLS
   SNI/certificate check keep the name), so a second DNS answer cannot
   redirect it (DNS rebinding).
 * Redirects are never followed (a 3xx is an error), proxies from the
@@ -28,15 +28,15 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from functions.contract.algorithms import canonical_stored, normalize_algorithm
-from functions.contract.copy import UrlSource
-from functions.contract.digest_fields import parse_repr_digest, want_headers
-from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_contract.algorithms import canonical_stored, normalize_algorithm
+from dynafed_contract.copy import UrlSource
+from dynafed_contract.digest_fields import parse_repr_digest, want_headers
+from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_net.pinned_http import pinned_session, resolve_addresses
+from dynafed_runtime import errors
+from dynafed_runtime.credentials import ClientCredential
+from dynafed_runtime.objects import BufferPool
 from functions.copy.plan import Part
-from functions.runtime import errors
-from functions.runtime.credentials import ClientCredential
-from functions.runtime.objects import BufferPool
-from functions.runtime.pinned_http import pinned_session, resolve_addresses
 
 log = logging.getLogger("dynafed_fn.copy.http")
 

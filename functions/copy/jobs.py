@@ -25,13 +25,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import JOB_ID_METADATA, SOURCE_ETAG_METADATA
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import JOB_ID_METADATA, SOURCE_ETAG_METADATA
+from dynafed_runtime import errors
+from dynafed_runtime.digests import DigestSet
+from dynafed_runtime.objects import ObjectInfo, head_object
 from functions.copy.multipart import Upload
 from functions.copy.plan import PartPlan
-from functions.runtime import errors
-from functions.runtime.digests import DigestSet
-from functions.runtime.objects import ObjectInfo, head_object
 
 
 @dataclasses.dataclass

@@ -13,9 +13,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from dynafed_runtime import errors
 from functions.copy import create_only
 from functions.copy.witness import WITNESS_PART
-from functions.runtime import errors
 
 log = logging.getLogger("dynafed_fn.copy.multipart")
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from flask import Response, stream_with_context
 
-from functions.contract.copy import error_line
-from functions.runtime import errors
+from dynafed_contract.copy import error_line
+from dynafed_runtime import errors
 
 NDJSON = "application/x-ndjson"
 Work = Callable[[Callable[[dict[str, Any]], None], threading.Event], dict[str, Any]]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator
 
-from functions.contract.s3limits import MAX_OBJECT_SIZE as MAX_OBJECT
-from functions.contract.s3limits import MAX_PART_SIZE as MAX_PART
-from functions.contract.s3limits import MAX_PARTS
-from functions.contract.s3limits import MIN_PART_SIZE as MIN_PART
-from functions.runtime import errors
+from dynafed_contract.s3limits import MAX_OBJECT_SIZE as MAX_OBJECT
+from dynafed_contract.s3limits import MAX_PART_SIZE as MAX_PART
+from dynafed_contract.s3limits import MAX_PARTS
+from dynafed_contract.s3limits import MIN_PART_SIZE as MIN_PART
+from dynafed_runtime import errors
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract import events
-from functions.contract.copy import progress_line
+from dynafed_contract import events
+from dynafed_contract.copy import progress_line
 
 Clock = Callable[[], float]
 Publish = Callable[[dict[str, Any]], None]

@@ -1,7 +1,7 @@
 """Push: a copy into an http(s)/WebDAV destination, as one streamed PUT.
 
 The destination URL goes through the one URL policy
-(:mod:`functions.contract.urlpolicy`, as http sources do: normalised, an
+(:mod:`dynafed_contract.urlpolicy`, as http sources do: normalised, an
 allow-list of prefixes — here ``DYNAFED_FN_HTTP_DESTINATIONS`` —, no private
 addresses unless allowed, the host resolved once and the connection pinned
 to the checked address; no redirects, no proxies from the environment). Its headers (``Authorization``
@@ -42,20 +42,20 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from functions.contract.copy import COMPLETED, UrlDestination
-from functions.contract.digest_fields import encode_member, stated_digests, want_headers
-from functions.contract.errors import ErrorCode
-from functions.contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_contract.copy import COMPLETED, UrlDestination
+from dynafed_contract.digest_fields import encode_member, stated_digests, want_headers
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_net.pinned_http import pinned_session, resolve_addresses
+from dynafed_runtime import errors
+from dynafed_runtime.credentials import ClientCredential
+from dynafed_runtime.digests import DigestSet
+from dynafed_runtime.objects import BufferPool
 from functions.copy.plan import PartPlan
 from functions.copy.progress import ProgressReporter
 from functions.copy.run import Outcome
 from functions.copy.source import CopySource
 from functions.copy.verify import require_equal
-from functions.runtime import errors
-from functions.runtime.credentials import ClientCredential
-from functions.runtime.digests import DigestSet
-from functions.runtime.objects import BufferPool
-from functions.runtime.pinned_http import pinned_session, resolve_addresses
 
 log = logging.getLogger("dynafed_fn.copy.push")
 
@@ -380,7 +380,7 @@ def _remove(destination: HttpDestination) -> None:
 
 def _repr_digest(algorithm: str, hex_value: str) -> str | None:
     """``Repr-Digest`` for the body (RFC 9530 name and byte-sequence form)."""
-    from functions.contract.digest_fields import NAMES
+    from dynafed_contract.digest_fields import NAMES
 
     return encode_member(NAMES[algorithm], algorithm, hex_value) if algorithm in NAMES else None
 

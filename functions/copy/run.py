@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 from functions.copy.jobs import JobTable
 from functions.copy.progress import ProgressReporter
 from functions.copy.settings import CopySettings

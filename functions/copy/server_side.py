@@ -17,7 +17,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from functions.contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_runtime import errors
+from dynafed_runtime.objects import head_object
 from functions.copy import create_only, multipart
 from functions.copy.plan import Part, PartPlan
 from functions.copy.resume import open_upload
@@ -25,8 +27,6 @@ from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.source import S3Source
 from functions.copy.verify import remove_if_ours, server_side_checks
 from functions.copy.workers import WorkerGroup
-from functions.runtime import errors
-from functions.runtime.objects import head_object
 
 SINGLE = "server-side"
 MULTIPART = "server-side-multipart"

@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract import events
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import (
+from dynafed_contract import events
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import (
     ALREADY_PRESENT,
     IN_PROGRESS,
     JOB_ID_METADATA,
@@ -34,7 +34,13 @@ from functions.contract.copy import (
     parse_copy_request,
     started_data,
 )
-from functions.contract.fields import is_job_id
+from dynafed_contract.fields import is_job_id
+from dynafed_runtime import errors
+from dynafed_runtime.app import FunctionContext
+from dynafed_runtime.hashing import digest_object
+from dynafed_runtime.incoming import Incoming
+from dynafed_runtime.objects import head_object
+from dynafed_runtime.stores import Store
 from functions.copy import binding, server_side, verify
 from functions.copy.empty import put_empty
 from functions.copy.http_source import HttpSource
@@ -48,12 +54,6 @@ from functions.copy.settings import CopySettings
 from functions.copy.source import CopySource, S3Source
 from functions.copy.strategy import PUT_EMPTY, choose_strategy
 from functions.copy.streamed import copy_stream
-from functions.runtime import errors
-from functions.runtime.app import FunctionContext
-from functions.runtime.hashing import digest_object
-from functions.runtime.incoming import Incoming
-from functions.runtime.objects import head_object
-from functions.runtime.stores import Store
 
 log = logging.getLogger("dynafed_fn.copy")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from functions.runtime.config import Config, ConfigError
+from dynafed_runtime.config import Config, ConfigError
 
 MiB = 1024 * 1024
 

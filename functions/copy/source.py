@@ -10,10 +10,10 @@ import dataclasses
 from collections.abc import Generator, Mapping
 from typing import Any, Protocol, cast
 
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlSource
+from dynafed_runtime.objects import BufferPool, ObjectInfo, read_buffers
 from functions.copy.plan import Part
-from functions.runtime.objects import BufferPool, ObjectInfo, read_buffers
 
 
 class PartReader(Protocol):

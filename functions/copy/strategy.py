@@ -1,11 +1,11 @@
 """Which engine copies a given source to a given destination."""
 from __future__ import annotations
 
-from functions.contract.s3limits import COPY_OBJECT_LIMIT
+from dynafed_contract.s3limits import COPY_OBJECT_LIMIT
+from dynafed_runtime.stores import Store
 from functions.copy.server_side import MULTIPART, SINGLE
 from functions.copy.settings import CopySettings
 from functions.copy.streamed import STRATEGY as STREAM
-from functions.runtime.stores import Store
 
 PUT_EMPTY = "put-empty"
 

@@ -24,7 +24,11 @@ import hashlib
 import logging
 import threading
 
-from functions.contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_runtime import errors
+from dynafed_runtime.digests import DigestSet
+from dynafed_runtime.objects import BufferPool, head_object
+from dynafed_runtime.writeback import write_metadata
 from functions.copy import create_only, multipart
 from functions.copy.jobs import Checkpoint
 from functions.copy.plan import Part, PartPlan, parts_in_flight
@@ -32,10 +36,6 @@ from functions.copy.resume import md5_hex, open_upload
 from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.verify import remove_if_ours, require_equal
 from functions.copy.workers import WorkerGroup
-from functions.runtime import errors
-from functions.runtime.digests import DigestSet
-from functions.runtime.objects import BufferPool, head_object
-from functions.runtime.writeback import write_metadata
 
 log = logging.getLogger("dynafed_fn.copy.stream")
 

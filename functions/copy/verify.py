@@ -27,9 +27,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from functions.runtime import errors
-from functions.runtime.hashing import digest_object
-from functions.runtime.objects import ObjectInfo, head_object
+from dynafed_runtime import errors
+from dynafed_runtime.hashing import digest_object
+from dynafed_runtime.objects import ObjectInfo, head_object
 
 log = logging.getLogger("dynafed_fn.copy.verify")
 

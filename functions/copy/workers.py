@@ -4,8 +4,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from dynafed_runtime.objects import BufferPoolClosed
 from functions.copy.http_source import Cancelled
-from functions.runtime.objects import BufferPoolClosed
 
 
 class WorkerGroup:

@@ -27,14 +27,14 @@ from typing import Any
 from flask import Flask, Response, jsonify
 from prometheus_client import CollectorRegistry, Counter
 
-from functions.contract.filersource import EVENT_TYPE, Forward, Ignored, decide, openapi_document, parse_notification
+from dynafed_contract.filersource import EVENT_TYPE, Forward, Ignored, decide, openapi_document, parse_notification
+from dynafed_runtime import errors
+from dynafed_runtime.app import FunctionContext, FunctionSpec, create_function_app
+from dynafed_runtime.config import Config
+from dynafed_runtime.events import to_binary
+from dynafed_runtime.incoming import Incoming
 from functions.filersource.delivery import Delivery, Transport, requests_transport
 from functions.filersource.settings import SourceSettings
-from functions.runtime import errors
-from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.config import Config
-from functions.runtime.events import to_binary
-from functions.runtime.incoming import Incoming
 
 NAME = "filersource"
 #: This deployable never calls S3: it runs without a stores file.

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
-from functions.runtime import errors
+from dynafed_runtime import errors
 
 log = logging.getLogger("dynafed_fn.filersource")
 

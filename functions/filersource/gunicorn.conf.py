@@ -1,7 +1,7 @@
 """gunicorn settings for the filer source (container CMD, tests and stack)."""
 import os
 
-from functions.runtime.gunicorn import settings
+from dynafed_runtime.gunicorn import settings
 
 # The filer's webhook sends with 5 workers by default (notification.toml
 # `workers`); a few more threads keep a slow sink from queueing them in gunicorn.

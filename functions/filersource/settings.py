@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from functions.contract import fields
-from functions.contract.filersource import DEFAULT_BUCKETS_FOLDER, Watch, WatchError, parse_watch
-from functions.runtime.config import Config, ConfigError
+from dynafed_contract import fields
+from dynafed_contract.filersource import DEFAULT_BUCKETS_FOLDER, Watch, WatchError, parse_watch
+from dynafed_runtime.config import Config, ConfigError
 
 PREFIX = "DYNAFED_FN_FILERSOURCE_"
 TRUE = ("1", "true", "yes", "on")

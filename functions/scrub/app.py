@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import Flask, Response
 
-from functions.contract.scrub import COMPLETED, MISMATCH, PING, REQUESTED, openapi_document, parse_scrub_request
-from functions.runtime import errors, replies
-from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.config import Config
-from functions.runtime.events import Transport
-from functions.runtime.incoming import Incoming
-from functions.runtime.s3 import ClientFactory
+from dynafed_contract.scrub import COMPLETED, MISMATCH, PING, REQUESTED, openapi_document, parse_scrub_request
+from dynafed_runtime import errors, replies
+from dynafed_runtime.app import FunctionContext, FunctionSpec, create_function_app
+from dynafed_runtime.config import Config
+from dynafed_runtime.events import Transport
+from dynafed_runtime.incoming import Incoming
+from dynafed_runtime.s3 import ClientFactory
 from functions.scrub import service
 
 NAME = "scrub"

@@ -1,6 +1,6 @@
 """gunicorn settings for the scrub function (container CMD, tests and stack)."""
 import os
 
-from functions.runtime.gunicorn import settings
+from dynafed_runtime.gunicorn import settings
 
 globals().update(settings(os.environ, default_threads=4))

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from functions.contract.scrub import MISMATCH, ScrubRequest
-from functions.runtime import errors
-from functions.runtime.app import FunctionContext
-from functions.runtime.hashing import digest_object
-from functions.runtime.objects import head_object
+from dynafed_contract.scrub import MISMATCH, ScrubRequest
+from dynafed_runtime import errors
+from dynafed_runtime.app import FunctionContext
+from dynafed_runtime.hashing import digest_object
+from dynafed_runtime.objects import head_object
 
 log = logging.getLogger("dynafed_fn.scrub")
 MAX_REPORTED_MISMATCHES = 1000

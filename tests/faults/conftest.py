@@ -30,8 +30,8 @@ def proxy(moto_server: str) -> Iterator[FaultProxy]:
 
 def s3_client(endpoint: str, *, max_attempts: int = 1, read_timeout: float = 10.0) -> Any:
     """The project's own client factory pointed at ``endpoint``."""
-    from functions.runtime.s3 import make_s3_client
-    from functions.runtime.stores import Store
+    from dynafed_runtime.s3 import make_s3_client
+    from dynafed_runtime.stores import Store
 
     store = Store(name="default", endpoint_url=endpoint, access_key_id="AKIDPROXY", secret_access_key="proxy-secret")
     return make_s3_client(store, max_attempts=max_attempts, connect_timeout=2.0, read_timeout=read_timeout)

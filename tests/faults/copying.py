@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from functions.contract import events as ce
+from dynafed_contract import events as ce
 from tests.faults.receiver import Received
 
 NDJSON = "application/x-ndjson"

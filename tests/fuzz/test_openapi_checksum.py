@@ -12,10 +12,10 @@ from moto import mock_aws
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 from tests.fuzz.rules import bucket_rule, key_rule
 from tests.seeding import coin, examples
 

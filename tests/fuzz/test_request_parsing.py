@@ -11,13 +11,13 @@ from urllib.parse import urlsplit
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from functions.contract.algorithms import ALGORITHMS, COMBINABLE
-from functions.contract.checksum import CACHE_MODES, parse_checksum_request, parse_s3_notification
-from functions.contract.copy import UrlSource, parse_copy_request
-from functions.contract.errors import ContractViolation, ErrorCode
-from functions.contract.fields import MAX_KEY_BYTES
-from functions.runtime.errors import FunctionError
-from functions.runtime.incoming import parse_incoming
+from dynafed_contract.algorithms import ALGORITHMS, COMBINABLE
+from dynafed_contract.checksum import CACHE_MODES, parse_checksum_request, parse_s3_notification
+from dynafed_contract.copy import UrlSource, parse_copy_request
+from dynafed_contract.errors import ContractViolation, ErrorCode
+from dynafed_contract.fields import MAX_KEY_BYTES
+from dynafed_runtime.errors import FunctionError
+from dynafed_runtime.incoming import parse_incoming
 from tests.seeding import examples
 
 FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])

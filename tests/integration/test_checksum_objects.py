@@ -17,7 +17,7 @@ import requests
 from boto3.s3.transfer import TransferConfig
 
 from dynafed_client.stack import Stack
-from functions.contract.algorithms import ALGORITHMS
+from dynafed_contract.algorithms import ALGORITHMS
 
 pytestmark = pytest.mark.integration
 

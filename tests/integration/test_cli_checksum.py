@@ -129,7 +129,7 @@ def test_checksum_event_reaches_the_stack_receiver(stack, objects, tmp_path: Pat
     import requests
 
     from dynafed_client.events import read_log
-    from functions.contract import events as ce
+    from dynafed_contract import events as ce
 
     assert stack.events, f"the stack started no event receiver: {stack.skipped}"
     start = requests.get(f"{stack.events}/events", params={"since": -1}, timeout=5).json()["seq"]

@@ -15,7 +15,7 @@ import uuid
 import pytest
 import requests
 
-from functions.contract import events as ce
+from dynafed_contract import events as ce
 from tests.faults.copying import (
     adler32,
     check_job_events,

@@ -17,7 +17,7 @@ import google_crc32c
 import pytest
 import requests
 
-from functions.contract import events as ce
+from dynafed_contract import events as ce
 from tests.faults.copying import (
     adler32,
     check_job_events,

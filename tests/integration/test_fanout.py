@@ -16,8 +16,8 @@ import requests
 
 from dynafed_client import Client
 from dynafed_client.fanout import fanout_checksum
-from functions.contract.algorithms import ALGORITHMS
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.algorithms import ALGORITHMS
+from dynafed_contract.checksum import ObjectRef
 
 pytestmark = pytest.mark.integration
 
@@ -119,7 +119,7 @@ def test_connections_are_reused_only_when_clean(stack: Any, size: int, end: int 
     # in-place reads bypass urllib3's bookkeeping: a connection handed back
     # with an unfinished response fails its next request (botocore then
     # retries it, which hides the bug but costs a round trip)
-    from functions.runtime.objects import BufferPool, open_object, read_buffers
+    from dynafed_runtime.objects import BufferPool, open_object, read_buffers
 
     s3 = stack.s3_client("default", max_pool_connections=1)
     key = f"fanout/reuse-size-{size}"

@@ -33,7 +33,7 @@ import requests
 import yaml
 
 from dynafed_client.stack import ports, processes, services
-from functions.contract import events as types
+from dynafed_contract import events as types
 from tests.faults.processes import FunctionProcess, write_stores
 from tests.faults.receiver import EventRecorder
 from tests.harness.broker import Broker

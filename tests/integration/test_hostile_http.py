@@ -6,7 +6,7 @@ real SeaweedFS (issue 13, class 7):
   ``limit_request_line`` (414), too many header fields (431), a bad chunk —
   come back as problem+json with a stable code (``Worker.handle_error`` in
   gunicorn/workers/base.py writes them through ``util.write_error``, which
-  functions/runtime/gunicorn_errors.py replaces in each worker);
+  dynafed_runtime/gunicorn_errors.py replaces in each worker);
 * a chunked body over the 64 KiB limit is a 413, not cut at 64 KiB and parsed
   (Werkzeug's ``LimitedStream.readall`` stops at the limit silently);
 * an http(s) source stating ``Content-Length: ²`` (``str.isdigit`` accepts it,
@@ -159,7 +159,7 @@ def test_gunicorn_refusals_are_problem_json(checksum: Gunicorn, request_bytes: b
 
 def test_a_broken_chunk_is_a_400_not_an_internal_error(checksum: Gunicorn) -> None:
     """gunicorn raises InvalidChunkSize from ``wsgi.input.read`` (gunicorn/http/body.py
-    ChunkedReader): the app's body read maps it to 400 (functions/runtime/body.py)."""
+    ChunkedReader): the app's body read maps it to 400 (dynafed_runtime/body.py)."""
     got, headers, body = checksum.raw(
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"zz\r\n{}\r\n0\r\n\r\n")

@@ -1,4 +1,4 @@
-"""The one metadata self-copy (functions/contract/metadata_copy.py) against
+"""The one metadata self-copy (dynafed_contract/metadata_copy.py) against
 real SeaweedFS, on both of its paths: CopyObject, and the multipart
 UploadPartCopy path used above 5 GiB (forced here on a 6 MiB object by
 lowering ``single_copy_limit``, so every request is the one a >5 GiB object
@@ -23,9 +23,9 @@ from botocore.exceptions import ClientError
 
 from dynafed_client.hooks.metadata import store_checksum
 from dynafed_client.stack import Stack
-from functions.contract import metadata_copy
-from functions.contract.metadata_copy import PinnedObject, rewrite_metadata
-from functions.contract.s3limits import MIN_PART_SIZE
+from dynafed_contract import metadata_copy
+from dynafed_contract.metadata_copy import PinnedObject, rewrite_metadata
+from dynafed_contract.s3limits import MIN_PART_SIZE
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ import requests
 
 from dynafed_client.events.server import EventReceiver
 from dynafed_client.gateway.server import GatewayServer
-from functions.contract.openapi import PROBLEM
+from dynafed_contract.openapi import PROBLEM
 
 GUARD_S = 60.0  # failure guard only
 

@@ -2,7 +2,7 @@
 every function as its container CMD runs it, against real SeaweedFS.
 
 * Class 2: connections that send ``Content-Length: 100`` and one byte hold
-  neither a thread nor a work slot (functions/runtime/worker.py buffers each
+  neither a thread nor a work slot (dynafed_runtime/worker.py buffers each
   request in the event loop): a real request and ``/healthz`` are answered
   while they wait, and a request that does not arrive within
   ``DYNAFED_FN_REQUEST_READ_TIMEOUT`` is answered ``408 REQUEST_TIMEOUT``.

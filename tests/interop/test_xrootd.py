@@ -216,10 +216,10 @@ def test_https_source_needs_the_site_ca(peer: XRootDPeer) -> None:
     """The copy function's http source: an https URL signed by the throwaway
     CA fails with a clear, non-retried error naming the settings when no CA
     is configured, and opens with the CA as a bundle or as a hashed directory."""
-    from functions.contract.copy import UrlSource
+    from dynafed_contract.copy import UrlSource
+    from dynafed_net.trust import TrustSettings
+    from dynafed_runtime import errors
     from functions.copy.http_source import HttpSource
-    from functions.runtime import errors
-    from functions.runtime.trust import TrustSettings
 
     data = os.urandom(70_000)
     url = peer.server.write(f"public/trust/{uuid.uuid4().hex}.bin", data)

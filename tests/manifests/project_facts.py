@@ -60,11 +60,11 @@ def uses_stores(function: str) -> bool:
 def app_endpoints() -> tuple[frozenset[str], str]:
     """Paths the function apps serve, and where that list came from."""
     try:
-        module = importlib.import_module("functions.runtime.app")
+        module = importlib.import_module("dynafed_runtime.app")
         open_paths = frozenset(module.OPEN_PATHS)
     except Exception:  # runtime not written yet or its deps missing
         return CONTRACT_PATHS, "the DESIGN.md contract"
-    return open_paths | {"/"}, "functions.runtime.app.OPEN_PATHS"
+    return open_paths | {"/"}, "dynafed_runtime.app.OPEN_PATHS"
 
 
 _UPPER_LITERAL = re.compile(r"""["']([A-Z][A-Z0-9_]{2,})["']""")
@@ -78,13 +78,13 @@ def _py_text(*dirs: Path) -> str:
 def known_env(function: str) -> tuple[set[str], set[str], str]:
     """(exact names, function-specific setting suffixes, source) the app knows.
 
-    Exact names are upper-case string literals in functions/contract, runtime
+    Exact names are upper-case string literals in dynafed_contract, runtime
     and the function's package. Function-specific settings are
     DYNAFED_FN_<FUNCTION>_<NAME> read through Config.setting("NAME"): NAME must
     appear as a literal in the function's own package.
     """
     fn_dir = REPO / "functions" / function
-    shared = _py_text(REPO / "functions" / "runtime", REPO / "functions" / "contract")
+    shared = _py_text(REPO / "dynafed_runtime", REPO / "dynafed_contract", REPO / "dynafed_net")
     own = _py_text(fn_dir)
     names = set(_UPPER_LITERAL.findall(shared + own))
     if has_code(function):

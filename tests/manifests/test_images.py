@@ -111,7 +111,7 @@ def test_copies_only_this_function_and_installs_deps_first(function):
     run_at = next(i for i, (w, a) in enumerate(ins) if w == "RUN" and "requirements.txt" in a)
     first_code = next(i for i, (w, a) in enumerate(ins) if w == "COPY" and "requirements.txt" not in a)
     assert run_at < first_code, "dependencies get their own layer, before the code"
-    allowed = {"functions/__init__.py", "functions/contract/", "functions/runtime/", f"functions/{function}/"}
+    allowed = {"functions/__init__.py", "dynafed_contract/", "dynafed_net/", "dynafed_runtime/", f"functions/{function}/"}
     assert set(sources[1:]) == allowed
 
 
@@ -121,9 +121,9 @@ def test_requirements_are_pinned_and_cover_every_import(function):
     assert reqs and all(reqs.values()), "every requirement pinned with =="
     assert "gunicorn" in reqs
     fn_dir = pf.REPO / "functions" / function
-    code = [p for d in ("contract", "runtime") for p in (pf.REPO / "functions" / d).rglob("*.py")]
+    code = [p for d in ("dynafed_contract", "dynafed_net", "dynafed_runtime") for p in (pf.REPO / d).rglob("*.py")]
     code += list(fn_dir.rglob("*.py"))
-    imported = pf.imported_top_modules(code) - set(sys.stdlib_module_names) - {"functions", "__future__"}
+    imported = pf.imported_top_modules(code) - set(sys.stdlib_module_names) - {"functions", "dynafed_contract", "dynafed_net", "dynafed_runtime", "__future__"}
     unknown = imported - set(PROVIDED_BY)
     assert unknown == set(), f"imports with no known distribution (add to PROVIDED_BY and requirements): {unknown}"
     missing = {m for m in imported if PROVIDED_BY[m] not in reqs}
@@ -202,7 +202,7 @@ def test_image_pins_equal_the_lock(function):
 
 
 #: the engine's optional accelerators (imported under ``except ImportError``
-#: in functions/runtime/digests.py) -> the distribution that provides each
+#: in dynafed_runtime/digests.py) -> the distribution that provides each
 ACCELERATORS = {"zlib_ng": "zlib-ng", "isal": "isal"}
 
 
@@ -213,7 +213,7 @@ def test_images_ship_the_digest_implementations_the_suite_and_bench_measure(func
     the tests and ``make bench`` ran (the bench reports both)."""
     import ast
 
-    source = (pf.REPO / "functions" / "runtime" / "digests.py").read_text(encoding="utf-8")
+    source = (pf.REPO / "dynafed_runtime" / "digests.py").read_text(encoding="utf-8")
     optional = {node.module.split(".")[0] for node in ast.walk(ast.parse(source))
                 if isinstance(node, ast.ImportFrom) and node.module}
     optional |= {alias.name.split(".")[0] for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Import)

@@ -171,7 +171,7 @@ def test_event_types_agree_with_the_contract():
     emitted = pf.flat(et["emitted"])
     accepted = {t for v in et["accepted"].values() for t in v.get("exact", [])}
     planned = set(et.get("planned", []))
-    events = importlib.import_module("functions.contract.events")
+    events = importlib.import_module("dynafed_contract.events")
     declared = {v for k, v in vars(events).items()
                 if k.isupper() and isinstance(v, str) and v.startswith(("ch.cern.dynafed.", "dev.knative."))}
     assert set(events.EMITTED) == emitted

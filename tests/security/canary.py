@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from functions.runtime.logs import JsonFormatter
+from dynafed_runtime.logs import JsonFormatter
 
 ACCESS_KEY = "AKIACANARY7F3K2Q9ZX1"
 SECRET_KEY = "canary/SECRET+key/wJalrXUtnFEMI/K7MDENG/bPxRfiCY"

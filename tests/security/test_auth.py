@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from dynafed_contract import bearer
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
-from functions.contract import bearer
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 
 pytestmark = pytest.mark.unit
 

@@ -2,7 +2,7 @@
 event receiver and the hooks — under the socket tripwire (issue 13).
 
 * class 1 — the gateway's pre-flight applies the one URL policy
-  (functions/contract/urlpolicy.py) before contacting anything: userinfo
+  (dynafed_contract/urlpolicy.py) before contacting anything: userinfo
   (``http://127.0.0.1:@localhost:P/x`` used to pass an ``http://127.0.0.1``
   string prefix and reach ``localhost`` with Basic auth and the client's
   TransferHeaders), dot segments escaping an allowed path, DNS rebinding,
@@ -41,7 +41,7 @@ from dynafed_client.hooks.runner import main_for
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.progress import CopyProgress
 from dynafed_client.results import CopyResult
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 

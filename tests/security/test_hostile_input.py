@@ -34,11 +34,11 @@ from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from moto import mock_aws
 
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app as create_checksum
 from functions.copy.app import create_app as create_copy
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 from functions.scrub.app import create_app as create_scrub
 from tests.tripwire import Tripwire
 

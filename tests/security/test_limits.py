@@ -11,13 +11,13 @@ from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from moto import mock_aws
 
+from dynafed_contract.algorithms import ALGORITHMS
+from dynafed_contract.fields import MAX_BODY_BYTES, MAX_KEY_BYTES
+from dynafed_runtime import app as runtime_app
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
-from functions.contract.algorithms import ALGORITHMS
-from functions.contract.fields import MAX_BODY_BYTES, MAX_KEY_BYTES
-from functions.runtime import app as runtime_app
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 
 pytestmark = pytest.mark.unit
 

@@ -18,11 +18,11 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
+from dynafed_runtime import errors
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
-from functions.runtime import errors
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 from tests.security.canary import (
     ACCESS_KEY,
     AUTH_TOKEN,

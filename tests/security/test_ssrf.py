@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.copy.app import create_app
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 

@@ -1,5 +1,5 @@
-"""The one URL policy (functions/contract/urlpolicy.py) and its two transports
-(functions/runtime/pinned_http.py for the functions, dynafed_client/pinned_http.py
+"""The one URL policy (dynafed_contract/urlpolicy.py) and its two transports
+(dynafed_net/pinned_http.py for the functions, dynafed_net/pinned_http.py
 for the gateway: the client may import only the contract, and the contract
 does no I/O), under the socket tripwire.
 
@@ -21,18 +21,17 @@ from typing import Any
 import pytest
 from urllib3.util import parse_url
 
-from dynafed_client import pinned_http as client_side
-from functions.contract.addresses import is_forbidden_address
-from functions.contract.errors import ErrorCode
-from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url, pin
-from functions.runtime import pinned_http as function_side
+from dynafed_contract.addresses import is_forbidden_address
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.urlpolicy import AllowList, UrlRefused, parse_http_url, pin
+from dynafed_net import pinned_http
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-TRANSPORTS = [pytest.param(function_side, id="functions"), pytest.param(client_side, id="gateway")]
+TRANSPORTS = [pytest.param(pinned_http, id="pinned_http")]
 
 
 # --- the parser ----------------------------------------------------------------------------
@@ -116,7 +115,7 @@ def _code(path: Path) -> str:
 
 
 def test_both_transports_are_the_same_code() -> None:
-    assert _code(ROOT / "functions/runtime/pinned_http.py") == _code(ROOT / "dynafed_client/pinned_http.py")
+    assert _code(ROOT / "dynafed_net/pinned_http.py") == _code(ROOT / "dynafed_net/pinned_http.py")
 
 
 @pytest.fixture

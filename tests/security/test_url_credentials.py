@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from dynafed_runtime.config import Config
+from dynafed_runtime.s3 import make_s3_client
+from dynafed_runtime.stores import Store
 from functions.copy.app import create_app
-from functions.runtime.config import Config
-from functions.runtime.s3 import make_s3_client
-from functions.runtime.stores import Store
 from tests.faults.httpsource import StaticHttpSource
 from tests.interop.xrootd import ThrowawayCA
 from tests.security.canary import AUTH_TOKEN, Capture, canary_store, capture_logs

@@ -20,10 +20,10 @@ import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 from werkzeug.wrappers import Response as WsgiResponse
 
-from functions.runtime.app import FunctionSpec, create_function_app
-from functions.runtime.config import SPARE_THREADS, Concurrency, Config, ConfigError, request_read_timeout
-from functions.runtime.gunicorn import settings
-from functions.runtime.request_framing import ready_to_dispatch
+from dynafed_runtime.app import FunctionSpec, create_function_app
+from dynafed_runtime.config import SPARE_THREADS, Concurrency, Config, ConfigError, request_read_timeout
+from dynafed_runtime.gunicorn import settings
+from dynafed_runtime.request_framing import ready_to_dispatch
 
 pytestmark = pytest.mark.unit
 
@@ -140,7 +140,7 @@ def test_ready_to_dispatch(buffered: bytes, ready: bool) -> None:
 def test_threads_unset_gives_gunicorn_and_the_app_the_same_numbers() -> None:
     conf = settings({}, default_threads=4)
     assert conf["threads"] == 4 + SPARE_THREADS
-    assert conf["worker_class"] == "functions.runtime.worker.BufferingThreadWorker"
+    assert conf["worker_class"] == "dynafed_runtime.worker.BufferingThreadWorker"
     worker_env = dict(item.split("=", 1) for item in conf["raw_env"])
     assert worker_env["THREADS"] == "4" and worker_env["DYNAFED_FN_MAX_INFLIGHT"] == "4"
     # what the worker process then sees is what the app admits

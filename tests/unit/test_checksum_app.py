@@ -24,13 +24,13 @@ from flask.testing import FlaskClient
 from moto import mock_aws
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
+from dynafed_contract import events as types
+from dynafed_contract.algorithms import ALGORITHMS
+from dynafed_contract.checksum import parse_checksum_request
+from dynafed_runtime.config import Config
+from dynafed_runtime.hashing import ReadTuning
 from functions.checksum import service
 from functions.checksum.app import create_app
-from functions.contract import events as types
-from functions.contract.algorithms import ALGORITHMS
-from functions.contract.checksum import parse_checksum_request
-from functions.runtime.config import Config
-from functions.runtime.hashing import ReadTuning
 
 pytestmark = pytest.mark.unit
 
@@ -88,7 +88,7 @@ def session() -> boto3.session.Session:
 @pytest.fixture
 def s3(session: boto3.session.Session) -> Iterator[Any]:
     with mock_aws():
-        # the settings of the project's factory (functions.runtime.s3), but no
+        # the settings of the project's factory (dynafed_runtime.s3), but no
         # retries so that injected faults surface at once
         config = BotoConfig(request_checksum_calculation="when_required",
                             response_checksum_validation="when_required",

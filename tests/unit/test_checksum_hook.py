@@ -20,7 +20,7 @@ from dynafed_client.hooks import exitcodes
 from dynafed_client.hooks.checksum import build_parser
 from dynafed_client.hooks.checksum import run as run_checksum_hook
 from dynafed_client.results import ChecksumResult
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 
 AWS = "https://s3.us-east-1.amazonaws.com"  # moto answers the default endpoint
 

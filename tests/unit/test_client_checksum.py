@@ -7,7 +7,7 @@ import pytest
 
 from dynafed_client import Client, ClientConfig, RetryPolicy
 from dynafed_client import errors as e
-from functions.contract.checksum import ObjectRef, parse_checksum_request
+from dynafed_contract.checksum import ObjectRef, parse_checksum_request
 from tests.unit.client_fakes import FakeFunction, checksum_answer, ok, problem
 
 pytestmark = pytest.mark.unit

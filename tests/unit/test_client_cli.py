@@ -209,7 +209,7 @@ def test_events_command_prints_each_event(tmp_path: Path) -> None:
     import requests
     from cloudevents.core.bindings.http import to_binary_event
 
-    from functions.runtime.events import build_event
+    from dynafed_runtime.events import build_event
 
     proc = subprocess.Popen([sys.executable, "-m", "dynafed_client.cli", "events", "--port", "0",
                              "--log", str(tmp_path / "ev.ndjson")],

@@ -8,8 +8,8 @@ import pytest
 
 from dynafed_client import Client, ClientConfig, ConfigError, FunctionEndpoint
 from dynafed_client.refs import display, parse_object_ref, parse_source
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlSource
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ import pytest
 from dynafed_client import Client, ClientConfig, RecordingProgress, RetryPolicy
 from dynafed_client import errors as e
 from dynafed_client.events import EventHub, ReceivedEvent
-from functions.contract import events as ce
-from functions.contract.copy import UrlSource, parse_copy_request
+from dynafed_contract import events as ce
+from dynafed_contract.copy import UrlSource, parse_copy_request
 from tests.unit.client_fakes import FakeFunction, SleepRecorder, ndjson, ok, problem
 
 pytestmark = pytest.mark.unit

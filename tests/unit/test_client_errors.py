@@ -6,7 +6,7 @@ import json
 import pytest
 
 from dynafed_client import errors as e
-from functions.contract.errors import ErrorCode
+from dynafed_contract.errors import ErrorCode
 
 pytestmark = pytest.mark.unit
 

@@ -11,8 +11,8 @@ import requests
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 
 from dynafed_client.events import EventHub, EventReceiver, RemoteEventSource, read_log
-from functions.contract import events as ce
-from functions.runtime.events import build_event
+from dynafed_contract import events as ce
+from dynafed_runtime.events import build_event
 
 pytestmark = pytest.mark.unit
 

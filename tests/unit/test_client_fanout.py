@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from dynafed_client import Client, ClientConfig, ConfigError, ConflictError, cli
 from dynafed_client.fanout import combine, fanout_checksum, plan_ranges
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 from tests.unit.client_fakes import FakeFunction, ok
 
 pytestmark = pytest.mark.unit

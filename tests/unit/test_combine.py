@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from isal import isal_zlib
 
-from functions.contract.combine import (
+from dynafed_contract.combine import (
     adler32_combine,
     combine,
     combine_hex,

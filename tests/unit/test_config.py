@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from functions.runtime.config import Config, ConfigError
-from functions.runtime.errors import UnknownStore
-from functions.runtime.stores import Store, parse_stores
+from dynafed_runtime.config import Config, ConfigError
+from dynafed_runtime.errors import UnknownStore
+from dynafed_runtime.stores import Store, parse_stores
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""The pure wire contract (functions.contract): algorithm names, the
+"""The pure wire contract (dynafed_contract): algorithm names, the
 checksum request parser, S3 notifications, error codes, event types, and the
 OpenAPI documents generated from it."""
 from __future__ import annotations
@@ -7,17 +7,17 @@ import jsonschema
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
-from functions.contract import ALGORITHMS, ErrorCode, events, normalize_algorithm
-from functions.contract.algorithms import CRC_LIKE, normalize_hex
-from functions.contract.checksum import (
+from dynafed_contract import ALGORITHMS, ErrorCode, events, normalize_algorithm
+from dynafed_contract.algorithms import CRC_LIKE, normalize_hex
+from dynafed_contract.checksum import (
     ChecksumRequest,
     ObjectRef,
     checksum_result,
     parse_checksum_request,
     parse_s3_notification,
 )
-from functions.contract.errors import ContractViolation
-from functions.contract.openapi import CHECKSUM_REQUEST, PROBLEM, checksum_document, copy_document
+from dynafed_contract.errors import ContractViolation
+from dynafed_contract.openapi import CHECKSUM_REQUEST, PROBLEM, checksum_document, copy_document
 
 pytestmark = pytest.mark.unit
 

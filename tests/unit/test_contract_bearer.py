@@ -1,12 +1,12 @@
-"""The one bearer check (functions/contract/bearer.py) the functions and the
+"""The one bearer check (dynafed_contract/bearer.py) the functions and the
 gateway share; each door's own tests (tests/security/test_auth.py,
 tests/unit/test_gateway_wlcg.py) check it through HTTP."""
 from __future__ import annotations
 
 import pytest
 
-from functions.contract.bearer import bearer_matches, presented_bearer
-from functions.contract.fields import is_job_id
+from dynafed_contract.bearer import bearer_matches, presented_bearer
+from dynafed_contract.fields import is_job_id
 
 
 @pytest.mark.parametrize("header,token", [

@@ -1,4 +1,4 @@
-"""The one stores-document parser (functions/contract/stores.py) and the
+"""The one stores-document parser (dynafed_contract/stores.py) and the
 gateway's explicit extra requirement on top of it."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from functions.contract.stores import StoreConfigError, parse_stores, require_fields
+from dynafed_contract.stores import StoreConfigError, parse_stores, require_fields
 
 ENTRY = {"endpoint_url": "http://127.0.0.1:1", "access_key_id": "AKID", "secret_access_key": "s3cr3t-value"}
 

@@ -18,9 +18,9 @@ from cloudevents.core.v1.event import CloudEvent
 from flask import Flask
 from moto import mock_aws
 
-from functions.contract import events as types
+from dynafed_contract import events as types
+from dynafed_runtime.config import Config
 from functions.copy.app import create_app
-from functions.runtime.config import Config
 
 MiB = 1024 * 1024
 PART = 5 * MiB

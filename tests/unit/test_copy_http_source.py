@@ -1,13 +1,13 @@
-"""http(s) sources: the URL policy (functions/contract/urlpolicy.py) as the copy
+"""http(s) sources: the URL policy (dynafed_contract/urlpolicy.py) as the copy
 function applies it, the address rules, stated checksums."""
 from __future__ import annotations
 
 import pytest
 
-from functions.contract.addresses import is_forbidden_address
-from functions.contract.urlpolicy import AllowList, UrlRefused, parse_http_url
+from dynafed_contract.addresses import is_forbidden_address
+from dynafed_contract.urlpolicy import AllowList, UrlRefused, parse_http_url
+from dynafed_runtime import errors
 from functions.copy.http_source import _parse_stored, check_source
-from functions.runtime import errors
 
 PREFIXES = ("https://data.example/pub/", "http://127.0.0.1", "https://mirror.example:8443/x")
 

@@ -16,10 +16,10 @@ import pytest
 from botocore.config import Config as BotoConfig
 from moto import mock_aws
 
-from functions.contract import events as types
+from dynafed_contract import events as types
+from dynafed_runtime import errors
 from functions.copy import binding
 from functions.copy.create_only import CREATE_ONLY
-from functions.runtime import errors
 from tests.unit.test_copy_app import PART, RecordingSink, flush, make_app
 
 pytestmark = pytest.mark.unit
@@ -117,7 +117,7 @@ def test_the_registry_binds_a_job_id_across_workers_and_destinations(s3, sink):
 
 
 def test_the_registry_setting_is_validated_at_start(s3, sink):
-    from functions.runtime.config import ConfigError
+    from dynafed_runtime.config import ConfigError
 
     for bad in ("default", "nostore/jobs", "default/a/b"):
         with pytest.raises(ConfigError, match="DYNAFED_FN_COPY_JOB_REGISTRY"):
@@ -207,7 +207,7 @@ def test_the_gateway_job_id_names_exactly_what_the_function_binds():
     (a re-signed presigned URL included) is never a JOB_ID_CONFLICT and two
     different COPYs never share a job id."""
     from dynafed_client.gateway.jobs import job_id_for
-    from functions.contract.copy import parse_copy_request
+    from dynafed_contract.copy import parse_copy_request
 
     def request(source: dict[str, Any], key: str) -> Any:
         return parse_copy_request({"source": source, "destination": {"store": "d", "bucket": "dst", "key": key}})

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dynafed_runtime import errors
 from functions.copy.plan import (
     MAX_DATA_PARTS,
     MAX_OBJECT,
@@ -17,7 +18,6 @@ from functions.copy.plan import (
     plan_parts,
 )
 from functions.copy.witness import WITNESS_PART
-from functions.runtime import errors
 
 
 @given(size=st.integers(min_value=1, max_value=MAX_OBJECT),

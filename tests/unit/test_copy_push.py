@@ -29,14 +29,14 @@ import pytest
 from botocore.config import Config as BotoConfig
 from moto.server import ThreadedMotoServer
 
-from functions.contract.copy import UrlDestination, parse_copy_request
-from functions.contract.errors import ContractViolation
-from functions.contract.events import COPY_COMPLETED, COPY_FAILED, COPY_STARTED
+from dynafed_contract.copy import UrlDestination, parse_copy_request
+from dynafed_contract.errors import ContractViolation
+from dynafed_contract.events import COPY_COMPLETED, COPY_FAILED, COPY_STARTED
+from dynafed_runtime.config import Config
+from dynafed_runtime.incoming import Incoming
 from functions.copy.app import create_app
 from functions.copy.service import CopyService
 from functions.copy.settings import CopySettings
-from functions.runtime.config import Config
-from functions.runtime.incoming import Incoming
 from tests.faults.webdavtarget import Gate, WebDavTarget, adler32_hex
 from tests.unit.test_copy_app import RecordingSink
 

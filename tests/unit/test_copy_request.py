@@ -4,8 +4,8 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import (
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import (
     CopyRequest,
     UrlSource,
     copy_result,
@@ -16,8 +16,8 @@ from functions.contract.copy import (
     progress_line,
     started_data,
 )
-from functions.contract.errors import ContractViolation, ErrorCode
-from functions.contract.openapi import COPY_REQUEST, COPY_RESULT, copy_document
+from dynafed_contract.errors import ContractViolation, ErrorCode
+from dynafed_contract.openapi import COPY_REQUEST, COPY_RESULT, copy_document
 
 SRC = {"store": "default", "bucket": "demo", "key": "a/b"}
 DST = {"store": "archive", "bucket": "archive", "key": "a/b"}

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from dynafed_runtime.config import Config, ConfigError
+from dynafed_runtime.stores import Store
 from functions.copy.settings import CopySettings
 from functions.copy.strategy import choose_strategy
-from functions.runtime.config import Config, ConfigError
-from functions.runtime.stores import Store
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -1,4 +1,4 @@
-"""RFC 9530 digest fields (functions/contract/digest_fields.py) with known
+"""RFC 9530 digest fields (dynafed_contract/digest_fields.py) with known
 values (PROTOCOLS.md §2: adler32(b"Wikipedia") = 11e60398), and how the copy
 function's http source reads what a source states."""
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from functions.contract import digest_fields as df
-from functions.contract.algorithms import normalize_algorithm
+from dynafed_contract import digest_fields as df
+from dynafed_contract.algorithms import normalize_algorithm
 from functions.copy.http_source import _parse_stored
 
 WIKI_ADLER = "11e60398"
@@ -76,10 +76,10 @@ def test_copy_asks_the_source_for_its_digest_and_compares() -> None:
 
     from moto import mock_aws
 
+    from dynafed_runtime.config import Config
+    from dynafed_runtime.s3 import make_s3_client
+    from dynafed_runtime.stores import Store
     from functions.copy.app import create_app
-    from functions.runtime.config import Config
-    from functions.runtime.s3 import make_s3_client
-    from functions.runtime.stores import Store
     from tests.faults.httpsource import StaticHttpSource
 
     data = b"Wikipedia" * 5000

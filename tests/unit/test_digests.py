@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functions.contract.algorithms import ALGORITHMS
-from functions.runtime import digests
-from functions.runtime.digests import (
+from dynafed_contract.algorithms import ALGORITHMS
+from dynafed_runtime import digests
+from dynafed_runtime.digests import (
     IMPLEMENTATIONS,
     DigestSet,
     PipelinedDigests,

@@ -1,4 +1,4 @@
-"""Every mapping of functions/runtime/errors.py: foreign exceptions → the
+"""Every mapping of dynafed_runtime/errors.py: foreign exceptions → the
 exception tree → problem+json."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import urllib3.exceptions
 import werkzeug.exceptions as wz
 from botocore.exceptions import ClientError
 
-from functions.contract.errors import ContractViolation, ErrorCode
-from functions.runtime import errors
-from functions.runtime.errors import problem, scrub, translate, translate_http_status
+from dynafed_contract.errors import ContractViolation, ErrorCode
+from dynafed_runtime import errors
+from dynafed_runtime.errors import problem, scrub, translate, translate_http_status
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 
-from functions.contract import events as types
-from functions.runtime.events import EventEmitter, build_event, to_binary
+from dynafed_contract import events as types
+from dynafed_runtime.events import EventEmitter, build_event, to_binary
 
 pytestmark = pytest.mark.unit
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from functions.contract import filersource as contract
-from functions.contract.errors import ContractViolation, ErrorCode
+from dynafed_contract import filersource as contract
+from dynafed_contract.errors import ContractViolation, ErrorCode
+from dynafed_runtime.config import ConfigError
 from functions.filersource.app import create_app
 from functions.filersource.delivery import SinkAnswer
-from functions.runtime.config import ConfigError
 
 CAPTURED: dict[str, Any] = json.loads(
     (Path(__file__).parent / "data" / "seaweedfs_webhook_4.48.json").read_text(encoding="utf-8"))

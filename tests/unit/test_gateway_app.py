@@ -24,8 +24,8 @@ from dynafed_client.gateway import errors as gerrors
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.progress import CopyProgress
 from dynafed_client.results import ChecksumResult, CopyResult
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlSource
 
 pytestmark = pytest.mark.unit
 

@@ -38,8 +38,8 @@ from werkzeug.test import Client as WsgiClient
 from dynafed_client.gateway import GatewayConfig, auth, upload
 from dynafed_client.gateway.jobs import RunningCopies, job_id_for
 from dynafed_client.gateway.transfers import TransferStream
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlDestination, UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlDestination, UrlSource
 from tests.faults.webdavtarget import WebDavTarget
 from tests.unit.test_gateway_app import (  # noqa: F401 - fixtures
     STORES,

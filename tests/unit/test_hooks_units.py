@@ -25,8 +25,8 @@ from dynafed_client.hooks.runner import main_for
 from dynafed_client.mapping import StoreMapping
 from dynafed_client.progress import CopyProgress
 from dynafed_client.results import ChecksumResult, CopyResult
-from functions.contract.checksum import ObjectRef
-from functions.contract.copy import UrlDestination, UrlSource
+from dynafed_contract.checksum import ObjectRef
+from dynafed_contract.copy import UrlDestination, UrlSource
 
 pytestmark = pytest.mark.unit
 

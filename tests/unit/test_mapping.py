@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dynafed_client.mapping import MappingError, PrefixRule, StoreMapping, load_mapping
-from functions.contract.checksum import ObjectRef
+from dynafed_contract.checksum import ObjectRef
 
 pytestmark = pytest.mark.unit
 

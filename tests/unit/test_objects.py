@@ -1,4 +1,4 @@
-"""Reading objects (functions.runtime.objects): HEAD with stored checksums,
+"""Reading objects (dynafed_runtime.objects): HEAD with stored checksums,
 and the pinned, resuming streaming read, against moto with a fake that cuts
 connections mid-body."""
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 import urllib3.exceptions
 from moto import mock_aws
 
-from functions.runtime import errors
-from functions.runtime.objects import head_object, iter_object, stored_checksums
+from dynafed_runtime import errors
+from dynafed_runtime.objects import head_object, iter_object, stored_checksums
 
 pytestmark = pytest.mark.unit
 

@@ -1,9 +1,9 @@
-"""One problem+json renderer (functions/contract/problem.py) for the three web faces.
+"""One problem+json renderer (dynafed_contract/problem.py) for the three web faces.
 
 The functions, the gateway and the event receiver answer errors with the same
 RFC 9457 document (RFC 9457 section 3.1: ``type``, ``title``, ``status``,
 ``detail``; ours adds ``code`` and ``retryable``), validated here against the
-contract's published schema (functions/contract/openapi.py ``PROBLEM``).
+contract's published schema (dynafed_contract/openapi.py ``PROBLEM``).
 """
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from dynafed_client.events.hub import EventHub
 from dynafed_client.gateway import GatewayApp, GatewayConfig
 from dynafed_client.gateway import errors as gerrors
 from dynafed_client.mapping import StoreMapping
-from functions.contract.errors import ErrorCode
-from functions.contract.openapi import PROBLEM
-from functions.contract.problem import MEDIA_TYPE, render
-from functions.runtime import errors as ferrors
+from dynafed_contract.errors import ErrorCode
+from dynafed_contract.openapi import PROBLEM
+from dynafed_contract.problem import MEDIA_TYPE, render
+from dynafed_runtime import errors as ferrors
 
 GATEWAY_ERRORS = [cls for _, cls in inspect.getmembers(gerrors, inspect.isclass)
                   if issubclass(cls, gerrors.GatewayError)]

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from functions.contract.algorithms import ALGORITHMS
-from functions.runtime import errors
-from functions.runtime.hashing import ReadTuning, digest_object
-from functions.runtime.objects import (
+from dynafed_contract.algorithms import ALGORITHMS
+from dynafed_runtime import errors
+from dynafed_runtime.hashing import ReadTuning, digest_object
+from dynafed_runtime.objects import (
     BufferPool,
     BufferPoolClosed,
     ObjectInfo,
@@ -33,7 +33,7 @@ from functions.runtime.objects import (
     open_object,
     read_buffers,
 )
-from functions.runtime.ranges import combined_checksums, plan_ranges, read_buffers_parallel
+from dynafed_runtime.ranges import combined_checksums, plan_ranges, read_buffers_parallel
 
 pytestmark = pytest.mark.unit
 

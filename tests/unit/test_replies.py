@@ -1,4 +1,4 @@
-"""The CloudEvent reply policy (functions/runtime/replies.py) and delivery
+"""The CloudEvent reply policy (dynafed_runtime/replies.py) and delivery
 semantics, through each function's WSGI app with moto as S3 and a recording
 sink: one reply event per CloudEvent (not also emitted), ids derived from the
 incoming event, statuses Eventing retries exactly for retryable errors, ids
@@ -25,12 +25,12 @@ from cloudevents.core.v1.event import CloudEvent
 from flask import Flask
 from moto import mock_aws
 
+from dynafed_contract import events as types
+from dynafed_contract.errors import ErrorCode
+from dynafed_runtime import errors, replies
+from dynafed_runtime.config import Config
 from functions.checksum.app import create_app as checksum_app
-from functions.contract import events as types
-from functions.contract.errors import ErrorCode
 from functions.copy.app import create_app as copy_app
-from functions.runtime import errors, replies
-from functions.runtime.config import Config
 from functions.scrub.app import create_app as scrub_app
 
 pytestmark = pytest.mark.unit

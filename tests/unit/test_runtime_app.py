@@ -1,4 +1,4 @@
-"""The shared app factory (functions.runtime.app) with a tiny real function:
+"""The shared app factory (dynafed_runtime.app) with a tiny real function:
 problem+json rendering, request ids, JSON logs, streamed responses and the
 in-flight limit, and the promise that no secret or traceback reaches a caller
 or a log line."""
@@ -14,12 +14,12 @@ import pytest
 from flask import Flask, Response
 from moto import mock_aws
 
+from dynafed_runtime import errors
+from dynafed_runtime.app import FunctionContext, FunctionSpec, create_function_app
+from dynafed_runtime.config import Config
+from dynafed_runtime.incoming import Incoming
+from dynafed_runtime.logs import JsonFormatter
 from functions.checksum.app import create_app as create_checksum_app
-from functions.runtime import errors
-from functions.runtime.app import FunctionContext, FunctionSpec, create_function_app
-from functions.runtime.config import Config
-from functions.runtime.incoming import Incoming
-from functions.runtime.logs import JsonFormatter
 
 pytestmark = pytest.mark.unit
 

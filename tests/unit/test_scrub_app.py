@@ -11,7 +11,7 @@ from botocore.config import Config
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from moto import mock_aws
 
-from functions.contract import events
+from dynafed_contract import events
 from functions.scrub.app import create_app
 
 STORES = json.dumps({"stores": {"default": {"endpoint_url": None, "access_key_id": "k", "secret_access_key": "s"}}})

@@ -1,5 +1,5 @@
-"""Trust settings for outgoing https (functions/runtime/trust.py and its
-client-side twin dynafed_client/trust.py, one set of cases for both): a CA
+"""Trust settings for outgoing https (dynafed_net/trust.py, used by the
+functions' runtime and the client alike): a CA
 bundle and/or a hashed ``X509_CERT_DIR`` add to certifi's roots; a real TLS
 server signed by a throwaway CA is refused without them and accepted with
 either; bad settings are errors naming the variable."""
@@ -17,11 +17,10 @@ import certifi
 import pytest
 import requests
 
-import dynafed_client.trust as client_trust
-import functions.runtime.trust as runtime_trust
+import dynafed_net.trust as trust_module
 from tests.interop.xrootd import ThrowawayCA
 
-MODULES = [pytest.param(runtime_trust, id="runtime"), pytest.param(client_trust, id="client")]
+MODULES = [pytest.param(trust_module, id="trust")]
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +108,7 @@ def test_each_component_reads_the_settings_at_start_up(tmp_path: Path) -> None:
     dispatcher) fail at start-up on a bad setting, with the variable named."""
     from dynafed_client.config import ClientConfig
     from dynafed_client.errors import ConfigError as ClientConfigError
-    from functions.runtime.config import Config, ConfigError
+    from dynafed_runtime.config import Config, ConfigError
 
     store = {"endpoint_url": "http://127.0.0.1:9", "access_key_id": "a", "secret_access_key": "b"}
     env = {"DYNAFED_FN_STORES": json.dumps({"stores": {"default": store}}), "X509_CERT_DIR": str(tmp_path / "nope")}
@@ -124,12 +123,12 @@ def test_gateway_preflight_names_the_trust_settings_on_a_tls_failure(ca: Throwaw
     site CA that is a 502 naming the reason and the two settings; with it, it passes."""
     from dynafed_client.gateway import errors as gw_errors
     from dynafed_client.gateway.preflight import probe_http_source
-    from functions.contract.urlpolicy import AllowList
+    from dynafed_contract.urlpolicy import AllowList
 
     allow = AllowList.parse([tls_server.rstrip("/")])
     with pytest.raises(gw_errors.BadGateway) as refused:
         probe_http_source(tls_server + "f", {}, allow=allow, allow_private=True, verify=True)
     assert "certificate verify failed" in refused.value.reason
     assert "DYNAFED_FN_CA_BUNDLE or X509_CERT_DIR" in refused.value.reason
-    settings = client_trust.TrustSettings.from_env({"DYNAFED_FN_CA_BUNDLE": str(ca.bundle)})
+    settings = trust_module.TrustSettings.from_env({"DYNAFED_FN_CA_BUNDLE": str(ca.bundle)})
     probe_http_source(tls_server + "f", {}, allow=allow, allow_private=True, verify=settings.verify())

@@ -1,0 +1,356 @@
+"""The digest engine: every requested algorithm over one pass of the bytes.
+
+``new_digest(name)`` returns the fastest implementation available here, chosen
+once at import from measurements on this kind of machine (docs/performance.md):
+
+    adler32  zlib-ng (~19-30 GB/s) > ISA-L (~12-15 GB/s) > zlib (~2.5 GB/s)
+    crc32    ISA-L (~10-12 GB/s) > zlib (~2.5-3 GB/s)
+    crc32c   libcrc32c of google-crc32c through ctypes (~17 GB/s, any buffer)
+             > google-crc32c's C extension (bytes only) > pure Python
+    md5/sha* hashlib (OpenSSL; ~0.6 GB/s md5, ~1.4 GB/s sha1/sha256 here)
+
+All of them release the GIL on large buffers, so digests run in parallel on
+several cores.
+
+``DigestSet`` feeds the same buffers to every digest on the calling thread.
+``PipelinedDigests`` runs the hashlib digests on their own threads behind
+bounded queues, so the reader (network I/O) and the digests overlap, and the
+cheap CRC-like ones on the reader's thread; buffers are
+shared, never copied, and handed back to their owner (``release``) once every
+digest has consumed them — that is what lets a reader recycle a fixed set of
+preallocated buffers.
+"""
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from dynafed_contract.algorithms import ALGORITHMS, CRC_LIKE
+
+Buffer = bytes | bytearray | memoryview
+Release = Callable[[], None]
+
+
+class Digest(Protocol):
+    name: str
+
+    def update(self, data: Buffer) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _pick_adler32() -> tuple[Callable[[Buffer, int], int], str]:
+    try:
+        from zlib_ng import zlib_ng
+
+        return zlib_ng.adler32, "zlib-ng"
+    except ImportError:
+        pass
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib.adler32, "isal"
+    except ImportError:
+        return zlib.adler32, "zlib"
+
+
+def _pick_crc32() -> tuple[Callable[[Buffer, int], int], str]:
+    try:
+        from isal import isal_zlib
+
+        return isal_zlib.crc32, "isal"
+    except ImportError:
+        return zlib.crc32, "zlib"
+
+
+def _crc32c_table() -> list[int]:
+    table = []
+    for i in range(256):
+        crc = i
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table.append(crc)
+    return table
+
+
+def _pure_crc32c(data: Buffer, crc: int = 0) -> int:
+    table = _CRC32C_TABLE
+    crc ^= 0xFFFFFFFF
+    for byte in bytes(data):
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _libcrc32c_extend(package_file: str) -> Callable[[int, Any, int], int] | None:
+    """``crc32c_extend`` of the libcrc32c that the google-crc32c wheel bundles.
+
+    Its C extension parses its argument with ``y#``, which refuses bytearray
+    and memoryview: the engine's recycled buffers would each need a copy.
+    Through ctypes the same library reads any writable buffer in place, and
+    ctypes releases the GIL for the call.
+    """
+    import ctypes
+    import glob
+    import os
+
+    package_dir = os.path.dirname(package_file)
+    candidates = sorted(glob.glob(os.path.join(package_dir + ".libs", "libcrc32c*.so*")))
+    candidates += sorted(glob.glob(os.path.join(package_dir, "libcrc32c*.so*")))
+    for path in candidates:
+        try:
+            fn = ctypes.CDLL(path).crc32c_extend
+        except (OSError, AttributeError):
+            continue
+        fn.restype = ctypes.c_uint32
+        fn.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t]
+
+        def extend(crc: int, data: Any, n: int, _fn: Any = fn) -> int:
+            return int(_fn(crc, (ctypes.c_char * n).from_buffer(data), n))
+
+        return extend
+    return None
+
+
+def _pick_crc32c() -> tuple[Callable[[Buffer, int], int], str]:
+    try:
+        import google_crc32c
+    except ImportError:
+        return _pure_crc32c, "pure-python"
+    if google_crc32c.implementation != "c":
+        return _pure_crc32c, "pure-python"
+    cext_extend = google_crc32c.extend
+    try:
+        lib_extend = _libcrc32c_extend(google_crc32c.__file__)
+    except Exception:  # pragma: no cover - an odd wheel layout: keep the C extension
+        lib_extend = None
+
+    if lib_extend is None:  # pragma: no cover - wheels bundle the library
+        def crc32c_cext(data: Buffer, crc: int) -> int:
+            return cext_extend(crc, data if type(data) is bytes else bytes(data))
+
+        return crc32c_cext, "google-crc32c"
+
+    def crc32c(data: Buffer, crc: int) -> int:
+        if type(data) is bytes:
+            return cext_extend(crc, data)
+        n = memoryview(data).nbytes if not isinstance(data, bytearray) else len(data)
+        if n == 0:
+            return crc
+        try:
+            return lib_extend(crc, data, n)
+        except (TypeError, ValueError):  # read-only or oddly shaped buffer: copy it
+            return cext_extend(crc, bytes(data))
+
+    return crc32c, "google-crc32c"
+
+
+_CRC32C_TABLE = _crc32c_table()
+_ADLER32, _ADLER32_IMPL = _pick_adler32()
+_CRC32, _CRC32_IMPL = _pick_crc32()
+_CRC32C, _CRC32C_IMPL = _pick_crc32c()
+
+#: The implementation chosen per algorithm (reported by /healthz and the bench).
+IMPLEMENTATIONS: dict[str, str] = {
+    "adler32": _ADLER32_IMPL,
+    "crc32": _CRC32_IMPL,
+    "crc32c": _CRC32C_IMPL,
+    "md5": "hashlib",
+    "sha1": "hashlib",
+    "sha256": "hashlib",
+    "sha512": "hashlib",
+}
+
+
+class RollingChecksum:
+    """adler32 / crc32 / crc32c as a digest object (8 lowercase hex digits)."""
+
+    __slots__ = ("_fn", "name", "value")
+
+    def __init__(self, name: str, fn: Callable[[Buffer, int], int], initial: int) -> None:
+        self.name = name
+        self._fn = fn
+        self.value = initial
+
+    def update(self, data: Buffer) -> None:
+        self.value = self._fn(data, self.value)
+
+    def hexdigest(self) -> str:
+        return f"{self.value & 0xFFFFFFFF:08x}"
+
+
+class HashlibDigest:
+    __slots__ = ("_hash", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._hash = hashlib.new(name)
+
+    def update(self, data: Buffer) -> None:
+        self._hash.update(data)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def new_digest(name: str) -> Digest:
+    """A fresh digest for a canonical algorithm name."""
+    if name == "adler32":
+        return RollingChecksum(name, _ADLER32, 1)
+    if name == "crc32":
+        return RollingChecksum(name, _CRC32, 0)
+    if name == "crc32c":
+        return RollingChecksum(name, _CRC32C, 0)
+    if name in ALGORITHMS:
+        return HashlibDigest(name)
+    raise KeyError(name)
+
+
+class DigestSet:
+    """Several digests fed the same buffers, on the calling thread."""
+
+    def __init__(self, algorithms: Iterable[str]) -> None:
+        self.digests = [new_digest(a) for a in algorithms]
+
+    def update(self, data: Buffer, release: Release | None = None) -> None:
+        """Feed ``data`` to every digest, then call ``release`` (if given)."""
+        try:
+            for digest in self.digests:
+                digest.update(data)
+        finally:
+            if release is not None:
+                release()
+
+    def hexdigests(self) -> dict[str, str]:
+        return {d.name: d.hexdigest() for d in self.digests}
+
+    def close(self) -> None:
+        pass
+
+
+_STOP = object()
+
+
+class _Countdown:
+    """Calls ``release`` once ``count`` consumers are done with a buffer."""
+
+    __slots__ = ("_count", "_lock", "_release")
+
+    def __init__(self, count: int, release: Release) -> None:
+        self._count = count
+        self._release = release
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._count -= 1
+            last = self._count == 0
+        if last:
+            self._release()
+
+
+class PipelinedDigests:
+    """hashlib digests each on its own thread behind a bounded queue; the cheap
+    CRC-like digests on the calling (reader) thread.
+
+    ``update`` hands the buffer to every digest thread (no copy: callers must
+    not mutate a buffer until its ``release`` callback ran, or, without one,
+    ever), then feeds the cheap digests itself, and returns unless a queue is
+    full, which bounds memory to ``depth`` buffers per digest. hashlib digests
+    release the GIL on buffers over 2 KiB, so they run in parallel with the
+    reader and with each other. adler32 / crc32 / crc32c run at 10-25 GB/s:
+    on a thread of their own each buffer would cross to another core and
+    back for a fraction of a millisecond of work, which measured ~15-25 %
+    more worker CPU per GiB than hashing them where the bytes were just read
+    (docs/performance.md); on the reader thread they add ~0.05-0.15 CPU-s
+    per GiB to a thread that otherwise waits on the socket.
+    """
+
+    def __init__(self, algorithms: Iterable[str], *, depth: int = 4) -> None:
+        algorithms = list(algorithms)
+        self._inline = [new_digest(a) for a in algorithms if a in CRC_LIKE]
+        groups: list[list[Digest]] = [[new_digest(a)] for a in algorithms if a not in CRC_LIKE]
+        self._groups = groups
+        self._queues: list[queue.Queue[object]] = [queue.Queue(depth) for _ in groups]
+        self._errors: list[BaseException] = []
+        self._threads = [
+            threading.Thread(target=self._work, args=(q, g), name=f"digest-{g[0].name}", daemon=True)
+            for q, g in zip(self._queues, groups, strict=True)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._closed = False
+
+    def _work(self, q: queue.Queue[object], group: list[Digest]) -> None:
+        while True:
+            item = q.get()
+            if item is _STOP:
+                return
+            data: Buffer
+            countdown: _Countdown | None
+            data, countdown = item  # type: ignore[misc]
+            try:
+                if not self._errors:
+                    for digest in group:
+                        digest.update(data)
+            except BaseException as exc:  # pragma: no cover - digests do not fail
+                self._errors.append(exc)
+            finally:
+                if countdown is not None:
+                    countdown.done()
+
+    def update(self, data: Buffer, release: Release | None = None) -> None:
+        """Queue ``data`` for every digest thread, hash it with the cheap digests
+        here; ``release`` runs once all consumed it."""
+        if self._errors:
+            raise self._errors[0]
+        consumers = len(self._queues) + (1 if self._inline else 0)
+        if not consumers:
+            if release is not None:
+                release()
+            return
+        countdown = _Countdown(consumers, release) if release is not None else None
+        # the threads first: they start on this buffer while the cheap digests run here
+        for q in self._queues:
+            q.put((data, countdown))
+        if self._inline:
+            try:
+                for digest in self._inline:
+                    digest.update(data)
+            finally:
+                if countdown is not None:
+                    countdown.done()
+
+    def close(self) -> None:
+        """Stop the threads after they consume what is queued (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for q in self._queues:
+            q.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+        if self._errors:
+            raise self._errors[0]
+
+    def hexdigests(self) -> dict[str, str]:
+        self.close()
+        return {d.name: d.hexdigest() for d in [*self._inline, *(d for g in self._groups for d in g)]}
+
+
+def digests_for(algorithms: Iterable[str], *, pipelined: bool = True, depth: int = 4) -> DigestSet | PipelinedDigests:
+    """The engine suited to ``algorithms``."""
+    algorithms = list(algorithms)
+    if not pipelined or not algorithms:
+        return DigestSet(algorithms)
+    return PipelinedDigests(algorithms, depth=depth)
+
+
+def digest_bytes(data: Buffer, algorithms: Iterable[str]) -> dict[str, str]:
+    """All requested digests of an in-memory buffer."""
+    engine = DigestSet(algorithms)
+    engine.update(data)
+    return engine.hexdigests()

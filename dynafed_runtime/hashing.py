@@ -1,0 +1,103 @@
+"""Digests of an object (or a byte range of it) read from S3 in one pass.
+
+The one entry point functions use to hash stored bytes; how the bytes are
+read (one pinned stream, resumption, parallel ranges) is the business of
+``dynafed_runtime.objects`` and ``dynafed_runtime.ranges``, the engine is
+``dynafed_runtime.digests``. This module only chooses:
+
+* small ranges (``inline_max``): one GET, digests on the calling thread —
+  starting threads would cost more than hashing a few KiB;
+* only combinable digests (adler32, crc32, crc32c) over a large range:
+  ``streams`` parallel ranged GETs, per-range values combined — these digests
+  run at 10+ GB/s, so S3 is the bottleneck and more streams help;
+* anything else: one pinned stream read in place into ``read_ahead``
+  recycled buffers on this thread, each hashlib digest on its own thread fed
+  the same buffers and the cheap CRC-like ones on this thread, where the
+  bytes were just read (``PipelinedDigests``); ``ordered_streams`` > 1 reads it as
+  parallel ranges handed over in order instead (off by default: md5/sha*
+  are slower than one stream on this kind of machine, docs/performance.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dynafed_contract.algorithms import COMBINABLE
+from dynafed_runtime.digests import DigestSet, PipelinedDigests
+from dynafed_runtime.objects import DEFAULT_CHUNK, BufferPool, ObjectInfo, read_buffers
+from dynafed_runtime.ranges import combined_checksums, read_buffers_parallel
+
+MiB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class ReadTuning:
+    """How stored bytes are read for hashing (defaults measured: docs/performance.md)."""
+
+    #: bytes per read buffer
+    chunk_size: int = DEFAULT_CHUNK
+    #: buffers in flight per stream (memory: read_ahead * chunk_size per stream)
+    read_ahead: int = 4
+    #: parallel ranged GETs when only combinable digests are asked
+    streams: int = 4
+    #: parallel ranged GETs handed over in order for other digests (1 = one stream)
+    ordered_streams: int = 1
+    #: bytes per ranged GET in the parallel modes
+    part_size: int = 64 * MiB
+    #: ranges shorter than this are read as one stream
+    parallel_min: int = 64 * MiB
+    #: ranges up to this size are hashed on the calling thread
+    inline_max: int = 1 * MiB
+
+
+def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, start: int = 0,
+                  end: int | None = None, chunk_size: int | None = None,
+                  on_bytes: Callable[[int], Any] | None = None,
+                  tuning: ReadTuning | None = None, body: Any = None) -> dict[str, str]:
+    """Hex digests of bytes [start, end) of the object, pinned to its ETag.
+
+    ``body``: a response body already open at ``start`` (``open_object``);
+    it is read first instead of a new GET, and closed in any case.
+    """
+    tuning = tuning or ReadTuning()
+    if chunk_size is not None:
+        tuning = dataclasses.replace(tuning, chunk_size=chunk_size)
+    end = info.size if end is None else min(end, info.size)
+    algorithms = list(algorithms)
+    length = max(0, end - start)
+
+    if length <= tuning.inline_max:
+        digests = DigestSet(algorithms)
+        pool = BufferPool(1, max(1, length))
+        for view in read_buffers(client, info, pool, start=start, end=end, body=body):
+            digests.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
+            if on_bytes is not None:
+                on_bytes(len(view))
+        return digests.hexdigests()
+
+    parallel = length >= tuning.parallel_min
+    if parallel and tuning.streams > 1 and algorithms and set(algorithms) <= COMBINABLE:
+        return combined_checksums(client, info, algorithms, start=start, end=end, streams=tuning.streams,
+                                  part_size=tuning.part_size, chunk_size=tuning.chunk_size, on_bytes=on_bytes,
+                                  first_body=body)
+
+    engine = PipelinedDigests(algorithms, depth=tuning.read_ahead + 1)
+    try:
+        if parallel and tuning.ordered_streams > 1:
+            for view, owner in read_buffers_parallel(
+                    client, info, start=start, end=end, streams=tuning.ordered_streams,
+                    part_size=tuning.part_size, chunk_size=tuning.chunk_size, read_ahead=tuning.read_ahead,
+                    first_body=body):
+                engine.update(view, release=lambda b=view.obj, p=owner: p.put(b))  # type: ignore[misc]
+                if on_bytes is not None:
+                    on_bytes(len(view))
+        else:
+            pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
+            for view in read_buffers(client, info, pool, start=start, end=end, body=body):
+                engine.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
+                if on_bytes is not None:
+                    on_bytes(len(view))
+    finally:
+        result = engine.hexdigests()
+    return result
