@@ -16,6 +16,8 @@ from tests.manifests import project_facts as pf
 pytestmark = pytest.mark.manifests
 
 FUNCTIONS = pf.function_names()
+#: the packages below the functions that every image ships (pyproject.toml [tool.importlinter])
+SHARED_LAYERS = ("dynafed_contract", "dynafed_net", "dynafed_runtime")
 
 # import name -> distribution that provides it (directly or as a dependency of
 # a listed distribution).
@@ -111,7 +113,7 @@ def test_copies_only_this_function_and_installs_deps_first(function):
     run_at = next(i for i, (w, a) in enumerate(ins) if w == "RUN" and "requirements.txt" in a)
     first_code = next(i for i, (w, a) in enumerate(ins) if w == "COPY" and "requirements.txt" not in a)
     assert run_at < first_code, "dependencies get their own layer, before the code"
-    allowed = {"functions/__init__.py", "dynafed_contract/", "dynafed_net/", "dynafed_runtime/", f"functions/{function}/"}
+    allowed = {"functions/__init__.py", *(f"{layer}/" for layer in SHARED_LAYERS), f"functions/{function}/"}
     assert set(sources[1:]) == allowed
 
 
@@ -121,9 +123,10 @@ def test_requirements_are_pinned_and_cover_every_import(function):
     assert reqs and all(reqs.values()), "every requirement pinned with =="
     assert "gunicorn" in reqs
     fn_dir = pf.REPO / "functions" / function
-    code = [p for d in ("dynafed_contract", "dynafed_net", "dynafed_runtime") for p in (pf.REPO / d).rglob("*.py")]
+    code = [p for d in SHARED_LAYERS for p in (pf.REPO / d).rglob("*.py")]
     code += list(fn_dir.rglob("*.py"))
-    imported = pf.imported_top_modules(code) - set(sys.stdlib_module_names) - {"functions", "dynafed_contract", "dynafed_net", "dynafed_runtime", "__future__"}
+    own_packages = {"functions", *SHARED_LAYERS, "__future__"}
+    imported = pf.imported_top_modules(code) - set(sys.stdlib_module_names) - own_packages
     unknown = imported - set(PROVIDED_BY)
     assert unknown == set(), f"imports with no known distribution (add to PROVIDED_BY and requirements): {unknown}"
     missing = {m for m in imported if PROVIDED_BY[m] not in reqs}
