@@ -22,7 +22,7 @@ from dynafed_runtime import errors
 from dynafed_runtime.body import read_body
 from dynafed_runtime.config import Config
 from dynafed_runtime.digests import IMPLEMENTATIONS
-from dynafed_runtime.events import EventEmitter, Transport, requests_transport
+from dynafed_runtime.events import EventEmitter, Transport, http_transport
 from dynafed_runtime.health import Readiness
 from dynafed_runtime.incoming import Incoming, is_cloudevent, parse_incoming
 from dynafed_runtime.logs import configure_logging, request_id
@@ -82,7 +82,7 @@ def create_function_app(spec: FunctionSpec, config: Config, *, s3: ClientFactory
         source=f"/dynafed-fn/{config.service}",
         extensions=config.ce_extensions,
         # an https sink signed by a site CA is trusted like any other outgoing https
-        transport=sink_transport or (requests_transport(verify) if config.sink else None),
+        transport=sink_transport or (http_transport(verify) if config.sink else None),
         on_drop=lambda reason: metrics.events_dropped.labels(spec.name).inc(),
     )
     ctx = FunctionContext(config=config, s3=clients, events=emitter, metrics=metrics)
