@@ -7,9 +7,11 @@ read (one pinned stream, resumption, parallel ranges) is the business of
 
 * small ranges (``inline_max``): one GET, digests on the calling thread —
   starting threads would cost more than hashing a few KiB;
-* only combinable digests (adler32, crc32, crc32c) over a large range:
-  ``streams`` parallel ranged GETs, per-range values combined — these digests
-  run at 10+ GB/s, so S3 is the bottleneck and more streams help;
+* only combinable digests (adler32, crc32, crc32c) over a large range, when
+  ``streams`` > 1: parallel ranged GETs, per-range values combined — for a
+  store whose single stream is slow (distance, latency). Off by default:
+  next to its S3 server the server is the bottleneck and the extra streams
+  cost worker CPU for no gain (docs/performance.md);
 * anything else: one pinned stream read in place into ``read_ahead``
   recycled buffers on this thread, each hashlib digest on its own thread fed
   the same buffers and the cheap CRC-like ones on this thread, where the
@@ -39,8 +41,8 @@ class ReadTuning:
     chunk_size: int = DEFAULT_CHUNK
     #: buffers in flight per stream (memory: read_ahead * chunk_size per stream)
     read_ahead: int = 4
-    #: parallel ranged GETs when only combinable digests are asked
-    streams: int = 4
+    #: parallel ranged GETs when only combinable digests are asked (1 = one stream)
+    streams: int = 1
     #: parallel ranged GETs handed over in order for other digests (1 = one stream)
     ordered_streams: int = 1
     #: bytes per ranged GET in the parallel modes

@@ -187,3 +187,11 @@ def test_checksum_app_validates_its_settings_at_start_up(value: str) -> None:
 
     with pytest.raises(ConfigError, match="DYNAFED_FN_CHECKSUM_CHUNK_BYTES"):
         create_app(env=env(DYNAFED_FN_CHECKSUM_CHUNK_BYTES=value), s3=lambda store: None)
+
+
+@pytest.mark.parametrize("value", ["four", "0", "-1"])
+def test_checksum_app_refuses_a_bad_range_stream_count_at_start_up(value: str) -> None:
+    from functions.checksum.app import create_app
+
+    with pytest.raises(ConfigError, match="DYNAFED_FN_CHECKSUM_RANGE_STREAMS"):
+        create_app(env=env(DYNAFED_FN_CHECKSUM_RANGE_STREAMS=value), s3=lambda store: None)
