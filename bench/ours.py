@@ -96,6 +96,24 @@ def small_latency(caller: FunctionCaller, bucket: str, obj: str, count: int, exp
     return figure
 
 
+def serving_floor(caller: FunctionCaller, count: int, *, meter: CpuMeter | None = None,
+                  service: str = "checksum") -> Figure:
+    """Milliseconds per ``GET /healthz`` (sequential, keep-alive) and, with
+    ``meter``, CPU ms per request: what serving any request costs this
+    process (gunicorn, Flask, the runtime's hooks) before the function does
+    anything — the part of a 4 KiB checksum that is not the checksum."""
+    caller.http.get(f"{caller.url}/healthz", timeout=10).raise_for_status()
+    figure = Figure("GET /healthz over HTTP (the serving floor)", "ms", cpu_unit="ms/request", service=service)
+    before = meter.snapshot() if meter is not None else None
+    for _ in range(count):
+        started = time.perf_counter()
+        caller.http.get(f"{caller.url}/healthz", timeout=10).raise_for_status()
+        figure.runs.append((time.perf_counter() - started) * 1000)
+    if before is not None and meter is not None:
+        figure.cpu_runs.append({g: s * 1000 / count for g, s in meter.since(before).items()})
+    return figure
+
+
 # -- copies -------------------------------------------------------------------
 
 def copy_body(source: tuple[str, str, str], destination: tuple[str, str, str]) -> dict[str, Any]:

@@ -131,6 +131,52 @@ def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]
     return samplers
 
 
+def packed_bound(client: Any, bucket: str, key: str, size: int, name: str, algorithms: tuple[str, ...], *,
+                 buffer_mib: int = 64) -> Sampler:
+    """The checksum's work without the function: one raw boto3 GET of the
+    object (1 MiB reads) while the requested digests hash as many bytes of
+    memory, the CRC-like ones on one thread and each other digest on its own,
+    all at once. Nothing is handed between threads, so its wall time is what
+    this machine's scheduler makes of that CPU work: the *measured* bound
+    beside the ideal one of the machine-limit ratio (which assumes the cores
+    are packed perfectly)."""
+    from dynafed_contract.algorithms import CRC_LIKE
+    from dynafed_runtime.digests import new_digest
+
+    data = bytearray(os.urandom(buffer_mib * MiB))
+    views = [memoryview(data)[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
+    repeats = max(1, -(-size // len(data)))
+    groups = [[a for a in algorithms if a in CRC_LIKE]] + [[a] for a in algorithms if a not in CRC_LIKE]
+    groups = [g for g in groups if g]
+
+    def hash_memory(group: list[str]) -> None:
+        digests = [new_digest(a) for a in group]
+        for _ in range(repeats):
+            for view in views:
+                for digest in digests:
+                    digest.update(view)
+
+    def get(out: list[int]) -> None:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        total = 0
+        while chunk := body.read(MiB):
+            total += len(chunk)
+        out.append(total)
+
+    def run() -> int:
+        out: list[int] = []
+        threads = [threading.Thread(target=get, args=(out,))]
+        threads += [threading.Thread(target=hash_memory, args=(g,)) for g in groups]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(out)
+
+    return throughput(f"pack.{name}", f"raw GET beside the {name} digests in memory, concurrently (measured bound)",
+                      size, run, check=lambda n: _same(n, size))
+
+
 def rclone_hashsum(stores: Mapping[str, Mapping[str, str]], store: str, bucket: str, key: str, size: int,
                    algorithm: str, expected: str | None) -> Sampler:
     """``rclone hashsum <algo> --download`` on the object (process start included)."""

@@ -20,7 +20,7 @@ from bench import fixtures, ours, references
 from bench import report as reporting
 from bench.cpu import CpuMeter
 from bench.measure import Figure, MiB, Sampler, per_gib, per_request, run_rounds
-from bench.targets import SEVEN, evaluate
+from bench.targets import HEADLINE, SEVEN, evaluate
 
 GiB = 1024 * MiB
 BUCKET = "demo"
@@ -132,36 +132,35 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
         def rounds(samplers: list[Sampler], count: int, label: str) -> None:
             run_rounds(samplers, count, figures, log=_log, meter=meter, loads=loads, label=label)
 
-        _log("bench: 1 GiB reads and checksums, with the in-memory references, interleaved rounds")
-        samplers = list(references.in_memory_digests())
-        samplers += [per_gib(s, size) for s in (
-            references.raw_get_single(default, BUCKET, main_key, size, read_size=1 * MiB),
-            references.raw_get_single(default, BUCKET, main_key, size, read_size=8 * MiB),
-            references.raw_get_ranged(default, BUCKET, main_key, size, streams=8),
-        )]
-        for algorithm in SEVEN:
-            samplers.append(per_gib(ours.checksum_sampler(f"fn.{algorithm}", f"checksum {algorithm} via the function",
-                                                          checksum, BUCKET, main_key, size, [algorithm], expected),
-                                    size, "checksum"))
-        samplers.append(per_gib(ours.checksum_sampler("fn.seven", "checksum, all seven in one request", checksum,
-                                                      BUCKET, main_key, size, list(SEVEN), expected), size, "checksum"))
-        samplers.append(per_gib(ours.fan_out_sampler(str(state_dir), BUCKET, main_key, size, options.fan_out,
-                                                     expected), size, "checksum"))
-        for algorithm in ("md5", "sha256", "crc32"):
-            samplers.append(per_gib(references.rclone_hashsum(stores, "default", BUCKET, main_key, size, algorithm,
-                                                              expected[algorithm]), size))
-        rounds(samplers, options.runs, "checksums")
-
-        _log("bench: the straightforward function (1 MiB chunks, digests in turn)")
+        _log("bench: 1 GiB reads and checksums, the straightforward function and the references, "
+             "interleaved rounds")
         with fixtures.naive_function(repo, stack.stores_file, out_dir / "logs" / "naive.log") as (naive_url, pid):
             meter.add("naive", pid)
             naive = ours.FunctionCaller(naive_url)
-            naive_samplers = [
-                per_gib(ours.checksum_sampler(f"naive.{name}", f"straightforward function, {name}", naive, BUCKET,
-                                              main_key, size, algorithms, expected), size, "naive")
-                for name, algorithms in [*((a, [a]) for a in SEVEN), ("seven", list(SEVEN))]
-            ]
-            rounds(naive_samplers, options.runs, "straightforward function")
+            samplers = list(references.in_memory_digests())
+            samplers += [per_gib(s, size) for s in (
+                references.raw_get_single(default, BUCKET, main_key, size, read_size=1 * MiB),
+                references.raw_get_single(default, BUCKET, main_key, size, read_size=8 * MiB),
+                references.raw_get_ranged(default, BUCKET, main_key, size, streams=8),
+            )]
+            samplers += [per_gib(references.packed_bound(default, BUCKET, main_key, size, name, algorithms), size)
+                         for name, algorithms in HEADLINE.items()]
+            for name, algorithms in [*((a, [a]) for a in SEVEN), ("seven", list(SEVEN))]:
+                key, title = (f"fn.{name}", f"checksum {name} via the function") if name != "seven" else \
+                    ("fn.seven", "checksum, all seven in one request")
+                samplers.append(per_gib(ours.checksum_sampler(key, title, checksum, BUCKET, main_key, size,
+                                                              algorithms, expected), size, "checksum"))
+                # the straightforward function in the same rounds, right after ours: a CPU
+                # ratio of two series measured minutes apart would move with the load
+                samplers.append(per_gib(ours.checksum_sampler(f"naive.{name}", f"straightforward function, {name}",
+                                                              naive, BUCKET, main_key, size, algorithms, expected),
+                                        size, "naive"))
+            samplers.append(per_gib(ours.fan_out_sampler(str(state_dir), BUCKET, main_key, size, options.fan_out,
+                                                         expected), size, "checksum"))
+            for algorithm in ("md5", "sha256", "crc32"):
+                samplers.append(per_gib(references.rclone_hashsum(stores, "default", BUCKET, main_key, size,
+                                                                  algorithm, expected[algorithm]), size))
+            rounds(samplers, options.runs, "checksums")
             meter.remove("naive")
 
         _log("bench: small objects and the fresh-process baselines")
@@ -170,6 +169,8 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
         _guard(figures, "fn.small", "checksum of 4 KiB over HTTP", "ms",
                lambda: ours.small_latency(checksum, BUCKET, small_key, options.small_requests, small_expected,
                                           meter=meter))
+        _guard(figures, "fn.healthz", "GET /healthz over HTTP (the serving floor)", "ms",
+               lambda: ours.serving_floor(checksum, options.small_requests, meter=meter))
         rounds([per_request(references.fresh_process(stores["default"], BUCKET, small_key, small_expected), 1),
                 per_request(references.legacy_backend(str(state_dir), BUCKET, small_key, small_expected), 1)],
                options.fresh_runs, "fresh processes")

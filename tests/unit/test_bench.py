@@ -404,3 +404,15 @@ def test_sizing_rewrites_only_the_sized_values_of_a_manifest() -> None:
     assert '# Hashing releases the GIL\n              cpu: "3"\n              memory: 448Mi' in out
     assert "# why this target" in out and "periodSeconds: 1" in out
     assert apply_to_manifest(out, values) == out
+
+
+def test_machine_limit_names_the_measured_bound_when_the_run_has_it() -> None:
+    """A miss the same work without the function shares (raw GET beside the
+    digests in memory, ``pack.<name>``) is the machine's; the detail says both."""
+    figs = figures()
+    figs["pack.md5"] = fig("GB/s", [rate(x) for x in (1.9, 2.0, 2.1)], cpu=steady(3, client=1.8))
+    md5 = by_name(figs)["machine-limit ratio, checksum md5 (limit / measured wall time)"]
+    # ours 2.0 s/GiB (median of 2.0, 2.2, 2.0), the packed work 2.0, the ideal 1.6
+    assert "measured bound 2 s/GiB" in md5.detail
+    assert "ideal / measured bound 0.8" in md5.detail and "measured bound / ours 1" in md5.detail
+    assert md5.value == pytest.approx(1.6 / 2.0)  # the target itself is unchanged
