@@ -31,7 +31,7 @@ from dynafed_runtime import errors
 from dynafed_runtime.digests import DigestSet
 from dynafed_runtime.objects import ObjectInfo, head_object
 from functions.copy.multipart import Upload
-from functions.copy.plan import PartPlan
+from functions.copy.parts import PartPlan
 
 
 @dataclasses.dataclass

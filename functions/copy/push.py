@@ -51,7 +51,7 @@ from dynafed_runtime import errors
 from dynafed_runtime.credentials import ClientCredential
 from dynafed_runtime.digests import DigestSet
 from dynafed_runtime.objects import BufferPool
-from functions.copy.plan import PartPlan
+from functions.copy.parts import PartPlan
 from functions.copy.progress import ProgressReporter
 from functions.copy.run import Outcome
 from functions.copy.source import CopySource

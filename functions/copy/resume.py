@@ -15,7 +15,7 @@ import hashlib
 
 from functions.copy import multipart
 from functions.copy.jobs import Checkpoint
-from functions.copy.plan import PartPlan
+from functions.copy.parts import PartPlan
 from functions.copy.run import CopyRun
 from functions.copy.witness import WITNESS_PART, witness_body, witness_etag
 

@@ -21,12 +21,11 @@ from dynafed_contract.copy import COMPLETED, IN_PROGRESS
 from dynafed_runtime import errors
 from dynafed_runtime.objects import head_object
 from functions.copy import create_only, multipart
-from functions.copy.plan import Part, PartPlan
+from functions.copy.parts import Part, PartPlan, PartScheduler
 from functions.copy.resume import open_upload
 from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.source import S3Source
 from functions.copy.verify import remove_if_ours, server_side_checks
-from functions.copy.workers import WorkerGroup
 
 SINGLE = "server-side"
 MULTIPART = "server-side-multipart"
@@ -73,31 +72,20 @@ def copy_multipart(run: CopyRun, source: S3Source, plan: PartPlan) -> Outcome:
     run.on_start(StartInfo(resumed=bool(checkpoint.etags), bytes_done=checkpoint.bytes_done,
                            parts_total=plan.count, part_size=plan.part_size))
     todo = [p for p in plan.parts() if p.number not in checkpoint.etags]
+    scheduler = PartScheduler(todo, time_left=run.time_left)
     lock = threading.Lock()
-    group = WorkerGroup()
-    claimed = [0]
 
-    def claim() -> Part | None:
+    def work(part: Part) -> None:
+        etag = _upload_part_copy(run.dest_client, checkpoint.upload, source, part)
         with lock:
-            if group.stop.is_set() or not todo:
-                return None
-            if claimed[0] and not run.time_left():
-                return None
-            claimed[0] += 1
-            return todo.pop(0)
-
-    def work() -> None:
-        while (part := claim()) is not None:
-            etag = _upload_part_copy(run.dest_client, checkpoint.upload, source, part)
-            with lock:
-                checkpoint.etags[part.number] = etag
-            run.reporter.advance(part.size)
+            checkpoint.etags[part.number] = etag
+        run.reporter.advance(part.size)
 
     try:
         if todo:
-            group.run(min(run.settings.server_side_concurrency, len(todo)), work, "copy-part")
-        if group.error is not None:
-            raise group.error
+            scheduler.run(min(run.settings.server_side_concurrency, len(todo)), work, "copy-part")
+        if scheduler.error is not None:
+            raise scheduler.error
         if len(checkpoint.etags) < plan.count:
             run.jobs.put(checkpoint)
             return Outcome(IN_PROGRESS, MULTIPART, checkpoint.bytes_done, parts_done=len(checkpoint.etags),

@@ -45,7 +45,7 @@ from functions.copy import binding, server_side, verify
 from functions.copy.empty import put_empty
 from functions.copy.http_source import HttpSource
 from functions.copy.jobs import JobTable, check_overwrite, head_destination, present_checksum
-from functions.copy.plan import plan_parts
+from functions.copy.parts import plan_parts
 from functions.copy.progress import ProgressReporter, event_publisher
 from functions.copy.push import STRATEGY as HTTP_PUT
 from functions.copy.push import HttpDestination, copy_push, present_at

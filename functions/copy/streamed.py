@@ -31,11 +31,10 @@ from dynafed_runtime.objects import BufferPool, head_object
 from dynafed_runtime.writeback import write_metadata
 from functions.copy import create_only, multipart
 from functions.copy.jobs import Checkpoint
-from functions.copy.plan import Part, PartPlan, parts_in_flight
+from functions.copy.parts import Part, PartPlan, PartScheduler, parts_in_flight
 from functions.copy.resume import md5_hex, open_upload
 from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.verify import remove_if_ours, require_equal
-from functions.copy.workers import WorkerGroup
 
 log = logging.getLogger("dynafed_fn.copy.stream")
 
@@ -90,74 +89,45 @@ def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
     # bytearrays glibc kept them (tests/soak/copy_memory.py: idle RSS 465 -> 103 MiB)
     pool = BufferPool(workers, plan.part_size, mapped=True)
     reader = run.source.reader(pool, plan.part(first).start)
-    group = WorkerGroup()
-    group.on_halt(pool.close)
-    group.on_halt(reader.cancel)
+    pinned = run.source.tag is not None
+    # an unpinned source cannot resume: only the caller's disconnect ends it early
+    scheduler = PartScheduler(plan.parts(first), uploaded=counted,
+                              time_left=run.time_left if pinned else lambda: not run.cancel.is_set())
+    scheduler.on_halt(pool.close)
+    scheduler.on_halt(reader.cancel)
     lock = threading.Lock()
-    turn = threading.Condition()
-    state = {"next": first, "new": 0, "digested": checkpoint.digested}
-    unpinned = run.source.tag is None  # cannot resume: do not stop at the slice's end
 
-    def claim() -> Part | None:
-        # Every request moves at least one part that was not uploaded yet, so
-        # even a resume that must first re-read the uploaded prefix (to rebuild
-        # the digest) makes progress; after that the slice's end stops it.
-        with lock:
-            if group.stop.is_set() or state["next"] > plan.count:
-                return None
-            if state["new"] and run.cancel.is_set():
-                return None
-            if state["new"] and not unpinned and not run.time_left():
-                return None
-            part = plan.part(state["next"])
-            state["next"] += 1
-            if part.number not in counted:
-                state["new"] += 1
-            return part
-
-    def digest_in_order(part: Part, view: memoryview) -> None:
-        with turn:
-            while state["digested"] != part.number - 1:
-                if group.stop.is_set():
-                    raise errors.InternalError("copy halted")
-                turn.wait(0.5)
-        digests.update(view)
-        with turn:
-            state["digested"] = part.number
-            turn.notify_all()
-
-    def work() -> None:
-        while (part := claim()) is not None:
-            view = reader.read(part)
-            try:
-                run.on_read(part.size)
-                digest_in_order(part, view)
-                md5 = hashlib.md5(view).digest()  # noqa: S324 - S3's Content-MD5
-                known = checkpoint.etags.get(part.number)
-                if known is None or md5_hex(known) != md5.hex():
-                    etag = multipart.upload_part(run.dest_client, checkpoint.upload, part.number,
-                                                 multipart.PartBody(view),
-                                                 base64.b64encode(md5).decode())
-                    if md5_hex(etag) not in (None, md5.hex()):
-                        raise errors.UpstreamError(f"storage acknowledged part {part.number} of "
-                                                   f"{checkpoint.upload.what} with a foreign ETag")
-                    run.on_written(part.size)
-                    with lock:
-                        checkpoint.etags[part.number] = etag
+    def work(part: Part) -> None:
+        view = reader.read(part)
+        try:
+            run.on_read(part.size)
+            with scheduler.turn(part):  # the digest takes the parts in order
+                digests.update(view)
+            md5 = hashlib.md5(view).digest()  # noqa: S324 - S3's Content-MD5
+            known = checkpoint.etags.get(part.number)
+            if known is None or md5_hex(known) != md5.hex():
+                etag = multipart.upload_part(run.dest_client, checkpoint.upload, part.number,
+                                             multipart.PartBody(view), base64.b64encode(md5).decode())
+                if md5_hex(etag) not in (None, md5.hex()):
+                    raise errors.UpstreamError(f"storage acknowledged part {part.number} of "
+                                               f"{checkpoint.upload.what} with a foreign ETag")
+                run.on_written(part.size)
                 with lock:
-                    checkpoint.md5s[part.number] = md5
-                if part.number not in counted:
-                    run.reporter.advance(part.size)
-            finally:
-                pool.put(view.obj)  # type: ignore[arg-type]
+                    checkpoint.etags[part.number] = etag
+            with lock:
+                checkpoint.md5s[part.number] = md5
+            if part.number not in counted:
+                run.reporter.advance(part.size)
+        finally:
+            pool.put(view.obj)  # type: ignore[arg-type]
 
     try:
-        group.run(workers, work, "copy-part")
+        scheduler.run(workers, work, "copy-part")
     finally:
         reader.close()
-    checkpoint.digested = state["digested"]
-    if group.error is not None:
-        raise group.error
+    checkpoint.digested = scheduler.passed
+    if scheduler.error is not None:
+        raise scheduler.error
     return checkpoint.digested >= plan.count
 
 

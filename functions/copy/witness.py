@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from functions.copy.plan import MAX_PARTS
+from functions.copy.parts import MAX_PARTS
 
 WITNESS_PART = MAX_PARTS
 _MAGIC = "dynafed-fn copy witness v1"

@@ -9,7 +9,7 @@ from dynafed_runtime import errors
 from dynafed_runtime.objects import ObjectInfo
 from functions.copy.jobs import Checkpoint, JobTable, check_overwrite, present_checksum
 from functions.copy.multipart import Upload, expected_etag
-from functions.copy.plan import PartPlan
+from functions.copy.parts import PartPlan
 from functions.copy.witness import witness_body, witness_etag
 
 

@@ -1,19 +1,25 @@
-"""Multipart plans: S3's part limits hold for every object size."""
+"""Parts: S3's part limits hold for every object size; the part scheduler
+hands parts out in order, moves at least one new part per slice and stops
+its threads together."""
 from __future__ import annotations
+
+import threading
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dynafed_runtime import errors
-from functions.copy.plan import (
+from functions.copy.parts import (
     MAX_DATA_PARTS,
     MAX_OBJECT,
     MAX_PART,
     MAX_PARTS,
     MIN_PART,
+    Cancelled,
     MiB,
     PartPlan,
+    PartScheduler,
     parts_in_flight,
     plan_parts,
 )
@@ -91,3 +97,92 @@ def test_witness_part_number_is_never_a_data_part():
 ])
 def test_parts_in_flight_follow_the_memory_budget(part, wanted, budget, expected):
     assert parts_in_flight(part, wanted, budget) == expected
+
+
+def _moved(scheduler: PartScheduler, threads: int = 1) -> list[int]:
+    numbers: list[int] = []
+    lock = threading.Lock()
+
+    def work(part) -> None:
+        with lock:
+            numbers.append(part.number)
+
+    scheduler.run(threads, work, "test-part")
+    return numbers
+
+
+def test_the_scheduler_hands_out_every_part_in_order():
+    plan = PartPlan(10 * MiB, 5 * MiB)
+    assert _moved(PartScheduler(plan.parts(), time_left=lambda: True)) == list(range(1, plan.count + 1))
+
+
+def test_a_slice_without_time_still_moves_one_new_part():
+    plan = PartPlan(20, 5)
+    assert _moved(PartScheduler(plan.parts(), time_left=lambda: False)) == [1]
+
+
+def test_parts_the_upload_held_do_not_count_as_progress():
+    # a streamed resume re-reads parts 1 and 2 (to rebuild its digest): the first new part is 3
+    plan = PartPlan(20, 5)
+    assert _moved(PartScheduler(plan.parts(), uploaded={1, 2}, time_left=lambda: False)) == [1, 2, 3]
+
+
+def test_the_slice_ends_between_parts():
+    plan = PartPlan(40, 5)
+    left = iter([True, True, False])
+    assert _moved(PartScheduler(plan.parts(), time_left=lambda: next(left))) == [1, 2, 3]
+
+
+def test_the_first_failure_halts_every_thread_and_is_kept():
+    plan = PartPlan(100, 5)
+    woken: list[bool] = []
+    scheduler = PartScheduler(plan.parts(), time_left=lambda: True)
+    scheduler.on_halt(lambda: woken.append(True))
+    seen: list[int] = []
+
+    def work(part) -> None:
+        seen.append(part.number)
+        if part.number == 2:
+            raise ValueError("part 2")
+
+    scheduler.run(1, work, "test-part")
+    assert seen == [1, 2] and woken == [True]
+    assert isinstance(scheduler.error, ValueError) and scheduler.stop.is_set()
+    assert scheduler.claim() is None
+
+
+def test_a_worker_woken_by_halt_is_no_failure():
+    scheduler = PartScheduler(PartPlan(10, 5).parts(), time_left=lambda: True)
+
+    def work(part) -> None:
+        raise Cancelled()
+
+    scheduler.run(2, work, "test-part")
+    assert scheduler.error is None
+
+
+def test_turns_pass_in_plan_order_whatever_the_threads_finish_first():
+    plan = PartPlan(40, 5)
+    scheduler = PartScheduler(plan.parts(3), time_left=lambda: True)
+    assert scheduler.passed == 2
+    order: list[int] = []
+
+    def work(part) -> None:
+        with scheduler.turn(part):
+            order.append(part.number)
+
+    scheduler.run(4, work, "test-part")
+    assert order == list(range(3, plan.count + 1)) and scheduler.passed == plan.count
+
+
+def test_a_turn_that_fails_does_not_pass_and_halting_frees_the_waiters():
+    plan = PartPlan(40, 5)
+    scheduler = PartScheduler(plan.parts(), time_left=lambda: True)
+
+    def work(part) -> None:
+        with scheduler.turn(part):
+            if part.number == 1:
+                raise ValueError("part 1")
+
+    scheduler.run(4, work, "test-part")
+    assert scheduler.passed == 0 and isinstance(scheduler.error, ValueError)
