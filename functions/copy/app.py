@@ -59,7 +59,7 @@ def make_handler(settings: CopySettings, jobs: JobTable, *, event_slice_seconds:
         if not wants_ndjson():
             with job_ids():
                 return service.execute(prepared)
-        first = {"type": "started", "job_id": prepared.job_id, "strategy": prepared.strategy,
+        first = {"type": "started", "job_id": prepared.job_id, "strategy": prepared.strategy.value,
                  "total": prepared.total}
 
         def work(publish: Any, cancel: threading.Event) -> dict[str, Any]:

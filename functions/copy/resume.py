@@ -13,10 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 
+from dynafed_contract.copy import Strategy
 from functions.copy import multipart
+from functions.copy.engine import CopyRun
 from functions.copy.jobs import Checkpoint
 from functions.copy.parts import PartPlan
-from functions.copy.run import CopyRun
 from functions.copy.witness import WITNESS_PART, witness_body, witness_etag
 
 
@@ -26,7 +27,7 @@ def md5_hex(etag: str) -> str | None:
     return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
 
 
-def open_upload(run: CopyRun, plan: PartPlan, strategy: str) -> Checkpoint:
+def open_upload(run: CopyRun, plan: PartPlan, strategy: Strategy) -> Checkpoint:
     """This job's upload and what it holds. Without a source tag (an http
     source with no ETag/Last-Modified) nothing can be resumed safely."""
     client, dest = run.dest_client, run.destination

@@ -24,26 +24,23 @@ import hashlib
 import logging
 import threading
 
-from dynafed_contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_contract.copy import COMPLETED, IN_PROGRESS, Strategy
 from dynafed_runtime import errors
 from dynafed_runtime.digests import DigestSet
 from dynafed_runtime.objects import BufferPool, head_object
 from dynafed_runtime.writeback import write_metadata
 from functions.copy import create_only, multipart
+from functions.copy.engine import CopyRun, Outcome, StartInfo
 from functions.copy.jobs import Checkpoint
 from functions.copy.parts import Part, PartPlan, PartScheduler, parts_in_flight
 from functions.copy.resume import md5_hex, open_upload
-from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.verify import remove_if_ours, require_equal
 
 log = logging.getLogger("dynafed_fn.copy.stream")
 
-STRATEGY = "stream"
-
-
 def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
     """Run (or resume) a streamed copy for at most the request's slice."""
-    checkpoint = open_upload(run, plan, STRATEGY)
+    checkpoint = open_upload(run, plan, Strategy.STREAM)
     if checkpoint.digests is None:
         checkpoint.digests, checkpoint.digested = DigestSet([run.algorithm]), 0
     resumed = bool(checkpoint.etags) or checkpoint.digested > 0
@@ -64,7 +61,7 @@ def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
                                          "ETag or Last-Modified cannot be resumed")
     if not finished:
         run.jobs.put(checkpoint)
-        return Outcome(IN_PROGRESS, STRATEGY, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
+        return Outcome(IN_PROGRESS, Strategy.STREAM, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
                        parts_total=plan.count, part_size=plan.part_size)
     run.jobs.drop(run.job_id)
     try:
@@ -158,7 +155,7 @@ def _finish(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> Outcome:
     written = run.reference is not None
     if not written:
         etag, written = _write_back(run, etag, checksum)
-    return Outcome(COMPLETED, STRATEGY, plan.size, checksum=checksum, etag=etag, parts_done=plan.count,
+    return Outcome(COMPLETED, Strategy.STREAM, plan.size, checksum=checksum, etag=etag, parts_done=plan.count,
                    parts_total=plan.count, part_size=plan.part_size, verified_by=verified_by, written=written)
 
 

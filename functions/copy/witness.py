@@ -34,7 +34,7 @@ def witness_body(*, job_id: str, strategy: str, source_tag: str, size: int, part
     """The witness content (deterministic for equal inputs)."""
     document = {
         "job_id": job_id,
-        "strategy": strategy,
+        "strategy": str(strategy),  # a Strategy: its value
         "source": source_tag,
         "size": size,
         "part_size": part_size,
