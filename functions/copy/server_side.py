@@ -24,7 +24,6 @@ from dynafed_runtime.objects import head_object
 from functions.copy import create_only, multipart
 from functions.copy.engine import CopyRun, Outcome, StartInfo
 from functions.copy.parts import Part, PartPlan, PartScheduler, plan_parts
-from functions.copy.resume import open_upload
 from functions.copy.source import S3Source
 from functions.copy.verify import remove_if_ours, require_equal, server_side_checks
 
@@ -94,7 +93,7 @@ def copy_single(run: CopyRun, source: S3Source) -> Outcome:
 def copy_multipart(run: CopyRun, source: S3Source, plan: PartPlan) -> Outcome:
     """UploadPartCopy parts for at most the request's slice."""
     assert run.reference is not None, "the checksum is known before a server-side copy"
-    checkpoint = open_upload(run, plan, Strategy.SERVER_SIDE_MULTIPART)
+    checkpoint = multipart.open_upload(run, plan, Strategy.SERVER_SIDE_MULTIPART)
     run.reporter.reach(checkpoint.bytes_done)
     run.on_start(StartInfo(resumed=bool(checkpoint.etags), bytes_done=checkpoint.bytes_done,
                            parts_total=plan.count, part_size=plan.part_size))

@@ -41,10 +41,20 @@ from dynafed_runtime.app import FunctionContext
 from dynafed_runtime.incoming import Incoming
 from dynafed_runtime.objects import head_object
 from dynafed_runtime.stores import Store
-from functions.copy import binding, server_side, verify
+from functions.copy import server_side, verify
 from functions.copy.engine import CopyRun, Outcome, StartInfo, choose_strategy, put_empty
 from functions.copy.http_source import HttpSource
-from functions.copy.jobs import JobTable, check_overwrite, head_destination, present_checksum
+from functions.copy.jobs import (
+    JOB_REQUEST_METADATA,
+    Bindings,
+    JobTable,
+    Registry,
+    check_destination,
+    check_overwrite,
+    head_destination,
+    present_checksum,
+    request_identity,
+)
 from functions.copy.parts import plan_parts
 from functions.copy.progress import ProgressReporter, event_publisher
 from functions.copy.push import HttpDestination, copy_push, present_at
@@ -120,11 +130,11 @@ class CopyService:
         #: push jobs this worker completed: job id -> (size, checksum) (bounded, oldest dropped)
         self._pushed: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
         self._pushed_lock = threading.Lock()
-        self.bindings = binding.Bindings(ttl=settings.checkpoint_ttl)
-        self.registry: binding.Registry | None = None
+        self.bindings = Bindings(ttl=settings.checkpoint_ttl)
+        self.registry: Registry | None = None
         if settings.job_registry is not None:
             store_name, bucket = settings.job_registry
-            self.registry = binding.Registry(ctx.client(store_name), bucket)
+            self.registry = Registry(ctx.client(store_name), bucket)
 
     # -- prepare ---------------------------------------------------------------
 
@@ -195,8 +205,8 @@ class CopyService:
                         push=target, replace=exists and present is None)
 
     def _bind(self, job_id: str, request: CopyRequest) -> None:
-        """Bind the job id to this request's source and destination (binding.py)."""
-        identity = binding.request_identity(request)
+        """Bind the job id to this request's source and destination (jobs.py)."""
+        identity = request_identity(request)
         self.bindings.bind(job_id, identity)
         if self.registry is not None:
             self.registry.bind(job_id, identity)
@@ -211,9 +221,9 @@ class CopyService:
         source, source_store = self._open_source(request)
         try:
             dest_info = head_destination(dest_client, request.destination)
-            identity = binding.request_identity(request)
+            identity = request_identity(request)
             if dest_info is not None:
-                binding.check_destination(dest_info.metadata, job_id=job_id, identity=identity)
+                check_destination(dest_info.metadata, job_id=job_id, identity=identity)
             algorithm = request.verify
             reference = source.stored.get(algorithm)
             present = present_checksum(dest_info, size=source.size, algorithm=algorithm, reference=reference,
@@ -232,7 +242,7 @@ class CopyService:
                         reference=reference,
                         metadata={**destination_metadata(source, job_id=job_id, algorithm=request.verify,
                                                          reference=reference),
-                                  binding.JOB_REQUEST_METADATA: identity},
+                                  JOB_REQUEST_METADATA: identity},
                         present=present, ours=ours, started=started)
 
     # -- execute ---------------------------------------------------------------

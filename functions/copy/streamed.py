@@ -31,16 +31,14 @@ from dynafed_runtime.objects import BufferPool, head_object
 from dynafed_runtime.writeback import write_metadata
 from functions.copy import create_only, multipart
 from functions.copy.engine import CopyRun, Outcome, StartInfo
-from functions.copy.jobs import Checkpoint
 from functions.copy.parts import Part, PartPlan, PartScheduler, parts_in_flight
-from functions.copy.resume import md5_hex, open_upload
 from functions.copy.verify import remove_if_ours, require_equal
 
 log = logging.getLogger("dynafed_fn.copy.stream")
 
 def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
     """Run (or resume) a streamed copy for at most the request's slice."""
-    checkpoint = open_upload(run, plan, Strategy.STREAM)
+    checkpoint = multipart.open_upload(run, plan, Strategy.STREAM)
     if checkpoint.digests is None:
         checkpoint.digests, checkpoint.digested = DigestSet([run.algorithm]), 0
     resumed = bool(checkpoint.etags) or checkpoint.digested > 0
@@ -71,7 +69,7 @@ def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
         raise
 
 
-def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
+def _transfer(run: CopyRun, plan: PartPlan, checkpoint: multipart.Checkpoint) -> bool:
     """Move parts until done, the slice ends or something fails; True when
     every part is uploaded and digested."""
     assert checkpoint.digests is not None
@@ -102,10 +100,10 @@ def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
                 digests.update(view)
             md5 = hashlib.md5(view).digest()  # noqa: S324 - S3's Content-MD5
             known = checkpoint.etags.get(part.number)
-            if known is None or md5_hex(known) != md5.hex():
+            if known is None or multipart.md5_hex(known) != md5.hex():
                 etag = multipart.upload_part(run.dest_client, checkpoint.upload, part.number,
                                              multipart.PartBody(view), base64.b64encode(md5).decode())
-                if md5_hex(etag) not in (None, md5.hex()):
+                if multipart.md5_hex(etag) not in (None, md5.hex()):
                     raise errors.UpstreamError(f"storage acknowledged part {part.number} of "
                                                f"{checkpoint.upload.what} with a foreign ETag")
                 run.on_written(part.size)
@@ -128,7 +126,7 @@ def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
     return checkpoint.digested >= plan.count
 
 
-def _finish(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> Outcome:
+def _finish(run: CopyRun, plan: PartPlan, checkpoint: multipart.Checkpoint) -> Outcome:
     assert checkpoint.digests is not None
     checksum = checkpoint.digests.hexdigests()[run.algorithm]
     require_equal(run.algorithm, checksum, run.reference, run.source.what)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dynafed_runtime import errors
+from functions.copy.multipart import WITNESS_PART
 from functions.copy.parts import (
     MAX_DATA_PARTS,
     MAX_OBJECT,
@@ -23,7 +24,6 @@ from functions.copy.parts import (
     parts_in_flight,
     plan_parts,
 )
-from functions.copy.witness import WITNESS_PART
 
 
 @given(size=st.integers(min_value=1, max_value=MAX_OBJECT),
