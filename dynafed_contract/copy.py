@@ -9,6 +9,7 @@ The destination's open multipart upload is the checkpoint between requests.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -21,11 +22,24 @@ from dynafed_contract.url_headers import parse_client_certificate, parse_headers
 #: ``auto`` verifies by the best means available; ``full`` also re-reads the
 #: destination after the copy and compares its digest.
 VERIFY_MODES = ("auto", "full")
-#: ``server-side``: one CopyObject; ``server-side-multipart``: UploadPartCopy
-#: parts; ``stream``: bytes through the function into a multipart upload;
-#: ``put-empty``: a zero-byte object (one PutObject); ``http-put``: one
-#: streamed PUT to an http(s)/WebDAV destination (push).
-STRATEGIES = ("server-side", "server-side-multipart", "stream", "put-empty", "http-put")
+
+
+class Strategy(enum.StrEnum):
+    """How a copy moves its bytes (the result's and the started event's ``strategy``)."""
+
+    #: one CopyObject within a store
+    SERVER_SIDE = "server-side"
+    #: UploadPartCopy parts within a store
+    SERVER_SIDE_MULTIPART = "server-side-multipart"
+    #: bytes through the function into a multipart upload
+    STREAM = "stream"
+    #: a zero-byte object (one PutObject)
+    PUT_EMPTY = "put-empty"
+    #: one streamed PUT to an http(s)/WebDAV destination (push)
+    HTTP_PUT = "http-put"
+
+
+STRATEGIES = tuple(strategy.value for strategy in Strategy)
 COMPLETED = "completed"
 ALREADY_PRESENT = "already-present"
 IN_PROGRESS = "in-progress"

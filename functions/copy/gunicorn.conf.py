@@ -18,6 +18,6 @@ globals().update(settings(os.environ, default_threads=4))
 
 def post_worker_init(worker):  # gunicorn server hook
     """On SIGTERM, running copies end their slice at the next part boundary."""
-    from functions.copy.drain import install
+    from functions.copy.app import install_drain
 
-    install(worker)
+    install_drain(worker)

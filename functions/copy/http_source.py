@@ -36,7 +36,7 @@ from dynafed_net.pinned_http import pinned_session, resolve_addresses
 from dynafed_runtime import errors
 from dynafed_runtime.credentials import ClientCredential
 from dynafed_runtime.objects import BufferPool
-from functions.copy.plan import Part
+from functions.copy.parts import Cancelled, Part
 
 log = logging.getLogger("dynafed_fn.copy.http")
 
@@ -45,10 +45,6 @@ MAX_RESUMES = 3
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 
 Resolver = Callable[[str, int], Sequence[str]]
-
-
-class Cancelled(Exception):
-    """The copy is stopping; a reader waiting for its turn gives up."""
 
 
 # --- policy -----------------------------------------------------------------

@@ -1,24 +1,59 @@
-"""S3 multipart-upload plumbing shared by the streamed and server-side copies.
+"""The job's multipart upload: S3 plumbing, the witness part that names it,
+the checkpoint it is, and how a request finds (or starts) it.
 
 An object appears only at CompleteMultipartUpload, so an open upload is both
 the atomicity guarantee (nothing partial is ever visible) and the checkpoint
 between the requests of a long job (ListParts says what is done). Every
 call's errors are translated here, through ``errors.translate``.
+
+**The witness part.** S3 cannot return the metadata of an open multipart
+upload (neither ListMultipartUploads nor ListParts shows it), yet a resumed
+request must know that an upload on the destination key was created by
+*this* job, for *this* version of the source, with *this* part size and
+*this* destination metadata — otherwise completing it could publish bytes of
+two source versions or wrong checksum metadata. So right after
+CreateMultipartUpload the job uploads a tiny part number 10,000 whose content
+is a canonical description of all of that. Its ETag (the MD5 of the part, as
+ListParts shows it) is recomputed by any later request from the same inputs
+and compared: a match proves the upload's identity. The witness is never
+listed in CompleteMultipartUpload, so it is not part of the object. Stores
+whose part ETags are not the part's MD5 (e.g. SSE-KMS) never match: such
+jobs start a new upload instead of resuming, and the old one is left to
+cleanup.
+
+**Resuming** (``open_upload``, shared by the streamed and the server-side
+multipart copies). Order of preference: this worker's checkpoint (still
+matching the witness, and the upload still open per ListParts), then an open
+upload on the destination key whose witness part proves it is this job's for
+this source version (another worker, or this one after a restart), else a new
+upload with a fresh witness. An upload that turns out to be someone else's
+or stale is never touched: cleanup aborts it by age.
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
 import io
+import json
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from dynafed_contract.copy import Strategy
 from dynafed_runtime import errors
+from dynafed_runtime.digests import DigestSet
 from functions.copy import create_only
-from functions.copy.witness import WITNESS_PART
+from functions.copy.parts import MAX_PARTS, PartPlan
+
+if TYPE_CHECKING:  # engine.py imports this module (through jobs.py) at run time
+    from functions.copy.engine import CopyRun
 
 log = logging.getLogger("dynafed_fn.copy.multipart")
 
+#: the witness's part number: the last one S3 allows (plans stop below it)
+WITNESS_PART = MAX_PARTS
+_MAGIC = "dynafed-fn copy witness v1"
 #: uploads on one key examined when looking for a job's witness
 MAX_CANDIDATES = 20
 
@@ -38,6 +73,29 @@ class Upload:
 class ListedPart:
     etag: str
     size: int
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """Where a job stopped on this worker."""
+
+    job_id: str
+    #: ETag of the witness part: the identity of the upload (module docstring)
+    witness: str
+    upload: Upload
+    plan: PartPlan
+    #: part number -> ETag of the parts the upload holds
+    etags: dict[int, str]
+    #: part number -> MD5 (digest) of the part, when known
+    md5s: dict[int, bytes]
+    #: running digest over parts 1..digested (streamed copies only)
+    digests: DigestSet | None = None
+    digested: int = 0
+    touched: float = 0.0
+
+    @property
+    def bytes_done(self) -> int:
+        return self.plan.bytes_of(self.etags)
 
 
 class PartBody(io.RawIOBase):
@@ -221,6 +279,74 @@ def abort(client: Any, upload: Upload) -> bool:
 
 def expected_etag(part_md5s: list[bytes]) -> str:
     """The ETag S3 gives a multipart object: MD5 of the concatenated part MD5s, ``-N``."""
-    import hashlib
-
     return f'"{hashlib.md5(b"".join(part_md5s)).hexdigest()}-{len(part_md5s)}"'  # noqa: S324
+
+
+# -- the witness -------------------------------------------------------------
+
+def witness_body(*, job_id: str, strategy: str, source_tag: str, size: int, part_size: int,
+                 metadata: Mapping[str, str], headers: Mapping[str, Any]) -> bytes:
+    """The witness content (deterministic for equal inputs)."""
+    document = {
+        "job_id": job_id,
+        "strategy": str(strategy),  # a Strategy's value: the body stays what it was with plain strings
+        "source": source_tag,
+        "size": size,
+        "part_size": part_size,
+        "metadata": dict(sorted(metadata.items())),
+        "headers": {k: str(v) for k, v in sorted(headers.items())},
+    }
+    return (_MAGIC + "\n" + json.dumps(document, sort_keys=True, separators=(",", ":"))).encode()
+
+
+def witness_etag(body: bytes) -> str:
+    """The part ETag S3 reports for ``body`` (quoted MD5 hex)."""
+    return f'"{hashlib.md5(body).hexdigest()}"'  # noqa: S324 - S3's part ETag, not security
+
+
+# -- resuming ----------------------------------------------------------------
+
+def md5_hex(etag: str) -> str | None:
+    """The MD5 an ETag stands for, when it is a plain (single-part) one."""
+    value = etag.strip('"').lower()
+    return value if len(value) == 32 and all(c in "0123456789abcdef" for c in value) else None
+
+
+def open_upload(run: CopyRun, plan: PartPlan, strategy: Strategy) -> Checkpoint:
+    """This job's upload and what it holds. Without a source tag (an http
+    source with no ETag/Last-Modified) nothing can be resumed safely."""
+    client, dest = run.dest_client, run.destination
+    body = witness_body(job_id=run.job_id, strategy=strategy, source_tag=str(run.source.tag), size=plan.size,
+                        part_size=plan.part_size, metadata=run.metadata, headers=run.headers)
+    witness = witness_etag(body)
+    pinned = run.source.tag is not None
+    checkpoint = run.jobs.get(run.job_id) if pinned else None
+    if checkpoint is not None and (checkpoint.witness != witness or checkpoint.plan != plan
+                                   or (checkpoint.upload.bucket, checkpoint.upload.key) != (dest.bucket, dest.key)):
+        checkpoint = None
+    if checkpoint is not None:
+        listed = list_parts(client, checkpoint.upload)
+        if listed is None:  # aborted (cleanup) or completed by another request meanwhile
+            checkpoint = None
+        else:
+            listed.pop(WITNESS_PART, None)
+            checkpoint.etags = {n: p.etag for n, p in listed.items()}
+            checkpoint.md5s = {n: m for n, m in checkpoint.md5s.items()
+                               if md5_hex(checkpoint.etags.get(n, "")) == m.hex()}
+            if any(n not in checkpoint.md5s for n in range(1, checkpoint.digested + 1)):
+                checkpoint.digests, checkpoint.digested = None, 0  # a digested part changed: rebuild
+    if checkpoint is None and pinned:
+        found = find_by_witness(client, dest.bucket, dest.key, witness)
+        if found is not None:
+            upload, listed = found
+            checkpoint = Checkpoint(run.job_id, witness, upload, plan, {n: p.etag for n, p in listed.items()}, {})
+    if checkpoint is None:
+        upload = create(client, dest.bucket, dest.key, run.metadata, run.headers)
+        try:
+            upload_part(client, upload, WITNESS_PART, body,
+                        base64.b64encode(hashlib.md5(body).digest()).decode())  # noqa: S324
+        except BaseException:
+            abort(client, upload)
+            raise
+        checkpoint = Checkpoint(run.job_id, witness, upload, plan, {}, {})
+    return checkpoint

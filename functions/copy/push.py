@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from dynafed_contract.copy import COMPLETED, UrlDestination
+from dynafed_contract.copy import COMPLETED, Strategy, UrlDestination
 from dynafed_contract.digest_fields import encode_member, stated_digests, want_headers
 from dynafed_contract.errors import ErrorCode
 from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
@@ -51,15 +51,14 @@ from dynafed_runtime import errors
 from dynafed_runtime.credentials import ClientCredential
 from dynafed_runtime.digests import DigestSet
 from dynafed_runtime.objects import BufferPool
-from functions.copy.plan import PartPlan
+from functions.copy.engine import Outcome
+from functions.copy.parts import PartPlan
 from functions.copy.progress import ProgressReporter
-from functions.copy.run import Outcome
 from functions.copy.source import CopySource
 from functions.copy.verify import require_equal
 
 log = logging.getLogger("dynafed_fn.copy.push")
 
-STRATEGY = "http-put"
 READ_CHUNK = 1024 * 1024
 
 
@@ -367,8 +366,9 @@ def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPla
         if body is not None:
             body.close()
     parts = plan.count if plan is not None else 0
-    return Outcome(COMPLETED, STRATEGY, size, checksum=checksum, etag=etag, parts_done=parts, parts_total=parts,
-                   part_size=plan.part_size if plan is not None else 0, verified_by=verified_by, written=False)
+    return Outcome(COMPLETED, Strategy.HTTP_PUT, size, checksum=checksum, etag=etag, parts_done=parts,
+                   parts_total=parts, part_size=plan.part_size if plan is not None else 0, verified_by=verified_by,
+                   written=False)
 
 
 def _remove(destination: HttpDestination) -> None:

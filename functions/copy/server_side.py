@@ -17,19 +17,44 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from dynafed_contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_contract.copy import COMPLETED, IN_PROGRESS, Strategy
 from dynafed_runtime import errors
+from dynafed_runtime.hashing import digest_object
 from dynafed_runtime.objects import head_object
 from functions.copy import create_only, multipart
-from functions.copy.plan import Part, PartPlan
-from functions.copy.resume import open_upload
-from functions.copy.run import CopyRun, Outcome, StartInfo
+from functions.copy.engine import CopyRun, Outcome, StartInfo
+from functions.copy.parts import Part, PartPlan, PartScheduler, plan_parts
 from functions.copy.source import S3Source
-from functions.copy.verify import remove_if_ours, server_side_checks
-from functions.copy.workers import WorkerGroup
+from functions.copy.verify import remove_if_ours, require_equal, server_side_checks
 
-SINGLE = "server-side"
-MULTIPART = "server-side-multipart"
+
+def copy_server_side(run: CopyRun, source: S3Source, strategy: Strategy) -> Outcome:
+    """A server-side copy (``server-side`` or ``server-side-multipart``), with
+    the checksum the destination will carry made sure of first."""
+    settings = run.settings
+    stated_only = run.reference is not None and run.algorithm in source.info.metadata
+    read = run.reference is None or (stated_only and not settings.trust_stored_checksums)
+    if read:
+        # A server-side copy moves no bytes through here, so the checksum the
+        # destination carries and the answer calls verified comes from one pinned
+        # read of the source: never from an x-amz-meta value nobody checked (a
+        # wrong one is CHECKSUM_MISMATCH before anything is written, as when
+        # streaming). Only a checksum the store computed itself is taken as is,
+        # or a stored one when the operator says so (trust_stored_checksums).
+        computed = digest_object(source.client, source.info, [run.algorithm], on_bytes=run.on_read)[run.algorithm]
+        require_equal(run.algorithm, computed, run.reference, source.what)
+        run.reference = computed
+        run.metadata[run.algorithm] = computed
+    if strategy is Strategy.SERVER_SIDE:
+        outcome = copy_single(run, source)
+    else:
+        outcome = copy_multipart(run, source, plan_parts(source.size, settings.server_side_part_size))
+    if outcome.status != IN_PROGRESS:
+        if read:
+            outcome.verified_by.append("source-read")
+        elif stated_only:
+            outcome.verified_by.append("stored-checksum-trusted")  # by configuration, not by a check
+    return outcome
 
 
 def _copy_source(source: S3Source) -> dict[str, str]:
@@ -60,7 +85,7 @@ def copy_single(run: CopyRun, source: S3Source) -> Outcome:
         remove_if_ours(run.dest_client, dest.bucket, dest.key, info.etag)
         raise
     run.reporter.reach(source.size)
-    return Outcome(COMPLETED, SINGLE, source.size, checksum=run.reference, etag=info.etag, parts_done=1,
+    return Outcome(COMPLETED, Strategy.SERVER_SIDE, source.size, checksum=run.reference, etag=info.etag, parts_done=1,
                    parts_total=1, part_size=source.size, verified_by=["pinned-copy", *checks],
                    written=info.stored.get(run.algorithm) == run.reference)
 
@@ -68,40 +93,29 @@ def copy_single(run: CopyRun, source: S3Source) -> Outcome:
 def copy_multipart(run: CopyRun, source: S3Source, plan: PartPlan) -> Outcome:
     """UploadPartCopy parts for at most the request's slice."""
     assert run.reference is not None, "the checksum is known before a server-side copy"
-    checkpoint = open_upload(run, plan, MULTIPART)
+    checkpoint = multipart.open_upload(run, plan, Strategy.SERVER_SIDE_MULTIPART)
     run.reporter.reach(checkpoint.bytes_done)
     run.on_start(StartInfo(resumed=bool(checkpoint.etags), bytes_done=checkpoint.bytes_done,
                            parts_total=plan.count, part_size=plan.part_size))
     todo = [p for p in plan.parts() if p.number not in checkpoint.etags]
+    scheduler = PartScheduler(todo, time_left=run.time_left)
     lock = threading.Lock()
-    group = WorkerGroup()
-    claimed = [0]
 
-    def claim() -> Part | None:
+    def work(part: Part) -> None:
+        etag = _upload_part_copy(run.dest_client, checkpoint.upload, source, part)
         with lock:
-            if group.stop.is_set() or not todo:
-                return None
-            if claimed[0] and not run.time_left():
-                return None
-            claimed[0] += 1
-            return todo.pop(0)
-
-    def work() -> None:
-        while (part := claim()) is not None:
-            etag = _upload_part_copy(run.dest_client, checkpoint.upload, source, part)
-            with lock:
-                checkpoint.etags[part.number] = etag
-            run.reporter.advance(part.size)
+            checkpoint.etags[part.number] = etag
+        run.reporter.advance(part.size)
 
     try:
         if todo:
-            group.run(min(run.settings.server_side_concurrency, len(todo)), work, "copy-part")
-        if group.error is not None:
-            raise group.error
+            scheduler.run(min(run.settings.server_side_concurrency, len(todo)), work, "copy-part")
+        if scheduler.error is not None:
+            raise scheduler.error
         if len(checkpoint.etags) < plan.count:
             run.jobs.put(checkpoint)
-            return Outcome(IN_PROGRESS, MULTIPART, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
-                           parts_total=plan.count, part_size=plan.part_size)
+            return Outcome(IN_PROGRESS, Strategy.SERVER_SIDE_MULTIPART, checkpoint.bytes_done,
+                           parts_done=len(checkpoint.etags), parts_total=plan.count, part_size=plan.part_size)
         run.jobs.drop(run.job_id)
         etag = multipart.complete(run.dest_client, checkpoint.upload,
                                   {n: checkpoint.etags[n] for n in range(1, plan.count + 1)},
@@ -121,7 +135,7 @@ def copy_multipart(run: CopyRun, source: S3Source, plan: PartPlan) -> Outcome:
     except errors.ChecksumMismatch:
         remove_if_ours(run.dest_client, dest.bucket, dest.key, info.etag)
         raise
-    return Outcome(COMPLETED, MULTIPART, plan.size, checksum=run.reference, etag=info.etag,
+    return Outcome(COMPLETED, Strategy.SERVER_SIDE_MULTIPART, plan.size, checksum=run.reference, etag=info.etag,
                    parts_done=plan.count, parts_total=plan.count, part_size=plan.part_size,
                    verified_by=["pinned-copy", *checks], written=info.stored.get(run.algorithm) == run.reference)
 

@@ -27,6 +27,7 @@ from dynafed_contract.copy import (
     JOB_ID_METADATA,
     SOURCE_ETAG_METADATA,
     CopyRequest,
+    Strategy,
     UrlDestination,
     UrlSource,
     copy_result,
@@ -37,22 +38,28 @@ from dynafed_contract.copy import (
 from dynafed_contract.fields import is_job_id
 from dynafed_runtime import errors
 from dynafed_runtime.app import FunctionContext
-from dynafed_runtime.hashing import digest_object
 from dynafed_runtime.incoming import Incoming
 from dynafed_runtime.objects import head_object
 from dynafed_runtime.stores import Store
-from functions.copy import binding, server_side, verify
-from functions.copy.empty import put_empty
+from functions.copy import server_side, verify
+from functions.copy.engine import CopyRun, Outcome, StartInfo, choose_strategy, put_empty
 from functions.copy.http_source import HttpSource
-from functions.copy.jobs import JobTable, check_overwrite, head_destination, present_checksum
-from functions.copy.plan import plan_parts
+from functions.copy.jobs import (
+    JOB_REQUEST_METADATA,
+    Bindings,
+    JobTable,
+    Registry,
+    check_destination,
+    check_overwrite,
+    head_destination,
+    present_checksum,
+    request_identity,
+)
+from functions.copy.parts import plan_parts
 from functions.copy.progress import ProgressReporter, event_publisher
-from functions.copy.push import STRATEGY as HTTP_PUT
 from functions.copy.push import HttpDestination, copy_push, present_at
-from functions.copy.run import CopyRun, Outcome, StartInfo
 from functions.copy.settings import CopySettings
 from functions.copy.source import CopySource, S3Source
-from functions.copy.strategy import PUT_EMPTY, choose_strategy
 from functions.copy.streamed import copy_stream
 
 log = logging.getLogger("dynafed_fn.copy")
@@ -72,7 +79,7 @@ class Prepared:
     #: an S3 destination's store and client (None for a push)
     destination_store: Store | None
     dest_client: Any
-    strategy: str
+    strategy: Strategy
     #: the source's stored checksum of the ``verify`` algorithm, if any
     reference: str | None
     metadata: dict[str, str]
@@ -123,11 +130,11 @@ class CopyService:
         #: push jobs this worker completed: job id -> (size, checksum) (bounded, oldest dropped)
         self._pushed: collections.OrderedDict[str, tuple[int, str]] = collections.OrderedDict()
         self._pushed_lock = threading.Lock()
-        self.bindings = binding.Bindings(ttl=settings.checkpoint_ttl)
-        self.registry: binding.Registry | None = None
+        self.bindings = Bindings(ttl=settings.checkpoint_ttl)
+        self.registry: Registry | None = None
         if settings.job_registry is not None:
             store_name, bucket = settings.job_registry
-            self.registry = binding.Registry(ctx.client(store_name), bucket)
+            self.registry = Registry(ctx.client(store_name), bucket)
 
     # -- prepare ---------------------------------------------------------------
 
@@ -192,14 +199,14 @@ class CopyService:
             target.close()
             raise
         return Prepared(request=request, job_id=job_id, source=source, source_store=source_store,
-                        destination_store=None, dest_client=None, strategy=HTTP_PUT,
+                        destination_store=None, dest_client=None, strategy=Strategy.HTTP_PUT,
                         reference=reference, metadata={}, present=present,
                         ours=pushed is not None and present == pushed, started=started,
                         push=target, replace=exists and present is None)
 
     def _bind(self, job_id: str, request: CopyRequest) -> None:
-        """Bind the job id to this request's source and destination (binding.py)."""
-        identity = binding.request_identity(request)
+        """Bind the job id to this request's source and destination (jobs.py)."""
+        identity = request_identity(request)
         self.bindings.bind(job_id, identity)
         if self.registry is not None:
             self.registry.bind(job_id, identity)
@@ -214,9 +221,9 @@ class CopyService:
         source, source_store = self._open_source(request)
         try:
             dest_info = head_destination(dest_client, request.destination)
-            identity = binding.request_identity(request)
+            identity = request_identity(request)
             if dest_info is not None:
-                binding.check_destination(dest_info.metadata, job_id=job_id, identity=identity)
+                check_destination(dest_info.metadata, job_id=job_id, identity=identity)
             algorithm = request.verify
             reference = source.stored.get(algorithm)
             present = present_checksum(dest_info, size=source.size, algorithm=algorithm, reference=reference,
@@ -235,7 +242,7 @@ class CopyService:
                         reference=reference,
                         metadata={**destination_metadata(source, job_id=job_id, algorithm=request.verify,
                                                          reference=reference),
-                                  binding.JOB_REQUEST_METADATA: identity},
+                                  JOB_REQUEST_METADATA: identity},
                         present=present, ours=ours, started=started)
 
     # -- execute ---------------------------------------------------------------
@@ -301,7 +308,7 @@ class CopyService:
         result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
                               bool(outcome.verified_by), outcome=outcome)
         self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
-        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy,
+        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy.value,
                                           "bytes": outcome.bytes_done})
         return result
 
@@ -339,49 +346,26 @@ class CopyService:
         result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
                               True, outcome=outcome)
         self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
-        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy,
+        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy.value,
                                           "bytes": outcome.bytes_done})
         return result
 
     def _dispatch(self, prepared: Prepared, run: CopyRun) -> Outcome:
-        strategy = prepared.strategy
-        if strategy == PUT_EMPTY:
-            return put_empty(run)
-        if strategy in (server_side.SINGLE, server_side.MULTIPART):
-            assert isinstance(prepared.source, S3Source)
-            source = prepared.source
-            stated_only = run.reference is not None and run.algorithm in source.info.metadata
-            read = run.reference is None or (stated_only and not self.settings.trust_stored_checksums)
-            if read:
-                # A server-side copy moves no bytes through here, so the checksum the
-                # destination carries and the answer calls verified comes from one pinned
-                # read of the source: never from an x-amz-meta value nobody checked (a
-                # wrong one is CHECKSUM_MISMATCH before anything is written, as when
-                # streaming). Only a checksum the store computed itself is taken as is,
-                # or a stored one when the operator says so (trust_stored_checksums).
-                computed = digest_object(source.client, source.info, [run.algorithm],
-                                         on_bytes=run.on_read)[run.algorithm]
-                verify.require_equal(run.algorithm, computed, run.reference, source.what)
-                run.reference = computed
-                run.metadata[run.algorithm] = computed
-            if strategy == server_side.SINGLE:
-                outcome = server_side.copy_single(run, source)
-            else:
-                outcome = server_side.copy_multipart(run, source, plan_parts(prepared.total,
-                                                                             self.settings.server_side_part_size))
-            if outcome.status != IN_PROGRESS:
-                if read:
-                    outcome.verified_by.append("source-read")
-                elif stated_only:
-                    outcome.verified_by.append("stored-checksum-trusted")  # by configuration, not by a check
-            return outcome
-        return copy_stream(run, plan_parts(prepared.total, self.settings.part_size))
+        match prepared.strategy:
+            case Strategy.PUT_EMPTY:
+                return put_empty(run)
+            case Strategy.SERVER_SIDE | Strategy.SERVER_SIDE_MULTIPART:
+                assert isinstance(prepared.source, S3Source)
+                return server_side.copy_server_side(run, prepared.source, prepared.strategy)
+            case Strategy.STREAM:
+                return copy_stream(run, plan_parts(prepared.total, self.settings.part_size))
+        raise AssertionError(f"no engine for {prepared.strategy}")  # pragma: no cover - http-put is _run_push
 
     def _started(self, prepared: Prepared, info: StartInfo) -> None:
         if info.resumed:
             return  # the job's started event went out with its first request
         self.ctx.events.emit(events.COPY_STARTED, prepared.job_id, started_data(
-            job_id=prepared.job_id, strategy=prepared.strategy, total=prepared.total,
+            job_id=prepared.job_id, strategy=prepared.strategy.value, total=prepared.total,
             source=prepared.request.source, destination=prepared.request.destination, resumed=False,
             parts=info.parts_total, part_size=info.part_size))
 
@@ -404,7 +388,7 @@ class CopyService:
             else:
                 extra.update(etag=outcome.etag, verified_by=outcome.verified_by,
                              checksum_written=outcome.written)
-        return copy_result(job_id=prepared.job_id, status=status, strategy=prepared.strategy, bytes_=bytes_done,
+        return copy_result(job_id=prepared.job_id, status=status, strategy=prepared.strategy.value, bytes_=bytes_done,
                            total=prepared.total, checksums=checksums, verified=verified,
                            elapsed_s=time.perf_counter() - prepared.started, source=prepared.request.source,
                            destination=prepared.request.destination, **extra)

@@ -43,7 +43,7 @@ class CopySettings:
     #: how long an idle job checkpoint stays in this worker's memory
     checkpoint_ttl: float = 3600.0
     #: (store, bucket) of the shared job-id registry (``DYNAFED_FN_COPY_JOB_REGISTRY=<store>/<bucket>``);
-    #: None: job ids are bound in this worker's memory and on the destination only (binding.py)
+    #: None: job ids are bound in this worker's memory and on the destination only (jobs.py)
     job_registry: tuple[str, str] | None = None
     #: a server-side copy takes a source's ``x-amz-meta-<algo>`` checksum as true without
     #: reading the source (``DYNAFED_FN_COPY_TRUST_STORED_CHECKSUMS=1``: for deployments whose

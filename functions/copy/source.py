@@ -13,7 +13,7 @@ from typing import Any, Protocol, cast
 from dynafed_contract.checksum import ObjectRef
 from dynafed_contract.copy import UrlSource
 from dynafed_runtime.objects import BufferPool, ObjectInfo, read_buffers
-from functions.copy.plan import Part
+from functions.copy.parts import Part
 
 
 class PartReader(Protocol):

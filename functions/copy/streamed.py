@@ -24,27 +24,21 @@ import hashlib
 import logging
 import threading
 
-from dynafed_contract.copy import COMPLETED, IN_PROGRESS
+from dynafed_contract.copy import COMPLETED, IN_PROGRESS, Strategy
 from dynafed_runtime import errors
 from dynafed_runtime.digests import DigestSet
 from dynafed_runtime.objects import BufferPool, head_object
 from dynafed_runtime.writeback import write_metadata
 from functions.copy import create_only, multipart
-from functions.copy.jobs import Checkpoint
-from functions.copy.plan import Part, PartPlan, parts_in_flight
-from functions.copy.resume import md5_hex, open_upload
-from functions.copy.run import CopyRun, Outcome, StartInfo
+from functions.copy.engine import CopyRun, Outcome, StartInfo
+from functions.copy.parts import Part, PartPlan, PartScheduler, parts_in_flight
 from functions.copy.verify import remove_if_ours, require_equal
-from functions.copy.workers import WorkerGroup
 
 log = logging.getLogger("dynafed_fn.copy.stream")
 
-STRATEGY = "stream"
-
-
 def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
     """Run (or resume) a streamed copy for at most the request's slice."""
-    checkpoint = open_upload(run, plan, STRATEGY)
+    checkpoint = multipart.open_upload(run, plan, Strategy.STREAM)
     if checkpoint.digests is None:
         checkpoint.digests, checkpoint.digested = DigestSet([run.algorithm]), 0
     resumed = bool(checkpoint.etags) or checkpoint.digested > 0
@@ -65,7 +59,7 @@ def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
                                          "ETag or Last-Modified cannot be resumed")
     if not finished:
         run.jobs.put(checkpoint)
-        return Outcome(IN_PROGRESS, STRATEGY, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
+        return Outcome(IN_PROGRESS, Strategy.STREAM, checkpoint.bytes_done, parts_done=len(checkpoint.etags),
                        parts_total=plan.count, part_size=plan.part_size)
     run.jobs.drop(run.job_id)
     try:
@@ -75,7 +69,7 @@ def copy_stream(run: CopyRun, plan: PartPlan) -> Outcome:
         raise
 
 
-def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
+def _transfer(run: CopyRun, plan: PartPlan, checkpoint: multipart.Checkpoint) -> bool:
     """Move parts until done, the slice ends or something fails; True when
     every part is uploaded and digested."""
     assert checkpoint.digests is not None
@@ -90,78 +84,49 @@ def _transfer(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> bool:
     # bytearrays glibc kept them (tests/soak/copy_memory.py: idle RSS 465 -> 103 MiB)
     pool = BufferPool(workers, plan.part_size, mapped=True)
     reader = run.source.reader(pool, plan.part(first).start)
-    group = WorkerGroup()
-    group.on_halt(pool.close)
-    group.on_halt(reader.cancel)
+    pinned = run.source.tag is not None
+    # an unpinned source cannot resume: only the caller's disconnect ends it early
+    scheduler = PartScheduler(plan.parts(first), uploaded=counted,
+                              time_left=run.time_left if pinned else lambda: not run.cancel.is_set())
+    scheduler.on_halt(pool.close)
+    scheduler.on_halt(reader.cancel)
     lock = threading.Lock()
-    turn = threading.Condition()
-    state = {"next": first, "new": 0, "digested": checkpoint.digested}
-    unpinned = run.source.tag is None  # cannot resume: do not stop at the slice's end
 
-    def claim() -> Part | None:
-        # Every request moves at least one part that was not uploaded yet, so
-        # even a resume that must first re-read the uploaded prefix (to rebuild
-        # the digest) makes progress; after that the slice's end stops it.
-        with lock:
-            if group.stop.is_set() or state["next"] > plan.count:
-                return None
-            if state["new"] and run.cancel.is_set():
-                return None
-            if state["new"] and not unpinned and not run.time_left():
-                return None
-            part = plan.part(state["next"])
-            state["next"] += 1
-            if part.number not in counted:
-                state["new"] += 1
-            return part
-
-    def digest_in_order(part: Part, view: memoryview) -> None:
-        with turn:
-            while state["digested"] != part.number - 1:
-                if group.stop.is_set():
-                    raise errors.InternalError("copy halted")
-                turn.wait(0.5)
-        digests.update(view)
-        with turn:
-            state["digested"] = part.number
-            turn.notify_all()
-
-    def work() -> None:
-        while (part := claim()) is not None:
-            view = reader.read(part)
-            try:
-                run.on_read(part.size)
-                digest_in_order(part, view)
-                md5 = hashlib.md5(view).digest()  # noqa: S324 - S3's Content-MD5
-                known = checkpoint.etags.get(part.number)
-                if known is None or md5_hex(known) != md5.hex():
-                    etag = multipart.upload_part(run.dest_client, checkpoint.upload, part.number,
-                                                 multipart.PartBody(view),
-                                                 base64.b64encode(md5).decode())
-                    if md5_hex(etag) not in (None, md5.hex()):
-                        raise errors.UpstreamError(f"storage acknowledged part {part.number} of "
-                                                   f"{checkpoint.upload.what} with a foreign ETag")
-                    run.on_written(part.size)
-                    with lock:
-                        checkpoint.etags[part.number] = etag
+    def work(part: Part) -> None:
+        view = reader.read(part)
+        try:
+            run.on_read(part.size)
+            with scheduler.turn(part):  # the digest takes the parts in order
+                digests.update(view)
+            md5 = hashlib.md5(view).digest()  # noqa: S324 - S3's Content-MD5
+            known = checkpoint.etags.get(part.number)
+            if known is None or multipart.md5_hex(known) != md5.hex():
+                etag = multipart.upload_part(run.dest_client, checkpoint.upload, part.number,
+                                             multipart.PartBody(view), base64.b64encode(md5).decode())
+                if multipart.md5_hex(etag) not in (None, md5.hex()):
+                    raise errors.UpstreamError(f"storage acknowledged part {part.number} of "
+                                               f"{checkpoint.upload.what} with a foreign ETag")
+                run.on_written(part.size)
                 with lock:
-                    checkpoint.md5s[part.number] = md5
-                if part.number not in counted:
-                    run.reporter.advance(part.size)
-            finally:
-                pool.put(view.obj)  # type: ignore[arg-type]
+                    checkpoint.etags[part.number] = etag
+            with lock:
+                checkpoint.md5s[part.number] = md5
+            if part.number not in counted:
+                run.reporter.advance(part.size)
+        finally:
+            pool.put(view.obj)  # type: ignore[arg-type]
 
     try:
-        group.run(workers, work, "copy-part")
+        scheduler.run(workers, work, "copy-part")
     finally:
         reader.close()
-    checkpoint.digested = state["digested"]
-    if group.error is not None:
-        raise group.error
+    checkpoint.digested = scheduler.passed
+    if scheduler.error is not None:
+        raise scheduler.error
     return checkpoint.digested >= plan.count
 
 
-def _finish(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> Outcome:
+def _finish(run: CopyRun, plan: PartPlan, checkpoint: multipart.Checkpoint) -> Outcome:
     assert checkpoint.digests is not None
     checksum = checkpoint.digests.hexdigests()[run.algorithm]
     require_equal(run.algorithm, checksum, run.reference, run.source.what)
@@ -188,7 +153,7 @@ def _finish(run: CopyRun, plan: PartPlan, checkpoint: Checkpoint) -> Outcome:
     written = run.reference is not None
     if not written:
         etag, written = _write_back(run, etag, checksum)
-    return Outcome(COMPLETED, STRATEGY, plan.size, checksum=checksum, etag=etag, parts_done=plan.count,
+    return Outcome(COMPLETED, Strategy.STREAM, plan.size, checksum=checksum, etag=etag, parts_done=plan.count,
                    parts_total=plan.count, part_size=plan.part_size, verified_by=verified_by, written=written)
 
 

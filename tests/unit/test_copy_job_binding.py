@@ -18,7 +18,7 @@ from moto import mock_aws
 
 from dynafed_contract import events as types
 from dynafed_runtime import errors
-from functions.copy import binding
+from functions.copy import jobs
 from functions.copy.create_only import CREATE_ONLY
 from tests.unit.test_copy_app import PART, RecordingSink, flush, make_app
 
@@ -99,7 +99,7 @@ def test_another_worker_finds_the_binding_on_the_destination(s3, sink):
     s3.put_object(Bucket="src", Key="b", Body=b"b" * 100)
     assert make_app(s3, sink).test_client().post("/", json=body("a", job_id="j4", dest="d")).status_code == 200
     stored = s3.head_object(Bucket="dst", Key="d")["Metadata"]
-    assert stored[binding.JOB_REQUEST_METADATA] == stored[binding.JOB_REQUEST_METADATA].lower()
+    assert stored[jobs.JOB_REQUEST_METADATA] == stored[jobs.JOB_REQUEST_METADATA].lower()
     conflict(make_app(s3, sink).test_client().post("/", json=body("b", job_id="j4", dest="d")))
 
 
@@ -113,7 +113,7 @@ def test_the_registry_binds_a_job_id_across_workers_and_destinations(s3, sink):
     # the same request through a third worker is still the same job
     same = make_app(s3, sink, **env).test_client().post("/", json=body("a", job_id="j5", dest="x"))
     assert same.get_json()["status"] == "already-present"
-    assert [o["Key"] for o in s3.list_objects_v2(Bucket="jobs")["Contents"]] == [binding.REGISTRY_PREFIX + "j5"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="jobs")["Contents"]] == [jobs.REGISTRY_PREFIX + "j5"]
 
 
 def test_the_registry_setting_is_validated_at_start(s3, sink):
@@ -126,7 +126,7 @@ def test_the_registry_setting_is_validated_at_start(s3, sink):
 
 def test_bindings_expire_and_stay_bounded():
     now = [0.0]
-    table = binding.Bindings(ttl=10, max_entries=2, clock=lambda: now[0])
+    table = jobs.Bindings(ttl=10, max_entries=2, clock=lambda: now[0])
     table.bind("a", "1")
     with pytest.raises(errors.JobIdConflict):
         table.bind("a", "2")
@@ -218,5 +218,5 @@ def test_the_gateway_job_id_names_exactly_what_the_function_binds():
     for a in requests_:
         for b in requests_:
             same_job = job_id_for(a.source, a.destination) == job_id_for(b.source, b.destination)
-            assert same_job == (binding.request_identity(a) == binding.request_identity(b))
-    assert binding.request_identity(requests_[0]) == binding.request_identity(requests_[1])
+            assert same_job == (jobs.request_identity(a) == jobs.request_identity(b))
+    assert jobs.request_identity(requests_[0]) == jobs.request_identity(requests_[1])

@@ -7,10 +7,9 @@ import pytest
 
 from dynafed_runtime import errors
 from dynafed_runtime.objects import ObjectInfo
-from functions.copy.jobs import Checkpoint, JobTable, check_overwrite, present_checksum
-from functions.copy.multipart import Upload, expected_etag
-from functions.copy.plan import PartPlan
-from functions.copy.witness import witness_body, witness_etag
+from functions.copy.jobs import JobTable, check_overwrite, present_checksum
+from functions.copy.multipart import Checkpoint, Upload, expected_etag, witness_body, witness_etag
+from functions.copy.parts import PartPlan
 
 
 def info(size=10, metadata=None, stored=None):

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import pytest
 
+from dynafed_contract.copy import STRATEGIES, Strategy
 from dynafed_runtime.config import Config, ConfigError
 from dynafed_runtime.stores import Store
+from functions.copy.engine import choose_strategy
 from functions.copy.settings import CopySettings
-from functions.copy.strategy import choose_strategy
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -55,3 +56,9 @@ def test_bad_settings_name_the_variable(name, value):
                               f"DYNAFED_FN_COPY_{name}": value}, function="copy")
     with pytest.raises(ConfigError, match=f"DYNAFED_FN_COPY_{name}"):
         CopySettings.from_config(config)
+
+
+def test_the_choice_is_a_strategy_whose_value_is_on_the_wire():
+    choice = choose_strategy(size=1, source_store=A, destination_store=B, settings=SETTINGS)
+    assert choice is Strategy.STREAM and choice.value == "stream"
+    assert tuple(strategy.value for strategy in Strategy) == STRATEGIES  # the OpenAPI enum
