@@ -59,6 +59,11 @@ class EventRecorder:
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # the sender died mid-request (a killed worker): like the real
+                    # receiver (Werkzeug raises ClientDisconnected), record nothing
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 try:
                     event = parse_event(headers, body)
