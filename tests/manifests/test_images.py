@@ -25,7 +25,7 @@ PROVIDED_BY = {
     "flask": "flask", "werkzeug": "flask", "jinja2": "flask", "itsdangerous": "flask", "click": "flask",
     "boto3": "boto3", "botocore": "boto3", "s3transfer": "boto3", "urllib3": "requests", "certifi": "requests",
     "cloudevents": "cloudevents", "prometheus_client": "prometheus-client",
-    "google_crc32c": "google-crc32c", "isal": "isal", "requests": "requests", "gunicorn": "gunicorn",
+    "crc32c": "crc32c", "isal": "isal", "requests": "requests", "gunicorn": "gunicorn",
 }
 
 
@@ -218,9 +218,9 @@ def test_image_pins_equal_the_lock(function):
         assert locked[name] == version, f"functions/{function}: {dist}=={version}, the lock has {locked[name]}"
 
 
-#: the engine's optional accelerators (imported under ``except ImportError``
-#: in dynafed_runtime/digests.py) -> the distribution that provides each
-ACCELERATORS = {"zlib_ng": "zlib-ng", "isal": "isal"}
+#: the engine's accelerators (dynafed_runtime/digests.py; a function refuses
+#: to start without them) -> the distribution that provides each
+ACCELERATORS = {"zlib_ng": "zlib-ng", "isal": "isal", "crc32c": "crc32c"}
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
