@@ -159,3 +159,14 @@ def test_make_lock_resolves_our_distributions_from_the_tree():
               if ln.strip() and not ln.startswith("#")]
     assert sorted(listed) == sorted(f"./{d}" for d in DISTS if d != ".")
     assert not {name for name, _ in DISTS.values()} & set(locked_versions())
+
+
+def test_the_environment_is_exactly_the_lock():
+    """``make install`` installs the locked versions and nothing else but the
+    repository's own distributions (pip itself, and uv, which ``make lock``
+    adds to write the lock, aside)."""
+    locked = locked_versions()
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    ours = {name for name, _ in DISTS.values()}
+    assert set(installed) - set(locked) - ours - {"pip", "uv"} == set()
+    assert {name: installed.get(name) for name in locked if installed.get(name) != locked[name]} == {}
