@@ -15,13 +15,17 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 help:
 	@echo "make demo | test | bench | loadtest | soak | lint | typecheck | lock | images | deploy | clean"
 
-# Installs exactly the locked versions (hash-checked), then the project itself
-# without resolving anything; `pip check` fails if pyproject.toml asks for
-# something the lock does not hold (run `make lock`).
-$(STAMP): pyproject.toml $(LOCK)
+# the repository's distributions (docs/internals.md "Distributions"): the
+# three that ship, then the development checkout on top of them
+DISTS := dists/contract dists/functions dists/client .
+
+# Installs exactly the locked versions (hash-checked), then the repository's
+# distributions, editable, without resolving anything; `pip check` fails if a
+# pyproject.toml asks for something the lock does not hold (run `make lock`).
+$(STAMP): pyproject.toml $(wildcard dists/*/pyproject.toml) $(LOCK)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r $(LOCK)
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation $(addprefix -e ,$(DISTS))
 	$(PY) -m pip check
 	@touch $(STAMP)
 

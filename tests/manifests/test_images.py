@@ -25,7 +25,7 @@ PROVIDED_BY = {
     "flask": "flask", "werkzeug": "flask", "jinja2": "flask", "itsdangerous": "flask", "click": "flask",
     "boto3": "boto3", "botocore": "boto3", "s3transfer": "boto3", "urllib3": "requests", "certifi": "requests",
     "cloudevents": "cloudevents", "prometheus_client": "prometheus-client",
-    "google_crc32c": "google-crc32c", "isal": "isal", "requests": "requests", "gunicorn": "gunicorn",
+    "crc32c": "crc32c", "isal": "isal", "requests": "requests", "gunicorn": "gunicorn",
 }
 
 
@@ -133,19 +133,31 @@ def test_requirements_are_pinned_and_cover_every_import(function):
     assert missing == set(), f"functions/{function}/requirements.txt lacks what these imports need: {missing}"
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_requirements_satisfy_the_project_dependencies(function):
-    """The image pins versions the project declares it supports (pyproject.toml)."""
+#: what an image installs: the server side and the contract under it
+IMAGE_DISTS = ("dists/functions/pyproject.toml", "dists/contract/pyproject.toml")
+#: every pyproject of the repository (docs/internals.md "Distributions")
+PYPROJECTS = ("pyproject.toml", "dists/contract/pyproject.toml", "dists/functions/pyproject.toml",
+              "dists/client/pyproject.toml")
+
+
+def projects(*paths: str) -> list[dict]:
     import tomllib
 
+    return [tomllib.loads((pf.REPO / path).read_text(encoding="utf-8"))["project"] for path in paths]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_requirements_satisfy_the_project_dependencies(function):
+    """The image pins versions the distributions it stands for declare they
+    support (dists/functions and dists/contract pyproject.toml)."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
-    project = tomllib.loads((pf.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {canonicalize_name(r.name): r for r in map(Requirement, project["dependencies"])}
+    declared = {canonicalize_name(r.name): r for project in projects(*IMAGE_DISTS)
+                for r in map(Requirement, project["dependencies"])}
     for dist, version in requirements(function).items():
         req = declared.get(canonicalize_name(dist))
-        assert req is not None, f"{dist} is not a dependency in pyproject.toml"
+        assert req is not None, f"{dist} is not a dependency of dynafed-functions or dynafed-contract"
         assert req.specifier.contains(version, prereleases=True), f"{dist}=={version} violates {req}"
 
 
@@ -168,9 +180,8 @@ def locked_versions() -> dict[str, str]:
 def test_lock_pins_every_package_with_hashes():
     """``make install`` runs pip with ``--require-hashes``: each entry needs
     an exact version and at least one hash, and the lock must satisfy every
-    dependency pyproject.toml declares (all extras), or pip check fails."""
-    import tomllib
-
+    dependency every pyproject.toml declares (all extras; the repository's own
+    distributions are installed from the tree, not locked), or pip check fails."""
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
 
@@ -182,11 +193,14 @@ def test_lock_pins_every_package_with_hashes():
         assert re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]*==\S+", entry), entry[:80]
         assert "--hash=sha256:" in entry, f"no hash for {entry.splitlines()[0]}"
     locked = locked_versions()
-    project = tomllib.loads((pf.REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = list(project["dependencies"]) + [d for extra in project["optional-dependencies"].values()
-                                                for d in extra]
+    ours = {project["name"] for project in projects(*PYPROJECTS)}
+    declared = [d for project in projects(*PYPROJECTS) for d in project.get("dependencies", [])]
+    declared += [d for project in projects(*PYPROJECTS)
+                 for extra in project.get("optional-dependencies", {}).values() for d in extra]
     for req in map(Requirement, declared):
         name = canonicalize_name(req.name)
+        if name in ours:
+            continue
         assert name in locked, f"{req} is not in requirements.lock (run make lock)"
         assert req.specifier.contains(locked[name], prereleases=True), f"lock has {name}=={locked[name]}, not {req}"
 
@@ -204,9 +218,9 @@ def test_image_pins_equal_the_lock(function):
         assert locked[name] == version, f"functions/{function}: {dist}=={version}, the lock has {locked[name]}"
 
 
-#: the engine's optional accelerators (imported under ``except ImportError``
-#: in dynafed_runtime/digests.py) -> the distribution that provides each
-ACCELERATORS = {"zlib_ng": "zlib-ng", "isal": "isal"}
+#: the engine's accelerators (dynafed_runtime/digests.py; a function refuses
+#: to start without them) -> the distribution that provides each
+ACCELERATORS = {"zlib_ng": "zlib-ng", "isal": "isal", "crc32c": "crc32c"}
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)

@@ -1,6 +1,7 @@
 """``dynafed-fn`` in-process: output formats and exit codes against a fake function."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -169,12 +170,28 @@ def test_a_command_whose_extra_is_missing_says_which_extra_to_install(
     parser = cli.build_parser(entries)  # the missing module is never imported
     args = parser.parse_args(["bench-thing", "--anything"])
     assert args.func(args) == cli.EXIT_USAGE
-    assert "needs the 'bench' extra: pip install 'dynafed-functions[bench]'" in capsys.readouterr().err
+    assert "needs the 'bench' extra: pip install 'dynafed-client[bench]'" in capsys.readouterr().err
 
 
 def test_the_loadtest_command_declares_its_extra() -> None:
     (entry,) = [entry for entry in COMMANDS if entry.name == "loadtest"]
     assert entry.extra == "loadtest" and entry.needs
+    assert entry.install_hint() == "pip install -e '.[loadtest]' (in a clone of the repository)"
+
+
+@pytest.mark.parametrize(("name", "hint"), [("stack", "pip install 'dynafed-client[stack]'"),
+                                            ("gateway", "pip install 'dynafed-client[gateway]'")])
+def test_commands_running_the_server_side_need_an_extra_of_the_client(
+        capsys: pytest.CaptureFixture[str], name: str, hint: str) -> None:
+    """The client alone does not install what the stack and the gateway run
+    (tests/unit/test_distributions.py); without it they say what to install."""
+    (entry,) = [entry for entry in COMMANDS if entry.name == name]
+    assert entry.needs and entry.install_hint() == hint
+    missing = dataclasses.replace(entry, needs=(*entry.needs, "no_such_module_of_the_extra"))
+    parser = cli.build_parser([missing])
+    args = parser.parse_args([name, "up"])
+    assert args.func(args) == cli.EXIT_USAGE
+    assert capsys.readouterr().err == f"error: dynafed-fn {name} needs the {name!r} extra: {hint}\n"
 
 
 def test_default_registry_has_the_contract_commands() -> None:

@@ -50,7 +50,7 @@ KNOWN = [
 
 
 def reference(algorithm: str, data: bytes) -> str:
-    """Independent computation (zlib, google-crc32c, hashlib)."""
+    """Independent computation (zlib, google-crc32c — not the engine's crc32c package —, hashlib)."""
     if algorithm == "adler32":
         return f"{zlib.adler32(data):08x}"
     if algorithm == "crc32":
@@ -90,22 +90,12 @@ def test_adler32_large_sums_wrap_modulo_65521() -> None:
     assert digest_bytes(data, ["adler32"])["adler32"] == f"{zlib.adler32(data):08x}"
 
 
-def test_pure_python_crc32c_fallback_agrees() -> None:
-    data = random.Random(7).randbytes(3000)
-    assert digests._pure_crc32c(b"123456789") == 0xE3069283
-    crc = 0
-    for i in range(0, len(data), 777):  # incremental, as the engine calls it
-        crc = digests._pure_crc32c(memoryview(data)[i:i + 777], crc)
-    assert crc == google_crc32c.value(data)
-
-
 @pytest.mark.parametrize(
     ("picker", "blocked", "expected_impl"),
     [
         ("_pick_adler32", ["isal", "isal.isal_zlib"], "zlib-ng"),
         ("_pick_adler32", ["isal", "isal.isal_zlib", "zlib_ng", "zlib_ng.zlib_ng"], "zlib"),
         ("_pick_crc32", ["isal", "isal.isal_zlib"], "zlib"),
-        ("_pick_crc32c", ["google_crc32c"], "pure-python"),
     ],
 )
 def test_fallbacks_when_accelerators_are_missing(monkeypatch: pytest.MonkeyPatch, picker: str,
@@ -114,9 +104,46 @@ def test_fallbacks_when_accelerators_are_missing(monkeypatch: pytest.MonkeyPatch
         monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
     fn, impl = getattr(digests, picker)()
     assert impl == expected_impl
-    algorithm = {"_pick_adler32": "adler32", "_pick_crc32": "crc32", "_pick_crc32c": "crc32c"}[picker]
+    algorithm = {"_pick_adler32": "adler32", "_pick_crc32": "crc32"}[picker]
     initial = 1 if algorithm == "adler32" else 0
     assert f"{fn(b'123456789', initial) & 0xFFFFFFFF:08x}" == reference(algorithm, b"123456789")
+    if expected_impl != digests.SHIPPED[algorithm]:
+        # a fallback is never silent where it matters: a function refuses to start on it
+        with pytest.raises(digests.SlowDigests, match=f"{algorithm} runs '{expected_impl}'"):
+            digests.require_accelerated({}, {**IMPLEMENTATIONS, algorithm: expected_impl})
+
+
+def test_crc32c_has_no_pure_python_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "crc32c", None)
+    with pytest.raises(ImportError, match="needs the crc32c package"):
+        digests._pick_crc32c()
+
+
+@pytest.mark.parametrize("buffer_type", [bytes, bytearray, memoryview])
+def test_crc32c_reads_any_buffer_in_place(buffer_type: type) -> None:
+    """The engine hands over recycled bytearrays and memoryview slices of them."""
+    data = random.Random(3).randbytes((1 << 20) + 13)
+    crc = new_digest("crc32c")
+    view = buffer_type(data)
+    for i in range(0, len(data), 65536 + 7):
+        crc.update(view[i:i + 65536 + 7])
+    assert crc.hexdigest() == reference("crc32c", data)
+
+
+def test_this_environment_runs_what_the_images_ship() -> None:
+    """The suite (and make bench) measures the shipped implementations."""
+    assert {a: IMPLEMENTATIONS[a] for a in digests.SHIPPED} == digests.SHIPPED
+    assert digests.require_accelerated({}) == []
+
+
+def test_slow_digests_are_refused_unless_allowed() -> None:
+    slow = {**IMPLEMENTATIONS, "crc32c": "crc32c-software"}
+    with pytest.raises(digests.SlowDigests) as info:
+        digests.require_accelerated({}, slow)
+    assert "crc32c runs 'crc32c-software', not 'crc32c'" in str(info.value)
+    assert digests.ALLOW_SLOW_ENV in str(info.value)
+    assert digests.require_accelerated({digests.ALLOW_SLOW_ENV: "1"}, slow) == [
+        "crc32c runs 'crc32c-software', not 'crc32c'"]
 
 
 def test_implementations_are_reported_for_every_algorithm() -> None:

@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def repo_copy(tmp_path: Path) -> Path:
-    """The parts of the repository a new function touches, copied."""
-    for part in ("functions", "knative", "requirements.lock", "tests/__init__.py", "tests/unit/__init__.py"):
+    """The parts of the repository a new function touches, copied, with the
+    layers under it (the editable install puts the work tree on sys.path
+    after PYTHONPATH: the copy's packages, a new contract module included, win)."""
+    for part in ("dynafed_contract", "dynafed_net", "dynafed_runtime", "functions", "knative", "requirements.lock",
+                 "tests/__init__.py", "tests/unit/__init__.py"):
         source = ROOT / part
         target = tmp_path / part
         target.parent.mkdir(parents=True, exist_ok=True)
