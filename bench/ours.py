@@ -73,44 +73,60 @@ def fan_out_sampler(state_dir: str, bucket: str, obj: str, size: int, parts: int
 
 
 def small_latency(caller: FunctionCaller, bucket: str, obj: str, count: int, expected: str, *,
-                  meter: CpuMeter | None = None, service: str = "checksum") -> Figure:
+                  meter: CpuMeter | None = None, service: str = "checksum", blocks: int = 5) -> Figure:
     """Milliseconds per checksum of a small object, sequential keep-alive
     requests; with ``meter``, the CPU milliseconds per request of every
-    process group over the whole series."""
+    process group, once per block of ``count / blocks`` requests (the targets
+    take the least-disturbed block, as they do the least-disturbed round of
+    the references measured in rounds)."""
     caller.checksum(bucket, obj, ["adler32"])  # warm: the S3 client and its pool exist
     figure = Figure("checksum adler32 of 4 KiB over HTTP (loopback, keep-alive)", "ms", cpu_unit="ms/request",
                     service=service)
-    before = meter.snapshot() if meter is not None else None
     load_before = os.getloadavg()[0]
-    for _ in range(count):
+
+    def one() -> None:
         started = time.perf_counter()
         value = caller.checksum(bucket, obj, ["adler32"])["adler32"]
         figure.runs.append((time.perf_counter() - started) * 1000)
         if value != expected:
             raise RuntimeError(f"got {value}, expected {expected}")
-    if before is not None and meter is not None:
-        figure.cpu_runs.append({g: s * 1000 / count for g, s in meter.since(before).items()})
+
+    _in_blocks(figure, meter, count, blocks, one)
     figure.load = [load_before, os.getloadavg()[0]]
     ordered = sorted(figure.runs)
     figure.extra["p90_ms"] = round(ordered[int(0.9 * (len(ordered) - 1))], 3)
     return figure
 
 
+def _in_blocks(figure: Figure, meter: CpuMeter | None, count: int, blocks: int, request: Any) -> None:
+    """``count`` calls of ``request`` in ``blocks`` blocks, CPU ms per request of each block."""
+    per_block = max(1, count // max(1, blocks))
+    done = 0
+    while done < count:
+        n = min(per_block, count - done)
+        before = meter.snapshot() if meter is not None else None
+        for _ in range(n):
+            request()
+        if before is not None and meter is not None:
+            figure.cpu_runs.append({g: s * 1000 / n for g, s in meter.since(before).items()})
+        done += n
+
+
 def serving_floor(caller: FunctionCaller, count: int, *, meter: CpuMeter | None = None,
-                  service: str = "checksum") -> Figure:
+                  service: str = "checksum", blocks: int = 5) -> Figure:
     """Milliseconds per ``GET /healthz`` (sequential, keep-alive) and, with
-    ``meter``, CPU ms per request: what serving any request costs this
-    process (gunicorn, Flask, the runtime's hooks) before the function does
-    anything — the part of a 4 KiB checksum that is not the checksum."""
+    ``meter``, CPU ms per request per block: what serving any request costs
+    this process (gunicorn, Flask, the runtime's hooks) before the function
+    does anything — the part of a 4 KiB checksum that is not the checksum."""
     caller.http.get(f"{caller.url}/healthz", timeout=10).raise_for_status()
     figure = Figure("GET /healthz over HTTP (the serving floor)", "ms", cpu_unit="ms/request", service=service)
-    before = meter.snapshot() if meter is not None else None
-    for _ in range(count):
+
+    def one() -> None:
         started = time.perf_counter()
         caller.http.get(f"{caller.url}/healthz", timeout=10).raise_for_status()
         figure.runs.append((time.perf_counter() - started) * 1000)
-    if before is not None and meter is not None:
-        figure.cpu_runs.append({g: s * 1000 / count for g, s in meter.since(before).items()})
+
+    _in_blocks(figure, meter, count, blocks, one)
     return figure
 
 

@@ -38,7 +38,7 @@ class BenchOptions:
     #: rounds of the fast measurements and of the copies
     runs: int = 5
     copy_runs: int = 3
-    small_requests: int = 200
+    small_requests: int = 500
     fresh_runs: int = 10
     cold_runs: int = 3
     fan_out: int = 4
