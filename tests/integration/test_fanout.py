@@ -19,8 +19,6 @@ from dynafed_client.fanout import fanout_checksum
 from dynafed_contract.algorithms import ALGORITHMS
 from dynafed_contract.checksum import ObjectRef
 
-pytestmark = pytest.mark.integration
-
 MiB = 1024 * 1024
 # above the engine's parallel threshold (64 MiB ranges): two ranges, uneven
 LARGE = 100 * MiB + 12_345

@@ -25,7 +25,7 @@ from dynafed_client.stack import Stack
 from tests.faults.processes import EventSink, FunctionProcess, write_stores
 from tests.faults.proxy import CutAfter, ErrorReply, FaultProxy, FlipByte, Hold, Request, Rule
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 BUCKET = "demo"
 MAX_ATTEMPTS = 3  # DYNAFED_FN_S3_MAX_ATTEMPTS: requests per S3 call, retries included

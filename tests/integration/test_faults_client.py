@@ -26,7 +26,7 @@ from functions.copy.cleanup import abort_older
 from tests.faults.processes import FunctionProcess, write_stores
 from tests.faults.proxy import Delay, FaultProxy, Rule
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 MiB = 1024 * 1024
 PART = 5 * MiB

@@ -17,8 +17,6 @@ from dynafed_runtime.s3 import make_s3_client
 from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
 
-pytestmark = pytest.mark.unit
-
 TOKEN = "auth-test-token-0123456789"
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDAUTH", "secret_access_key": "auth-secret"}
 _REAL_COMPARE = hmac.compare_digest  # patched below through the modules' ``hmac`` attribute

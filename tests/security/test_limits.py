@@ -19,8 +19,6 @@ from dynafed_runtime.s3 import make_s3_client
 from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
 
-pytestmark = pytest.mark.unit
-
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDLIM", "secret_access_key": "lim-secret"}
 
 

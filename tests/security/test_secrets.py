@@ -36,8 +36,6 @@ from tests.security.canary import (
     presigned_v2,
 )
 
-pytestmark = pytest.mark.unit
-
 BUCKET = "data"
 STORE = canary_store(None)
 

@@ -20,8 +20,6 @@ from tests.faults.httpsource import StaticHttpSource
 from tests.security.canary import Capture, canary_store, capture_logs, presigned, presigned_v2
 from tests.security.test_secrets import _ctx
 
-pytestmark = pytest.mark.unit
-
 STORE = canary_store(None)
 DATA = b"0123456789abcdef" * 4096
 

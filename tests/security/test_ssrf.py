@@ -24,8 +24,6 @@ from functions.copy.app import create_app
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 
-pytestmark = pytest.mark.unit
-
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDSSRF", "secret_access_key": "ssrf-secret"}
 PUBLIC = "93.184.216.34"  # a global address: the tripwire refuses it too, nothing is sent
 

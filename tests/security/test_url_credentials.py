@@ -25,8 +25,6 @@ from tests.interop.xrootd import ThrowawayCA
 from tests.security.canary import AUTH_TOKEN, Capture, canary_store, capture_logs
 from tests.security.test_secrets import _ctx
 
-pytestmark = pytest.mark.unit
-
 STORE = canary_store(None)
 DATA = b"credentials travel with the url only\n" * 2000
 

@@ -32,8 +32,6 @@ from dynafed_runtime.hashing import ReadTuning
 from functions.checksum import service
 from functions.checksum.app import create_app
 
-pytestmark = pytest.mark.unit
-
 BUCKET = "data"
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDTEST",
          "secret_access_key": "unit-secret"}

@@ -22,8 +22,6 @@ from functions.copy import jobs
 from functions.copy.create_only import CREATE_ONLY
 from tests.unit.test_copy_app import PART, RecordingSink, flush, make_app
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture
 def s3() -> Iterator[Any]:

@@ -40,8 +40,6 @@ from functions.copy.settings import CopySettings
 from tests.faults.webdavtarget import Gate, WebDavTarget, adler32_hex
 from tests.unit.test_copy_app import RecordingSink
 
-pytestmark = pytest.mark.unit
-
 MiB = 1024 * 1024
 TOKEN = "Bearer push-secret-7f3a"
 

@@ -25,8 +25,6 @@ from dynafed_runtime.digests import (
     new_digest,
 )
 
-pytestmark = pytest.mark.unit
-
 # PROTOCOLS.md §2 plus the standard check values ("123456789") of each CRC.
 KNOWN = [
     ("adler32", b"", "00000001"),

@@ -23,8 +23,6 @@ from loadtest.config import load_scenario
 from loadtest.runner import RunOptions, run
 from loadtest.targets import Endpoint, KnativeSettings, Target
 
-pytestmark = pytest.mark.unit
-
 NS = "dynafed-fn"
 #: a Service keeps its pod for this many samples of it after its last request
 #: (its "scale-down delay", counted in observations, not seconds: on a loaded

@@ -28,8 +28,6 @@ from loadtest.sampler import (
     samples_from_lists,
 )
 
-pytestmark = pytest.mark.unit
-
 NS = "dynafed-fn"
 
 

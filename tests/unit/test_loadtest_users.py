@@ -20,8 +20,6 @@ from loadtest.runner import run_locust
 from loadtest.seed import LARGE, SMALL_CACHED, SMALL_UNCACHED, Manifest, SeededObject
 from loadtest.targets import Endpoint, RunSpec, Target
 
-pytestmark = pytest.mark.unit
-
 OBJECTS = (
     SeededObject(SMALL_CACHED, "lt/f/small-cached/good.bin", 100, {"adler32": "00000064", "md5": "a" * 32}),
     SeededObject(SMALL_CACHED, "lt/f/small-cached/bad.bin", 200, {"adler32": "000000c8", "md5": "b" * 32}),

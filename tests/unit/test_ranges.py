@@ -35,8 +35,6 @@ from dynafed_runtime.objects import (
 )
 from dynafed_runtime.ranges import combined_checksums, plan_ranges, read_buffers_parallel
 
-pytestmark = pytest.mark.unit
-
 ETAG = '"etag-1"'
 
 

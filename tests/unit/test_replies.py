@@ -33,8 +33,6 @@ from functions.checksum.app import create_app as checksum_app
 from functions.copy.app import create_app as copy_app
 from functions.scrub.app import create_app as scrub_app
 
-pytestmark = pytest.mark.unit
-
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDTEST", "secret_access_key": "s"}
 STORES = json.dumps({"stores": {"default": STORE}})
 MiB = 1024 * 1024
