@@ -6,12 +6,10 @@ import hashlib
 import json
 import random
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import google_crc32c
 import jsonschema
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -31,34 +29,14 @@ from dynafed_runtime.config import Config
 from dynafed_runtime.hashing import ReadTuning
 from functions.checksum import service
 from functions.checksum.app import create_app
+from tests.reference_checksums import reference
+from tests.unit.sink_fakes import RecordingSink
 
 BUCKET = "data"
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDTEST",
          "secret_access_key": "unit-secret"}
 STORES = json.dumps({"stores": {"default": STORE, "other": STORE}})
 TOKEN = "s3cr3t-token"
-
-
-def reference(algorithm: str, data: bytes) -> str:
-    if algorithm == "adler32":
-        return f"{zlib.adler32(data):08x}"
-    if algorithm == "crc32":
-        return f"{zlib.crc32(data):08x}"
-    if algorithm == "crc32c":
-        return f"{google_crc32c.value(data):08x}"
-    return hashlib.new(algorithm, data).hexdigest()
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, str], bytes]] = []
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.sent.append((url, headers, body))
-        return 202
-
-    def events(self) -> list[Any]:
-        return [from_http_event(HTTPMessage(h, b)) for _, h, b in self.sent]
 
 
 class S3Calls:
@@ -99,11 +77,6 @@ def s3(session: boto3.session.Session) -> Iterator[Any]:
 @pytest.fixture
 def calls(s3: Any) -> S3Calls:
     return S3Calls(s3)
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def make_app(s3: Any, sink: Any = None, **env: str) -> Flask:

@@ -21,25 +21,13 @@ from moto import mock_aws
 from dynafed_contract import events as types
 from dynafed_runtime.config import Config
 from functions.copy.app import create_app
+from tests.unit.sink_fakes import RecordingSink
 
 MiB = 1024 * 1024
 PART = 5 * MiB
 A = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDA", "secret_access_key": "a-secret"}
 B = {**A, "access_key_id": "AKIDB"}  # other credentials: another backend for same_backend()
 STORES = json.dumps({"stores": {"default": A, "mirror": A, "other": B}})
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[dict[str, str], bytes]] = []
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.sent.append((headers, body))
-        return 202
-
-    def events(self, subject: str | None = None) -> list[Any]:
-        parsed = [from_http_event(HTTPMessage(h, b)) for h, b in self.sent]
-        return [e for e in parsed if subject is None or e.get_attributes().get("subject") == subject]
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +47,6 @@ def s3(session: boto3.session.Session) -> Iterator[Any]:
         for bucket in ("src", "dst"):
             client.create_bucket(Bucket=bucket)
         yield client
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def make_app(s3: Any, sink: RecordingSink, **env: str) -> Flask:

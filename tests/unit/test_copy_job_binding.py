@@ -20,7 +20,8 @@ from dynafed_contract import events as types
 from dynafed_runtime import errors
 from functions.copy import jobs
 from functions.copy.create_only import CREATE_ONLY
-from tests.unit.test_copy_app import PART, RecordingSink, flush, make_app
+from tests.unit.sink_fakes import RecordingSink
+from tests.unit.test_copy_app import PART, flush, make_app
 
 
 @pytest.fixture
@@ -35,11 +36,6 @@ def s3() -> Iterator[Any]:
         for bucket in ("src", "dst"):
             client.create_bucket(Bucket=bucket)
         yield client
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def body(key: str, *, job_id: str, dest: str, store: str = "other") -> dict[str, Any]:
