@@ -17,6 +17,8 @@ import requests
 
 from dynafed_contract import events as ce
 from tests.faults.copying import (
+    PART,
+    PART_SETTINGS,
     adler32,
     check_job_events,
     copy_body,
@@ -32,12 +34,8 @@ from tests.faults.proxy import Delay, FaultProxy, Rule
 from tests.faults.receiver import EventRecorder
 from tests.faults.worker import FunctionProcess
 
-MiB = 1024 * 1024
-PART = 5 * MiB
 SLICED = {
-    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
-    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
-    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
+    **PART_SETTINGS,
     "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "2",
     # a zero-second slice: every request moves exactly one new part
     "DYNAFED_FN_COPY_SLICE_SECONDS": "0",
@@ -46,21 +44,10 @@ SLICED = {
 
 
 @pytest.fixture(scope="module")
-def sink():
-    with EventRecorder() as recorder:
-        yield recorder
-
-
-@pytest.fixture(scope="module")
 def sliced(seaweed, sink, tmp_path_factory):
     with FunctionProcess("copy", stores_file=seaweed.stores_file, state_dir=tmp_path_factory.mktemp("sliced"),
                          sink=sink.url, env=SLICED) as fn:
         yield fn
-
-
-@pytest.fixture(scope="module")
-def s3(seaweed):
-    return {"default": seaweed.s3_client("default"), "archive": seaweed.s3_client("archive")}
 
 
 def new_source(s3, size: int) -> tuple[str, bytes]:

@@ -38,19 +38,6 @@ def adler32(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def proxy(seaweed: Stack) -> Iterator[FaultProxy]:
-    with FaultProxy(seaweed.endpoint_url) as p:
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def _no_rules_left(proxy: FaultProxy) -> Iterator[None]:
-    proxy.clear()
-    yield
-    proxy.clear()
-
-
-@pytest.fixture(scope="module")
 def stores_file(seaweed: Stack, proxy: FaultProxy, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_stores(tmp_path_factory.mktemp("faults") / "stores.json", seaweed.stores, proxy.url)
 

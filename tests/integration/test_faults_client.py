@@ -12,7 +12,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,6 @@ SETTINGS = {
     "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "2",
     "THREADS": "4",
 }
-
-
-@pytest.fixture
-def proxy(seaweed: Stack) -> Iterator[FaultProxy]:
-    with FaultProxy(seaweed.endpoint_url) as p:
-        yield p
 
 
 def test_batch_survives_a_restart_of_the_function_without_duplicate_copies(seaweed: Stack, proxy: FaultProxy,
