@@ -13,13 +13,11 @@ import boto3
 import jsonschema
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import EndpointConnectionError
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from flask import Flask
 from flask.testing import FlaskClient
-from moto import mock_aws
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from dynafed_contract import events as types
@@ -30,6 +28,7 @@ from dynafed_runtime.hashing import ReadTuning
 from functions.checksum import service
 from functions.checksum.app import create_app
 from tests.reference_checksums import reference
+from tests.unit.moto_s3 import moto_s3
 from tests.unit.sink_fakes import RecordingSink
 
 BUCKET = "data"
@@ -63,14 +62,7 @@ def session() -> boto3.session.Session:
 
 @pytest.fixture
 def s3(session: boto3.session.Session) -> Iterator[Any]:
-    with mock_aws():
-        # the settings of the project's factory (dynafed_runtime.s3), but no
-        # retries so that injected faults surface at once
-        config = BotoConfig(request_checksum_calculation="when_required",
-                            response_checksum_validation="when_required",
-                            retries={"mode": "standard", "max_attempts": 1}, s3={"addressing_style": "path"})
-        client = session.client("s3", config=config)
-        client.create_bucket(Bucket=BUCKET)
+    with moto_s3(session, BUCKET) as client:
         yield client
 
 
