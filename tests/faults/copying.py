@@ -19,6 +19,15 @@ from tests.faults.receiver import Received
 
 NDJSON = "application/x-ndjson"
 
+MiB = 1024 * 1024
+PART = 5 * MiB  # the S3 minimum: part boundaries stay cheap
+#: parts of ``PART``; server-side, one CopyObject up to 6 MiB, UploadPartCopy parts of ``PART`` above
+PART_SETTINGS = {
+    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
+    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
+    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
+}
+
 
 def write_stores(path: Path, stores: Mapping[str, Mapping[str, str]]) -> Path:
     """A stores JSON file (the functions' DYNAFED_FN_STORES_FILE)."""

@@ -24,8 +24,6 @@ from tests.faults.proxy import (
     s3_operation,
 )
 
-pytestmark = pytest.mark.unit
-
 DATA = bytes(range(256)) * 4096  # 1 MiB
 
 

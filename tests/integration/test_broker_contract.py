@@ -46,8 +46,6 @@ from tests.faults.receiver import EventRecorder
 from tests.harness.broker import Broker
 from tests.harness.filters import load_triggers
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 DYNAFED_RECEIVER_URI = "https://dynafed.example.org/events"
 MiB = 1024 * 1024

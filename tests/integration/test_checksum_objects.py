@@ -19,8 +19,6 @@ from boto3.s3.transfer import TransferConfig
 from dynafed_client.stack import Stack
 from dynafed_contract.algorithms import ALGORITHMS
 
-pytestmark = pytest.mark.integration
-
 MiB = 1024 * 1024
 BUCKET = "demo"
 TIMEOUT = 120

@@ -41,8 +41,6 @@ from dynafed_client.stack import ports as stack_ports
 from dynafed_client.stack.uploads import UploadChecksum
 from tests.faults.proxy import FaultProxy, LoseAnswer, Request, Rule
 
-pytestmark = pytest.mark.integration
-
 BUCKET = "demo"
 WATCH = f"{BUCKET}/incoming/"
 DEADLINE_S = 120.0

@@ -14,8 +14,6 @@ from pathlib import Path
 import google_crc32c
 import pytest
 
-pytestmark = pytest.mark.integration
-
 MiB = 1024 * 1024
 
 

@@ -18,6 +18,9 @@ import pytest
 
 from dynafed_contract import events as ce
 from tests.faults.copying import (
+    PART,
+    PART_SETTINGS,
+    MiB,
     adler32,
     check_job_events,
     copy_body,
@@ -25,19 +28,12 @@ from tests.faults.copying import (
     open_uploads,
     post,
     read,
-    via,
-    write_stores,
 )
 from tests.faults.proxy import CutAfter, ErrorReply, FaultProxy, FlipByte, Hold, Rule
-from tests.faults.receiver import EventRecorder
 from tests.faults.worker import FunctionProcess
 
-MiB = 1024 * 1024
-PART = 5 * MiB
 SETTINGS = {
-    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
-    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
-    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
+    **PART_SETTINGS,
     "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "2",
     "DYNAFED_FN_COPY_SERVER_SIDE_CONCURRENCY": "2",
     # the retry budget of every S3 call: 3 attempts
@@ -46,40 +42,10 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def proxy(seaweed):
-    with FaultProxy(seaweed.endpoint_url) as p:
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def _no_rules_left(proxy):
-    yield
-    proxy.clear()
-
-
-@pytest.fixture(scope="module")
-def stores_file(seaweed, proxy, tmp_path_factory):
-    stores = seaweed.stores
-    return write_stores(tmp_path_factory.mktemp("faults") / "stores.json", {
-        **stores, "p-default": via(stores["default"], proxy.url), "p-archive": via(stores["archive"], proxy.url)})
-
-
-@pytest.fixture(scope="module")
-def sink():
-    with EventRecorder() as recorder:
-        yield recorder
-
-
-@pytest.fixture(scope="module")
-def copyfn(stores_file, sink, tmp_path_factory):
-    with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("copyfn-faults"),
+def copyfn(proxied_stores_file, sink, tmp_path_factory):
+    with FunctionProcess("copy", stores_file=proxied_stores_file, state_dir=tmp_path_factory.mktemp("copyfn-faults"),
                          sink=sink.url, env=SETTINGS) as fn:
         yield fn
-
-
-@pytest.fixture(scope="module")
-def s3(seaweed):
-    return {"default": seaweed.s3_client("default"), "archive": seaweed.s3_client("archive")}
 
 
 def new_source(s3, size: int, **put) -> tuple[str, bytes]:

@@ -21,45 +21,18 @@ import uuid
 
 import pytest
 
-from tests.faults.copying import copy_body, exists, open_uploads, post, read, via, write_stores
-from tests.faults.proxy import FaultProxy, Hold, Rule
+from tests.faults.copying import PART, PART_SETTINGS, copy_body, exists, open_uploads, post, read
+from tests.faults.proxy import Hold, Rule
 from tests.faults.worker import FunctionProcess
 
-MiB = 1024 * 1024
-PART = 5 * MiB
-SETTINGS = {
-    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
-    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
-    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
-    "DYNAFED_FN_S3_MAX_ATTEMPTS": "2",
-}
+SETTINGS = {**PART_SETTINGS, "DYNAFED_FN_S3_MAX_ATTEMPTS": "2"}
 
 
 @pytest.fixture(scope="module")
-def proxy(seaweed):
-    with FaultProxy(seaweed.endpoint_url) as p:
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def _no_rules_left(proxy):
-    yield
-    proxy.clear()
-
-
-@pytest.fixture(scope="module")
-def copyfn(seaweed, proxy, tmp_path_factory):
-    stores = seaweed.stores
-    state = tmp_path_factory.mktemp("copy-races")
-    stores_file = write_stores(state / "stores.json", {
-        **stores, "p-default": via(stores["default"], proxy.url), "p-archive": via(stores["archive"], proxy.url)})
-    with FunctionProcess("copy", stores_file=stores_file, state_dir=state, env=SETTINGS) as fn:
+def copyfn(proxied_stores_file, tmp_path_factory):
+    with FunctionProcess("copy", stores_file=proxied_stores_file, state_dir=tmp_path_factory.mktemp("copy-races"),
+                         env=SETTINGS) as fn:
         yield fn
-
-
-@pytest.fixture(scope="module")
-def s3(seaweed):
-    return {"default": seaweed.s3_client("default"), "archive": seaweed.s3_client("archive")}
 
 
 #: strategy -> (destination store, bucket, S3 operation that makes the object appear, source size)

@@ -4,6 +4,7 @@ upload's witness part), a worker SIGKILLed mid-copy and the job re-submitted,
 and the cleanup of orphaned uploads (POST /cleanup and the CLI)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,12 +12,15 @@ import subprocess
 import sys
 import threading
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import requests
 
 from dynafed_contract import events as ce
 from tests.faults.copying import (
+    PART,
+    PART_SETTINGS,
     adler32,
     check_job_events,
     copy_body,
@@ -32,12 +36,8 @@ from tests.faults.proxy import Delay, FaultProxy, Rule
 from tests.faults.receiver import EventRecorder
 from tests.faults.worker import FunctionProcess
 
-MiB = 1024 * 1024
-PART = 5 * MiB
 SLICED = {
-    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
-    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
-    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
+    **PART_SETTINGS,
     "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "2",
     # a zero-second slice: every request moves exactly one new part
     "DYNAFED_FN_COPY_SLICE_SECONDS": "0",
@@ -46,21 +46,10 @@ SLICED = {
 
 
 @pytest.fixture(scope="module")
-def sink():
-    with EventRecorder() as recorder:
-        yield recorder
-
-
-@pytest.fixture(scope="module")
 def sliced(seaweed, sink, tmp_path_factory):
     with FunctionProcess("copy", stores_file=seaweed.stores_file, state_dir=tmp_path_factory.mktemp("sliced"),
                          sink=sink.url, env=SLICED) as fn:
         yield fn
-
-
-@pytest.fixture(scope="module")
-def s3(seaweed):
-    return {"default": seaweed.s3_client("default"), "archive": seaweed.s3_client("archive")}
 
 
 def new_source(s3, size: int) -> tuple[str, bytes]:
@@ -150,16 +139,26 @@ def test_source_changed_between_requests_starts_over_never_mixes(sliced, s3):
     assert open_uploads(s3["archive"], "archive", key) == []
 
 
-def test_worker_killed_mid_copy_then_resubmitted_completes(seaweed, s3, tmp_path_factory):
-    with EventRecorder() as sink, FaultProxy(seaweed.endpoint_url) as proxy:
+@contextlib.contextmanager
+def own_worker(seaweed, tmp_path_factory, name: str, *, upload_part_delay: float, sink: str | None = None,
+               env: dict[str, str] | None = None) -> Iterator[FunctionProcess]:
+    """A copy function of the test's own (the test kills or drains its worker),
+    not sliced, whose ``p-archive`` is SeaweedFS behind a FaultProxy that slows
+    every UploadPart by ``upload_part_delay`` seconds, so the test lands mid-copy."""
+    with FaultProxy(seaweed.endpoint_url) as proxy:
         stores = seaweed.stores
-        stores_file = write_stores(tmp_path_factory.mktemp("kill") / "stores.json",
+        stores_file = write_stores(tmp_path_factory.mktemp(name) / "stores.json",
                                    {**stores, "p-archive": via(stores["archive"], proxy.url)})
         settings = {k: v for k, v in SLICED.items() if k != "DYNAFED_FN_COPY_SLICE_SECONDS"}
-        # slow part uploads so the kill lands mid-copy
-        proxy.add(Rule(op="UploadPart", action=Delay(0.4)))
-        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("killfn"),
-                             sink=sink.url, env=settings) as fn:
+        proxy.add(Rule(op="UploadPart", action=Delay(upload_part_delay)))
+        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp(f"{name}fn"),
+                             sink=sink, env={**settings, **(env or {})}) as fn:
+            yield fn
+
+
+def test_worker_killed_mid_copy_then_resubmitted_completes(seaweed, s3, tmp_path_factory):
+    with EventRecorder() as sink:
+        with own_worker(seaweed, tmp_path_factory, "kill", upload_part_delay=0.4, sink=sink.url) as fn:
             key, data = new_source(s3, 8 * PART + 3)
             job_id = f"killed-{uuid.uuid4().hex}"
             body = copy_body({"store": "default", "bucket": "demo", "key": key},
@@ -203,51 +202,39 @@ def test_worker_killed_mid_copy_then_resubmitted_completes(seaweed, s3, tmp_path
 
 
 def test_sigterm_ends_the_slice_early_and_the_job_resumes(seaweed, s3, tmp_path_factory):
-    with FaultProxy(seaweed.endpoint_url) as proxy:
-        stores = seaweed.stores
-        stores_file = write_stores(tmp_path_factory.mktemp("term") / "stores.json",
-                                   {**stores, "p-archive": via(stores["archive"], proxy.url)})
-        settings = {k: v for k, v in SLICED.items() if k != "DYNAFED_FN_COPY_SLICE_SECONDS"}
-        proxy.add(Rule(op="UploadPart", action=Delay(0.4)))
-        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("termfn"),
-                             env={**settings, "GRACEFUL_TIMEOUT": "120"}) as fn:
-            key, data = new_source(s3, 10 * PART)
-            body = copy_body({"store": "default", "bucket": "demo", "key": key},
-                             {"store": "p-archive", "bucket": "archive", "key": key},
-                             job_id=f"term-{uuid.uuid4().hex}")
-            moving = threading.Event()
-            outcome: dict = {}
+    with own_worker(seaweed, tmp_path_factory, "term", upload_part_delay=0.4,
+                    env={"GRACEFUL_TIMEOUT": "120"}) as fn:
+        key, data = new_source(s3, 10 * PART)
+        body = copy_body({"store": "default", "bucket": "demo", "key": key},
+                         {"store": "p-archive", "bucket": "archive", "key": key},
+                         job_id=f"term-{uuid.uuid4().hex}")
+        moving = threading.Event()
+        outcome: dict = {}
 
-            def first_attempt() -> None:
-                outcome["lines"] = post_ndjson(fn.url, body, on_line=lambda line: line.get("bytes") and moving.set())[1]
+        def first_attempt() -> None:
+            outcome["lines"] = post_ndjson(fn.url, body, on_line=lambda line: line.get("bytes") and moving.set())[1]
 
-            thread = threading.Thread(target=first_attempt)
-            thread.start()
-            assert moving.wait(60), "the copy never made progress"
-            fn.kill_worker(signal.SIGTERM)  # waits for the replacement worker
-            thread.join(60)
-            last = outcome["lines"][-1]
-            # drained at a part boundary: a clean in-progress answer, not an error or a cut stream
-            assert last["type"] == "result" and last["status"] == "in-progress", last
-            assert 0 < last["bytes"] < len(data)
-            response, _ = run_to_end(fn.url, body)
-            assert response.json()["status"] == "completed"
-            assert read(s3["archive"], "archive", key) == data
-            assert open_uploads(s3["archive"], "archive", key) == []
+        thread = threading.Thread(target=first_attempt)
+        thread.start()
+        assert moving.wait(60), "the copy never made progress"
+        fn.kill_worker(signal.SIGTERM)  # waits for the replacement worker
+        thread.join(60)
+        last = outcome["lines"][-1]
+        # drained at a part boundary: a clean in-progress answer, not an error or a cut stream
+        assert last["type"] == "result" and last["status"] == "in-progress", last
+        assert 0 < last["bytes"] < len(data)
+        response, _ = run_to_end(fn.url, body)
+        assert response.json()["status"] == "completed"
+        assert read(s3["archive"], "archive", key) == data
+        assert open_uploads(s3["archive"], "archive", key) == []
 
 
 def test_client_gone_mid_stream_stops_the_slice_and_keeps_the_job(seaweed, s3, tmp_path_factory):
     class Gone(Exception):
         pass
 
-    with EventRecorder() as sink, FaultProxy(seaweed.endpoint_url) as proxy:
-        stores = seaweed.stores
-        stores_file = write_stores(tmp_path_factory.mktemp("gone") / "stores.json",
-                                   {**stores, "p-archive": via(stores["archive"], proxy.url)})
-        settings = {k: v for k, v in SLICED.items() if k != "DYNAFED_FN_COPY_SLICE_SECONDS"}
-        proxy.add(Rule(op="UploadPart", action=Delay(2.0)))
-        with FunctionProcess("copy", stores_file=stores_file, state_dir=tmp_path_factory.mktemp("gonefn"),
-                             sink=sink.url, env=settings) as fn:
+    with EventRecorder() as sink:
+        with own_worker(seaweed, tmp_path_factory, "gone", upload_part_delay=2.0, sink=sink.url) as fn:
             key, data = new_source(s3, 8 * PART)
             job_id = f"gone-{uuid.uuid4().hex}"
             body = copy_body({"store": "default", "bucket": "demo", "key": key},

@@ -19,6 +19,9 @@ import requests
 
 from dynafed_contract import events as ce
 from tests.faults.copying import (
+    PART,
+    PART_SETTINGS,
+    MiB,
     adler32,
     check_job_events,
     copy_body,
@@ -30,24 +33,13 @@ from tests.faults.copying import (
     read,
     run_to_end,
 )
-from tests.faults.receiver import EventRecorder
 from tests.faults.worker import FunctionProcess
 
-MiB = 1024 * 1024
-PART = 5 * MiB
 SETTINGS = {
-    "DYNAFED_FN_COPY_PART_BYTES": str(PART),
-    "DYNAFED_FN_COPY_SERVER_SIDE_THRESHOLD": str(6 * MiB),
-    "DYNAFED_FN_COPY_SERVER_SIDE_PART_BYTES": str(PART),
+    **PART_SETTINGS,
     "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "3",
     "DYNAFED_FN_COPY_PROGRESS_INTERVAL_SECONDS": "0",
 }
-
-
-@pytest.fixture(scope="module")
-def sink():
-    with EventRecorder() as recorder:
-        yield recorder
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +47,6 @@ def copyfn(seaweed, sink, tmp_path_factory):
     with FunctionProcess("copy", stores_file=seaweed.stores_file, state_dir=tmp_path_factory.mktemp("copyfn"),
                          sink=sink.url, env=SETTINGS) as fn:
         yield fn
-
-
-@pytest.fixture(scope="module")
-def s3(seaweed):
-    return {"default": seaweed.s3_client("default"), "archive": seaweed.s3_client("archive")}
 
 
 def unique(prefix: str) -> str:

@@ -14,8 +14,6 @@ import pytest
 
 from dynafed_client.stack import services
 
-pytestmark = pytest.mark.integration
-
 
 def check_config(function: str, **env: str) -> subprocess.CompletedProcess[str]:
     """gunicorn --check-config: reads the settings and loads the app, serves nothing."""

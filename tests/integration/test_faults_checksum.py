@@ -25,7 +25,7 @@ from dynafed_client.stack import Stack
 from tests.faults.processes import EventSink, FunctionProcess, write_stores
 from tests.faults.proxy import CutAfter, ErrorReply, FaultProxy, FlipByte, Hold, Request, Rule
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+pytestmark = pytest.mark.timeout(240)
 
 BUCKET = "demo"
 MAX_ATTEMPTS = 3  # DYNAFED_FN_S3_MAX_ATTEMPTS: requests per S3 call, retries included
@@ -35,19 +35,6 @@ CHUNK = 256 * 1024
 
 def adler32(data: bytes) -> str:
     return f"{zlib.adler32(data):08x}"
-
-
-@pytest.fixture(scope="module")
-def proxy(seaweed: Stack) -> Iterator[FaultProxy]:
-    with FaultProxy(seaweed.endpoint_url) as p:
-        yield p
-
-
-@pytest.fixture(autouse=True)
-def _no_rules_left(proxy: FaultProxy) -> Iterator[None]:
-    proxy.clear()
-    yield
-    proxy.clear()
 
 
 @pytest.fixture(scope="module")

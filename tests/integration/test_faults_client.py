@@ -12,7 +12,6 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from functions.copy.cleanup import abort_older
 from tests.faults.processes import FunctionProcess, write_stores
 from tests.faults.proxy import Delay, FaultProxy, Rule
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = pytest.mark.timeout(300)
 
 MiB = 1024 * 1024
 PART = 5 * MiB
@@ -35,12 +34,6 @@ SETTINGS = {
     "DYNAFED_FN_COPY_PARTS_IN_FLIGHT": "2",
     "THREADS": "4",
 }
-
-
-@pytest.fixture
-def proxy(seaweed: Stack) -> Iterator[FaultProxy]:
-    with FaultProxy(seaweed.endpoint_url) as p:
-        yield p
 
 
 def test_batch_survives_a_restart_of_the_function_without_duplicate_copies(seaweed: Stack, proxy: FaultProxy,

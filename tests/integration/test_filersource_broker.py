@@ -40,8 +40,6 @@ from tests.harness.broker import Broker
 from tests.harness.filters import load_triggers
 from tests.integration.test_broker_contract import DYNAFED_RECEIVER_URI, TIME_SCALE, Receiver
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 CAPTURED = json.loads((REPO / "tests" / "unit" / "data" / "seaweedfs_webhook_4.48.json").read_text(encoding="utf-8"))
 

@@ -18,8 +18,6 @@ from dynafed_client import ConflictError, NotFoundError, RecordingProgress, Requ
 from dynafed_client.legacy import LocalBackend
 from tests.interop.helpers import gateway_process
 
-pytestmark = pytest.mark.integration
-
 MiB = 1024 * 1024
 
 

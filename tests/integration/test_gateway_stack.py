@@ -17,8 +17,6 @@ import requests
 
 from tests.interop.helpers import Gate, HttpSource, gateway_process, stack_allowing
 
-pytestmark = pytest.mark.integration
-
 MiB = 1024 * 1024
 MARKER = re.compile(r"Perf Marker\nTimestamp: \d+\nStripe Index: 0\nStripe Bytes Transferred: (\d+)\n"
                     r"Total Stripe Count: 1\nEnd\n")

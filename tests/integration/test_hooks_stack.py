@@ -20,8 +20,6 @@ import pytest
 
 from tests.interop.helpers import Gate, HttpSource, stack_allowing
 
-pytestmark = pytest.mark.integration
-
 MiB = 1024 * 1024
 # Dynafed: sscanf(p, "monitor: %s %s %f %ld %ld %ld", src, dst, &avg, &inst, &xferred, &elapsed)
 SSCANF = re.compile(r"^monitor: (\S+) (\S+) ([-+]?\d+(?:\.\d*)?) (\d+) (\d+) (\d+)$")

@@ -34,8 +34,6 @@ import requests
 from dynafed_client.stack import Stack
 from tests.faults.httpsource import StaticHttpSource
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "demo"
 

@@ -15,8 +15,6 @@ import pytest
 from loadtest.config import TASKS, load_scenario
 from loadtest.runner import RunOptions, run
 
-pytestmark = pytest.mark.integration
-
 
 def embedded_pngs(page: str) -> list[bytes]:
     return [base64.b64decode(m) for m in re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)]

@@ -27,8 +27,6 @@ from dynafed_contract import metadata_copy
 from dynafed_contract.metadata_copy import PinnedObject, rewrite_metadata
 from dynafed_contract.s3limits import MIN_PART_SIZE
 
-pytestmark = pytest.mark.integration
-
 BUCKET = "demo"
 SIZE = MIN_PART_SIZE + 1024 * 1024  # two parts on the multipart path
 PATHS: dict[str, dict[str, Any]] = {"copy-object": {},

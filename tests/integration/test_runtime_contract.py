@@ -28,8 +28,6 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 
 from dynafed_client.stack import Stack
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 BUCKET = "demo"
 START_TIMEOUT = 60.0

@@ -97,14 +97,6 @@ def request_for(function: str, seaweed) -> dict:
     return {"bucket": "demo", "prefix": key, "algorithms": ["adler32"]}
 
 
-@pytest.fixture
-def opened() -> Iterator[list[socket.socket]]:
-    sockets: list[socket.socket] = []
-    yield sockets
-    for sock in sockets:
-        sock.close()
-
-
 @pytest.mark.parametrize("function", ["checksum", "copy", "scrub"])
 def test_slow_bodies_hold_no_thread_and_no_work_slot(seaweed, tmp_path, opened, function):
     env = {"THREADS": "2", "DYNAFED_FN_REQUEST_READ_TIMEOUT": "600"}  # the deadline is not what is tested here

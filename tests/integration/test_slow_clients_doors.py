@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import pytest
 import requests
 
 from dynafed_client.events.server import EventReceiver
@@ -32,14 +30,6 @@ def slow_client(url: str, path: str = "/") -> socket.socket:
     sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
                  f"Content-Length: 100\r\n\r\n{{".encode())
     return sock
-
-
-@pytest.fixture
-def opened() -> Iterator[list[socket.socket]]:
-    sockets: list[socket.socket] = []
-    yield sockets
-    for sock in sockets:
-        sock.close()
 
 
 def test_the_gateway_answers_while_slow_clients_wait(stack, opened) -> None:

@@ -15,8 +15,6 @@ import pytest
 
 from tests.interop.helpers import davix_missing, require
 
-pytestmark = pytest.mark.interop
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _davix() -> None:

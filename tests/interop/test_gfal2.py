@@ -27,8 +27,6 @@ from tests.interop.helpers import (
     stack_allowing,
 )
 
-pytestmark = pytest.mark.interop
-
 MiB = 1024 * 1024
 
 CHECKSUM = """

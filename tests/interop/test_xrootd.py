@@ -39,8 +39,6 @@ import requests
 from tests.interop.helpers import gateway_process, gfal2_missing, require
 from tests.interop.xrootd import XRootDPeer, xrdadler32, xrootd_missing, xrootd_peer
 
-pytestmark = pytest.mark.interop
-
 MiB = 1024 * 1024
 #: around the 64 KiB block XRootD and adler32 implementations work in, S3's
 #: 5 MiB part size, and the empty object (its own path everywhere)

@@ -47,8 +47,6 @@ from tests.faults.webdavtarget import Gate, WebDavTarget
 from tests.interop.helpers import gateway_process, require
 from tests.interop.xrootd import XRootDPeer, xrootd_missing, xrootd_peer
 
-pytestmark = pytest.mark.interop
-
 MiB = 1024 * 1024
 BUCKET = "demo"
 

@@ -26,8 +26,6 @@ from packaging.utils import canonicalize_name
 from tests.manifests import project_facts as pf
 from tests.manifests.test_images import locked_versions
 
-pytestmark = pytest.mark.manifests
-
 #: distribution directory -> its name and the top-level packages it ships
 DISTS = {
     "dists/contract": ("dynafed-contract", {"dynafed_contract", "dynafed_net"}),

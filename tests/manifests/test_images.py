@@ -13,8 +13,6 @@ import pytest
 from tests.manifests import checks
 from tests.manifests import project_facts as pf
 
-pytestmark = pytest.mark.manifests
-
 FUNCTIONS = pf.function_names()
 #: the packages below the functions that every image ships (pyproject.toml [tool.importlinter])
 SHARED_LAYERS = ("dynafed_contract", "dynafed_net", "dynafed_runtime")

@@ -12,8 +12,6 @@ import pytest
 from tests.manifests import checks
 from tests.manifests import project_facts as pf
 
-pytestmark = pytest.mark.manifests
-
 
 def svc(build: list[dict], name: str) -> dict:
     return next(s for s in checks.ksvcs(build) if checks.name(s) == name)

@@ -12,8 +12,6 @@ from tests.manifests import checks
 from tests.manifests import knative_facts as kf
 from tests.manifests import project_facts as pf
 
-pytestmark = pytest.mark.manifests
-
 ALL_BUILDS = ["base", *pf.OVERLAYS]
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 

@@ -14,8 +14,6 @@ import yaml
 
 from tests.manifests import project_facts as pf
 
-pytestmark = pytest.mark.manifests
-
 # The oldest Kubernetes the pinned Knative 1.22 runs on: 1.34 (knative.dev/pkg
 # version/version.go defaultMinimumVersion "v1.34.0", vendored by eventing
 # knative-v1.22.0: the components' start-up check). kubernetes-validate

@@ -17,8 +17,6 @@ import pytest
 from bench import sizing
 from tests.manifests import checks
 
-pytestmark = pytest.mark.manifests
-
 
 @pytest.fixture(scope="module")
 def measured() -> dict:

@@ -15,8 +15,6 @@ import yaml
 
 from tests.manifests import project_facts as pf
 
-pytestmark = pytest.mark.manifests
-
 INSTALL = pf.KNATIVE / "cluster" / "install.sh"
 BUILD = pf.KNATIVE / "scripts" / "build-images.sh"
 DEPLOY = pf.KNATIVE / "scripts" / "deploy.sh"

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from dynafed_contract import bearer
 from dynafed_runtime.config import Config
-from dynafed_runtime.s3 import make_s3_client
-from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
-
-pytestmark = pytest.mark.unit
 
 TOKEN = "auth-test-token-0123456789"
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDAUTH", "secret_access_key": "auth-secret"}
+BUCKET = "data"
 _REAL_COMPARE = hmac.compare_digest  # patched below through the modules' ``hmac`` attribute
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
 
@@ -39,19 +34,9 @@ class RecordingCompare:
 
 
 @pytest.fixture
-def s3(tripwire: Any) -> Iterator[Any]:
-    with mock_aws():
-        client = make_s3_client(Store(name="default", **STORE), max_attempts=1)
-        client.create_bucket(Bucket="data")
-        client.put_object(Bucket="data", Key="k", Body=b"123456789")
-        yield client
-
-
-@pytest.fixture
-def calls(s3: Any) -> list[str]:
-    names: list[str] = []
-    s3.meta.events.register("before-call.s3", lambda model, **_: names.append(model.name))
-    return names
+def s3(s3: Any) -> Any:
+    s3.put_object(Bucket="data", Key="k", Body=b"123456789")
+    return s3
 
 
 def function_app(s3: Any, token: str | None = TOKEN) -> Any:

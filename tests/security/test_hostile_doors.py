@@ -45,8 +45,6 @@ from dynafed_contract.checksum import ObjectRef
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 
-pytestmark = pytest.mark.unit
-
 ACCESS_KEY = "AKIDHOSTILEDOORS"
 SECRET_KEY = "doors-secret-key-value"
 STORES = {"default": {"endpoint_url": "https://s3.amazonaws.com", "access_key_id": ACCESS_KEY,

@@ -42,8 +42,6 @@ from functions.copy.app import create_app as create_copy
 from functions.scrub.app import create_app as create_scrub
 from tests.tripwire import Tripwire
 
-pytestmark = pytest.mark.unit
-
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDHOSTILE", "secret_access_key": "h-secret"}
 HUGE_INT = "9" * 5000  # over sys.get_int_max_str_digits() (4300): int() raises ValueError
 

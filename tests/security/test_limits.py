@@ -3,40 +3,20 @@ documented code (413 body, 400 key length / algorithm list / batch size)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cloudevents.core.bindings.http import to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
-from moto import mock_aws
 
 from dynafed_contract.algorithms import ALGORITHMS
 from dynafed_contract.fields import MAX_BODY_BYTES, MAX_KEY_BYTES
 from dynafed_runtime import app as runtime_app
 from dynafed_runtime.config import Config
-from dynafed_runtime.s3 import make_s3_client
-from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
 
-pytestmark = pytest.mark.unit
-
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDLIM", "secret_access_key": "lim-secret"}
-
-
-@pytest.fixture
-def s3(tripwire: Any) -> Iterator[Any]:
-    with mock_aws():
-        client = make_s3_client(Store(name="default", **STORE), max_attempts=1)
-        client.create_bucket(Bucket="data")
-        yield client
-
-
-@pytest.fixture
-def calls(s3: Any) -> list[str]:
-    names: list[str] = []
-    s3.meta.events.register("before-call.s3", lambda model, **_: names.append(model.name))
-    return names
+BUCKET = "data"
 
 
 @pytest.fixture

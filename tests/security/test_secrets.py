@@ -16,11 +16,9 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
-from moto import mock_aws
 
 from dynafed_runtime import errors
 from dynafed_runtime.config import Config
-from dynafed_runtime.s3 import make_s3_client
 from dynafed_runtime.stores import Store
 from functions.checksum.app import create_app
 from tests.security.canary import (
@@ -35,8 +33,6 @@ from tests.security.canary import (
     presigned,
     presigned_v2,
 )
-
-pytestmark = pytest.mark.unit
 
 BUCKET = "data"
 STORE = canary_store(None)
@@ -68,14 +64,11 @@ def raising(exc: BaseException):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def s3(tripwire: Any) -> Iterator[Any]:
-    with mock_aws():
-        client = make_s3_client(Store(name="default", **STORE), max_attempts=1)
-        client.create_bucket(Bucket=BUCKET)
-        client.put_object(Bucket=BUCKET, Key="obj", Body=b"123456789",
-                          Metadata={"adler32": "00000001"})  # wrong on purpose: a mismatch path
-        client.put_object(Bucket=BUCKET, Key="ok", Body=b"123456789")
-        yield client
+def s3(s3: Any) -> Any:
+    s3.put_object(Bucket=BUCKET, Key="obj", Body=b"123456789",
+                  Metadata={"adler32": "00000001"})  # wrong on purpose: a mismatch path
+    s3.put_object(Bucket=BUCKET, Key="ok", Body=b"123456789")
+    return s3
 
 
 @pytest.fixture

@@ -10,28 +10,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from dynafed_runtime.config import Config
-from dynafed_runtime.s3 import make_s3_client
-from dynafed_runtime.stores import Store
 from functions.copy.app import create_app
 from tests.faults.httpsource import StaticHttpSource
 from tests.security.canary import Capture, canary_store, capture_logs, presigned, presigned_v2
 from tests.security.test_secrets import _ctx
 
-pytestmark = pytest.mark.unit
-
 STORE = canary_store(None)
+BUCKET = "dest"
 DATA = b"0123456789abcdef" * 4096
-
-
-@pytest.fixture
-def s3(tripwire: Any) -> Iterator[Any]:
-    with mock_aws():
-        client = make_s3_client(Store(name="default", **STORE), max_attempts=1)
-        client.create_bucket(Bucket="dest")
-        yield client
 
 
 @pytest.fixture

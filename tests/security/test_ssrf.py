@@ -15,27 +15,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from dynafed_runtime.config import Config
-from dynafed_runtime.s3 import make_s3_client
-from dynafed_runtime.stores import Store
 from functions.copy.app import create_app
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 
-pytestmark = pytest.mark.unit
-
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDSSRF", "secret_access_key": "ssrf-secret"}
+BUCKET = "dest"
 PUBLIC = "93.184.216.34"  # a global address: the tripwire refuses it too, nothing is sent
-
-
-@pytest.fixture
-def s3(tripwire: Tripwire) -> Iterator[Any]:
-    with mock_aws():
-        client = make_s3_client(Store(name="default", **STORE), max_attempts=1)
-        client.create_bucket(Bucket="dest")
-        yield client
 
 
 @pytest.fixture

@@ -28,8 +28,6 @@ from dynafed_net import pinned_http
 from tests.faults.httpsource import StaticHttpSource
 from tests.tripwire import Tripwire
 
-pytestmark = pytest.mark.unit
-
 ROOT = Path(__file__).resolve().parents[2]
 TRANSPORTS = [pytest.param(pinned_http, id="pinned_http")]
 

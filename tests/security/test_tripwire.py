@@ -13,8 +13,6 @@ import requests
 
 from tests.tripwire import ForbiddenConnection, Tripwire, is_loopback
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture
 def loopback_server() -> Iterator[str]:

@@ -9,34 +9,21 @@ import glob
 import json
 import os
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from dynafed_runtime.config import Config
-from dynafed_runtime.s3 import make_s3_client
-from dynafed_runtime.stores import Store
 from functions.copy.app import create_app
 from tests.faults.httpsource import StaticHttpSource
 from tests.interop.xrootd import ThrowawayCA
 from tests.security.canary import AUTH_TOKEN, Capture, canary_store, capture_logs
 from tests.security.test_secrets import _ctx
 
-pytestmark = pytest.mark.unit
-
 STORE = canary_store(None)
+BUCKET = "dest"
 DATA = b"credentials travel with the url only\n" * 2000
-
-
-@pytest.fixture
-def s3(tripwire: Any) -> Iterator[Any]:
-    with mock_aws():
-        client = make_s3_client(Store(name="default", **STORE), max_attempts=1)
-        client.create_bucket(Bucket="dest")
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,6 @@ from dynafed_runtime.config import SPARE_THREADS, Concurrency, Config, ConfigErr
 from dynafed_runtime.gunicorn import settings
 from dynafed_runtime.request_framing import ready_to_dispatch
 
-pytestmark = pytest.mark.unit
-
 STORES = json.dumps({"stores": {"default": {"endpoint_url": None, "region": "us-east-1",
                                             "access_key_id": "AKID", "secret_access_key": "s"}}})
 SPEC = FunctionSpec(name="probe", handler=lambda incoming, ctx: {"data": incoming.data},

@@ -20,8 +20,6 @@ from bench.measure import Figure, Sampler, per_gib, run_rounds, spread
 from bench.ours import bytes_counters
 from bench.targets import CPU_TOLERANCE, FAIL, INCONCLUSIVE, INFO, NOT_MEASURED, PASS, SEVEN, Target, evaluate
 
-pytestmark = pytest.mark.unit
-
 GiB = 1024 ** 3
 GB = 1e9
 

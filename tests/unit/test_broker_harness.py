@@ -13,8 +13,6 @@ import pytest
 from tests.harness.broker import selective_retry
 from tests.harness.filters import Delivery, expression_matches, iso8601_seconds, load_triggers
 
-pytestmark = pytest.mark.unit
-
 BASE = Path(__file__).resolve().parents[2] / "knative" / "base"
 
 

@@ -6,22 +6,18 @@ import hashlib
 import json
 import random
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import google_crc32c
 import jsonschema
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import EndpointConnectionError
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from flask import Flask
 from flask.testing import FlaskClient
-from moto import mock_aws
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 
 from dynafed_contract import events as types
@@ -31,36 +27,15 @@ from dynafed_runtime.config import Config
 from dynafed_runtime.hashing import ReadTuning
 from functions.checksum import service
 from functions.checksum.app import create_app
-
-pytestmark = pytest.mark.unit
+from tests.reference_checksums import reference
+from tests.unit.moto_s3 import moto_s3
+from tests.unit.sink_fakes import RecordingSink
 
 BUCKET = "data"
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDTEST",
          "secret_access_key": "unit-secret"}
 STORES = json.dumps({"stores": {"default": STORE, "other": STORE}})
 TOKEN = "s3cr3t-token"
-
-
-def reference(algorithm: str, data: bytes) -> str:
-    if algorithm == "adler32":
-        return f"{zlib.adler32(data):08x}"
-    if algorithm == "crc32":
-        return f"{zlib.crc32(data):08x}"
-    if algorithm == "crc32c":
-        return f"{google_crc32c.value(data):08x}"
-    return hashlib.new(algorithm, data).hexdigest()
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, dict[str, str], bytes]] = []
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.sent.append((url, headers, body))
-        return 202
-
-    def events(self) -> list[Any]:
-        return [from_http_event(HTTPMessage(h, b)) for _, h, b in self.sent]
 
 
 class S3Calls:
@@ -87,25 +62,13 @@ def session() -> boto3.session.Session:
 
 @pytest.fixture
 def s3(session: boto3.session.Session) -> Iterator[Any]:
-    with mock_aws():
-        # the settings of the project's factory (dynafed_runtime.s3), but no
-        # retries so that injected faults surface at once
-        config = BotoConfig(request_checksum_calculation="when_required",
-                            response_checksum_validation="when_required",
-                            retries={"mode": "standard", "max_attempts": 1}, s3={"addressing_style": "path"})
-        client = session.client("s3", config=config)
-        client.create_bucket(Bucket=BUCKET)
+    with moto_s3(session, BUCKET) as client:
         yield client
 
 
 @pytest.fixture
 def calls(s3: Any) -> S3Calls:
     return S3Calls(s3)
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def make_app(s3: Any, sink: Any = None, **env: str) -> Flask:

@@ -10,8 +10,6 @@ from dynafed_client import errors as e
 from dynafed_contract.checksum import ObjectRef, parse_checksum_request
 from tests.unit.client_fakes import FakeFunction, checksum_answer, ok, problem
 
-pytestmark = pytest.mark.unit
-
 
 def client_for(url: str, **config: object) -> Client:
     return Client(ClientConfig(**config).with_function("checksum", url))  # type: ignore[arg-type]

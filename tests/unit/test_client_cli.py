@@ -12,8 +12,6 @@ from dynafed_client import cli
 from dynafed_client.commands import COMMANDS, CommandEntry, CommandUnavailable
 from tests.unit.client_fakes import FakeFunction, checksum_answer, closed_port, ndjson, ok, problem
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

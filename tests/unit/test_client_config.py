@@ -11,8 +11,6 @@ from dynafed_client.refs import display, parse_object_ref, parse_source
 from dynafed_contract.checksum import ObjectRef
 from dynafed_contract.copy import UrlSource
 
-pytestmark = pytest.mark.unit
-
 
 def write_state(root: Path, **extra: object) -> Path:
     root.mkdir(parents=True, exist_ok=True)

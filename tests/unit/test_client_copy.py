@@ -12,8 +12,6 @@ from dynafed_contract import events as ce
 from dynafed_contract.copy import UrlSource, parse_copy_request
 from tests.unit.client_fakes import FakeFunction, SleepRecorder, ndjson, ok, problem
 
-pytestmark = pytest.mark.unit
-
 TOTAL = 1000
 
 

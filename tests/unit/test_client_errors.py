@@ -8,8 +8,6 @@ import pytest
 from dynafed_client import errors as e
 from dynafed_contract.errors import ErrorCode
 
-pytestmark = pytest.mark.unit
-
 EXPECTED = {
     "INVALID_REQUEST": e.RequestError, "UNKNOWN_ALGORITHM": e.RequestError, "UNKNOWN_STORE": e.RequestError,
     "UNAUTHORIZED": e.UnauthorizedError, "STORE_NOT_ALLOWED": e.NotAllowedError,

@@ -14,8 +14,6 @@ from dynafed_client.events import EventHub, EventReceiver, RemoteEventSource, re
 from dynafed_contract import events as ce
 from dynafed_runtime.events import build_event
 
-pytestmark = pytest.mark.unit
-
 
 def event(subject: str = "job-1", etype: str = ce.COPY_PROGRESS, **data: object):
     return build_event(etype, source="/dynafed-fn/copy", subject=subject, data=data or {"bytes": 1, "total": 2})

@@ -14,8 +14,6 @@ from dynafed_client.fanout import combine, fanout_checksum, plan_ranges
 from dynafed_contract.checksum import ObjectRef
 from tests.unit.client_fakes import FakeFunction, ok
 
-pytestmark = pytest.mark.unit
-
 
 def crc32c(data: bytes) -> int:
     return int.from_bytes(google_crc32c.Checksum(data).digest(), "big")

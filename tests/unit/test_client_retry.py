@@ -10,8 +10,6 @@ from dynafed_client import errors as e
 from dynafed_client.retry import RetryState, parse_retry_after
 from tests.unit.client_fakes import FakeFunction, SleepRecorder, checksum_answer, closed_port, ok, problem
 
-pytestmark = pytest.mark.unit
-
 
 def make_client(url: str, sleep: SleepRecorder, **retry: object) -> Client:
     policy = RetryPolicy(**retry) if retry else RetryPolicy()

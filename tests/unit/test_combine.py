@@ -20,8 +20,6 @@ from dynafed_contract.combine import (
     initial_value,
 )
 
-pytestmark = pytest.mark.unit
-
 COMBINABLE = ("adler32", "crc32", "crc32c")
 
 

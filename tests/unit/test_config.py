@@ -11,8 +11,6 @@ from dynafed_runtime.config import Config, ConfigError
 from dynafed_runtime.errors import UnknownStore
 from dynafed_runtime.stores import Store, parse_stores
 
-pytestmark = pytest.mark.unit
-
 CANARY_SECRET = "CANARY-secret-9f2c1b7e"
 STORE = {"endpoint_url": "http://127.0.0.1:8333", "region": "us-east-1", "access_key_id": "AKCANARY",
          "secret_access_key": CANARY_SECRET, "addressing_style": "path"}

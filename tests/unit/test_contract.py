@@ -19,8 +19,6 @@ from dynafed_contract.checksum import (
 from dynafed_contract.errors import ContractViolation
 from dynafed_contract.openapi import CHECKSUM_REQUEST, PROBLEM, checksum_document, copy_document
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ("adler32", "adler32"), ("ADLER32", "adler32"), (" Md5 ", "md5"), ("SHA-256", "sha256"),

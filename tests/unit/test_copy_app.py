@@ -12,34 +12,21 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config as BotoConfig
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_structured_event
 from cloudevents.core.v1.event import CloudEvent
 from flask import Flask
-from moto import mock_aws
 
 from dynafed_contract import events as types
 from dynafed_runtime.config import Config
 from functions.copy.app import create_app
+from tests.unit.moto_s3 import moto_s3
+from tests.unit.sink_fakes import RecordingSink
 
 MiB = 1024 * 1024
 PART = 5 * MiB
 A = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDA", "secret_access_key": "a-secret"}
 B = {**A, "access_key_id": "AKIDB"}  # other credentials: another backend for same_backend()
 STORES = json.dumps({"stores": {"default": A, "mirror": A, "other": B}})
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[dict[str, str], bytes]] = []
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.sent.append((headers, body))
-        return 202
-
-    def events(self, subject: str | None = None) -> list[Any]:
-        parsed = [from_http_event(HTTPMessage(h, b)) for h, b in self.sent]
-        return [e for e in parsed if subject is None or e.get_attributes().get("subject") == subject]
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +37,8 @@ def session() -> boto3.session.Session:
 
 @pytest.fixture
 def s3(session: boto3.session.Session) -> Iterator[Any]:
-    with mock_aws():
-        config = BotoConfig(request_checksum_calculation="when_required",
-                            response_checksum_validation="when_required",
-                            retries={"mode": "standard", "max_attempts": 1}, s3={"addressing_style": "path"},
-                            max_pool_connections=20)
-        client = session.client("s3", config=config)
-        for bucket in ("src", "dst"):
-            client.create_bucket(Bucket=bucket)
+    with moto_s3(session, "src", "dst", max_pool_connections=20) as client:
         yield client
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def make_app(s3: Any, sink: RecordingSink, **env: str) -> Flask:

@@ -13,35 +13,22 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config as BotoConfig
-from moto import mock_aws
 
 from dynafed_contract import events as types
 from dynafed_runtime import errors
 from functions.copy import jobs
 from functions.copy.create_only import CREATE_ONLY
-from tests.unit.test_copy_app import PART, RecordingSink, flush, make_app
-
-pytestmark = pytest.mark.unit
+from tests.unit.moto_s3 import moto_s3
+from tests.unit.sink_fakes import RecordingSink
+from tests.unit.test_copy_app import PART, flush, make_app
 
 
 @pytest.fixture
 def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.session.Session(aws_access_key_id="AKIDA", aws_secret_access_key="a-secret",
-                                       region_name="us-east-1").client(
-            "s3", config=BotoConfig(request_checksum_calculation="when_required",
-                                    response_checksum_validation="when_required",
-                                    retries={"mode": "standard", "max_attempts": 1},
-                                    s3={"addressing_style": "path"}))
-        for bucket in ("src", "dst"):
-            client.create_bucket(Bucket=bucket)
+    session = boto3.session.Session(aws_access_key_id="AKIDA", aws_secret_access_key="a-secret",
+                                    region_name="us-east-1")
+    with moto_s3(session, "src", "dst") as client:
         yield client
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def body(key: str, *, job_id: str, dest: str, store: str = "other") -> dict[str, Any]:

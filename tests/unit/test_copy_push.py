@@ -38,9 +38,7 @@ from functions.copy.app import create_app
 from functions.copy.service import CopyService
 from functions.copy.settings import CopySettings
 from tests.faults.webdavtarget import Gate, WebDavTarget, adler32_hex
-from tests.unit.test_copy_app import RecordingSink
-
-pytestmark = pytest.mark.unit
+from tests.unit.sink_fakes import RecordingSink
 
 MiB = 1024 * 1024
 TOKEN = "Bearer push-secret-7f3a"

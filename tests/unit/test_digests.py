@@ -3,13 +3,11 @@ chunking invariance (one pass over any split of the bytes gives the same
 digests, on the calling thread or pipelined)."""
 from __future__ import annotations
 
-import hashlib
 import random
 import sys
 import threading
 import zlib
 
-import google_crc32c
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,8 +22,7 @@ from dynafed_runtime.digests import (
     digests_for,
     new_digest,
 )
-
-pytestmark = pytest.mark.unit
+from tests.reference_checksums import reference
 
 # PROTOCOLS.md §2 plus the standard check values ("123456789") of each CRC.
 KNOWN = [
@@ -47,17 +44,6 @@ KNOWN = [
      "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a"
      "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"),
 ]
-
-
-def reference(algorithm: str, data: bytes) -> str:
-    """Independent computation (zlib, google-crc32c — not the engine's crc32c package —, hashlib)."""
-    if algorithm == "adler32":
-        return f"{zlib.adler32(data):08x}"
-    if algorithm == "crc32":
-        return f"{zlib.crc32(data):08x}"
-    if algorithm == "crc32c":
-        return f"{google_crc32c.value(data):08x}"
-    return hashlib.new(algorithm, data).hexdigest()
 
 
 @pytest.mark.parametrize(("algorithm", "data", "expected"), KNOWN, ids=[f"{a}-{d[:9]!r}" for a, d, _ in KNOWN])

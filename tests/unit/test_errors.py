@@ -15,8 +15,6 @@ from dynafed_contract.errors import ContractViolation, ErrorCode
 from dynafed_runtime import errors
 from dynafed_runtime.errors import problem, scrub, translate, translate_http_status
 
-pytestmark = pytest.mark.unit
-
 C = ErrorCode
 PRESIGNED = ("https://s3.example.org/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256"
              "&X-Amz-Credential=AKIAEXAMPLE%2F20250101%2Fus-east-1%2Fs3%2Faws4_request"

@@ -19,8 +19,6 @@ from dynafed_runtime.events import http_transport
 from tests.interop.helpers import free_port
 from tests.interop.xrootd import ThrowawayCA
 
-pytestmark = pytest.mark.unit
-
 
 class Sink(http.server.ThreadingHTTPServer):
     """Records (client port: one per connection, path, headers, body) of every POST; answers ``status``."""

@@ -13,8 +13,6 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from dynafed_contract import events as types
 from dynafed_runtime.events import EventEmitter, build_event, to_binary
 
-pytestmark = pytest.mark.unit
-
 SINK = "http://127.0.0.1:9/sink"
 
 

@@ -27,8 +27,6 @@ from dynafed_client.results import ChecksumResult, CopyResult
 from dynafed_contract.checksum import ObjectRef
 from dynafed_contract.copy import UrlSource
 
-pytestmark = pytest.mark.unit
-
 DATA = b"Wikipedia" * 1000
 STORES = {name: {"endpoint_url": "https://s3.amazonaws.com", "access_key_id": "AKID",
                  "secret_access_key": "secret"} for name in ("default", "archive", "hidden")}

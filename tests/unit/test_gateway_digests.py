@@ -6,11 +6,8 @@ import hashlib
 import zlib
 
 import google_crc32c
-import pytest
 
 from dynafed_client.gateway.digests import algorithms_for, format_digest, parse_want_digest
-
-pytestmark = pytest.mark.unit
 
 DATA = b"Wikipedia"
 HEX = {

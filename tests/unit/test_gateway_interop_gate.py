@@ -5,8 +5,6 @@ import pytest
 
 from tests.interop.helpers import REQUIRE_ENV, require
 
-pytestmark = pytest.mark.unit
-
 
 def test_present_part_passes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(REQUIRE_ENV, "1")

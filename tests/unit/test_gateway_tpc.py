@@ -6,8 +6,6 @@ import pytest
 from dynafed_client.gateway.errors import BadRequest
 from dynafed_client.gateway.tpc import parse_copy, transfer_headers
 
-pytestmark = pytest.mark.unit
-
 
 def test_pull_and_push() -> None:
     pull = parse_copy([("Source", "http://a.example/x"), ("Credential", "none")])

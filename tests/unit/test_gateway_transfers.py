@@ -11,8 +11,6 @@ from dynafed_client import errors as ce
 from dynafed_client.gateway.perfmarkers import failure_line, perf_marker
 from dynafed_client.gateway.transfers import TransferStream, describe
 
-pytestmark = pytest.mark.unit
-
 MARKER = re.compile(r"Perf Marker\nTimestamp: (\d+)\nStripe Index: 0\nStripe Bytes Transferred: (\d+)\n"
                     r"Total Stripe Count: 1\nEnd\n")
 

@@ -51,8 +51,6 @@ from tests.unit.test_gateway_app import (  # noqa: F401 - fixtures
     session,
 )
 
-pytestmark = pytest.mark.unit
-
 MiB = 1024 * 1024
 ISSUER = "https://iam.example.org/"
 AUDIENCE = "https://gateway.example.org"

@@ -28,8 +28,6 @@ from dynafed_client.results import ChecksumResult, CopyResult
 from dynafed_contract.checksum import ObjectRef
 from dynafed_contract.copy import UrlDestination, UrlSource
 
-pytestmark = pytest.mark.unit
-
 # what Dynafed's sscanf("monitor: %s %s %f %ld %ld %ld") accepts
 SSCANF = re.compile(r"^monitor: (\S+) (\S+) ([-+]?\d+(?:\.\d*)?) (\d+) (\d+) (\d+)$")
 

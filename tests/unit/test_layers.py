@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
-
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["dynafed_contract", "dynafed_net", "dynafed_runtime", "functions", "dynafed_client", "loadtest", "bench"]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")

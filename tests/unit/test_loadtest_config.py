@@ -15,8 +15,6 @@ from loadtest.config import (
     parse_size,
 )
 
-pytestmark = pytest.mark.unit
-
 
 @pytest.mark.parametrize("name", ["default", "smoke", "knative"])
 def test_builtin_scenarios_load_and_round_trip(name):

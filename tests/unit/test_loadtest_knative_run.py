@@ -22,8 +22,7 @@ from loadtest import seed
 from loadtest.config import load_scenario
 from loadtest.runner import RunOptions, run
 from loadtest.targets import Endpoint, KnativeSettings, Target
-
-pytestmark = pytest.mark.unit
+from tests.loopback_http import send_body, send_json
 
 NS = "dynafed-fn"
 #: a Service keeps its pod for this many samples of it after its last request
@@ -116,11 +115,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 cached = body["algorithms"] if obj["kind"] == seed.SMALL_CACHED and body["cache"] == "use" else []
                 data = json.dumps({"key": body["key"], "size": obj["size"], "cached": cached,
                                    "checksums": {a: obj[a] for a in body["algorithms"]}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_body(self, 200, data, "application/json")
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -134,12 +129,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 code, body = 200, {"kind": "List", "items": cluster.items(parts.path, selector)}
             else:
                 code, body = 404, {"kind": "Status", "code": 404}
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, code, body)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -15,8 +15,6 @@ from loadtest import coldstart, compare, report, validation
 from loadtest.requestlog import COLUMNS, RequestLog, read_rows
 from loadtest.seed import SeededObject
 
-pytestmark = pytest.mark.unit
-
 OBJ = SeededObject("small-cached", "lt/x/small-cached/00001.bin", 1000,
                    {"adler32": "0a1b2c3d", "md5": "d41d8cd98f00b204e9800998ecf8427e"})
 

@@ -9,7 +9,6 @@ pointing at it.
 from __future__ import annotations
 
 import csv
-import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,8 +26,7 @@ from loadtest.sampler import (
     is_zero,
     samples_from_lists,
 )
-
-pytestmark = pytest.mark.unit
+from tests.loopback_http import send_json
 
 NS = "dynafed-fn"
 
@@ -124,12 +122,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[FakeCluster, Path]]:
         def do_GET(self) -> None:  # noqa: N802 (http.server API)
             parts = urlsplit(self.path)
             code, body = state.answer(parts.path, parse_qs(parts.query))
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, code, body)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -13,8 +13,6 @@ from moto import mock_aws
 from loadtest import seed
 from loadtest.config import load_scenario
 
-pytestmark = pytest.mark.unit
-
 MiB = 1024 * 1024
 
 

@@ -8,8 +8,6 @@ import pytest
 from loadtest.config import ConfigError
 from loadtest.stages import Stage, at, cap_users, stages_for, total_duration
 
-pytestmark = pytest.mark.unit
-
 
 def _import_shapes():
     # importing locust monkey-patches the whole test process with gevent

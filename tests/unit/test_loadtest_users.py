@@ -19,8 +19,7 @@ from loadtest.requestlog import read_rows
 from loadtest.runner import run_locust
 from loadtest.seed import LARGE, SMALL_CACHED, SMALL_UNCACHED, Manifest, SeededObject
 from loadtest.targets import Endpoint, RunSpec, Target
-
-pytestmark = pytest.mark.unit
+from tests.loopback_http import send_body
 
 OBJECTS = (
     SeededObject(SMALL_CACHED, "lt/f/small-cached/good.bin", 100, {"adler32": "00000064", "md5": "a" * 32}),
@@ -85,13 +84,7 @@ def functions() -> Iterator[tuple[FakeFunctions, str]]:
                 extra["Retry-After"] = "0"
             else:
                 status, ctype, data = fake.answer(self.headers.get("Host", ""), headers, body)
-            self.send_response(status)
-            for k, v in extra.items():
-                self.send_header(k, v)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_body(self, status, data, ctype, extra)
 
         def log_message(self, *args: Any) -> None:
             pass

@@ -9,8 +9,6 @@ import pytest
 from dynafed_client.mapping import MappingError, PrefixRule, StoreMapping, load_mapping
 from dynafed_contract.checksum import ObjectRef
 
-pytestmark = pytest.mark.unit
-
 TOML = """
 [[prefix]]
 url = "https://s3.example.org/atlas/"

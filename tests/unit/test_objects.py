@@ -18,8 +18,6 @@ from moto import mock_aws
 from dynafed_runtime import errors
 from dynafed_runtime.objects import head_object, iter_object, stored_checksums
 
-pytestmark = pytest.mark.unit
-
 BUCKET = "objects"
 DATA = random.Random(5).randbytes(100_003)
 

@@ -10,11 +10,9 @@ import io
 import random
 import threading
 import time
-import zlib
 from typing import Any
 
 import boto3
-import google_crc32c
 import pytest
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
@@ -34,20 +32,9 @@ from dynafed_runtime.objects import (
     read_buffers,
 )
 from dynafed_runtime.ranges import combined_checksums, plan_ranges, read_buffers_parallel
-
-pytestmark = pytest.mark.unit
+from tests.reference_checksums import reference
 
 ETAG = '"etag-1"'
-
-
-def reference(algorithm: str, data: bytes) -> str:
-    if algorithm == "adler32":
-        return f"{zlib.adler32(data):08x}"
-    if algorithm == "crc32":
-        return f"{zlib.crc32(data):08x}"
-    if algorithm == "crc32c":
-        return f"{google_crc32c.value(data):08x}"
-    return hashlib.new(algorithm, data).hexdigest()
 
 
 class CutStream(io.BytesIO):

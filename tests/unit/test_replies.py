@@ -32,25 +32,11 @@ from dynafed_runtime.config import Config
 from functions.checksum.app import create_app as checksum_app
 from functions.copy.app import create_app as copy_app
 from functions.scrub.app import create_app as scrub_app
-
-pytestmark = pytest.mark.unit
+from tests.unit.sink_fakes import RecordingSink
 
 STORE = {"endpoint_url": None, "region": "us-east-1", "access_key_id": "AKIDTEST", "secret_access_key": "s"}
 STORES = json.dumps({"stores": {"default": STORE}})
 MiB = 1024 * 1024
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.sent: list[tuple[dict[str, str], bytes]] = []
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.sent.append((headers, body))
-        return 202
-
-    def events(self, app: Flask) -> list[Any]:
-        app.extensions["dynafed_fn"].events.flush()
-        return [from_http_event(HTTPMessage(h, b)) for h, b in self.sent]
 
 
 @pytest.fixture
@@ -64,11 +50,6 @@ def s3() -> Iterator[Any]:
         for bucket in ("data", "dst"):
             client.create_bucket(Bucket=bucket)
         yield client
-
-
-@pytest.fixture
-def sink() -> RecordingSink:
-    return RecordingSink()
 
 
 def build(factory: Any, function: str, s3: Any, sink: RecordingSink, **env: str) -> Flask:
@@ -131,7 +112,7 @@ def test_checksum_cloudevent_is_answered_by_one_reply_event_not_emitted(s3: Any,
     other = reply_of(post_event(app, event(types.CHECKSUM_REQUESTED, {"bucket": "data", "key": "k"},
                                            event_id="ev-2")))
     assert other.get_id() != replies_[0].get_id()
-    assert sink.events(app) == []  # the reply is the result: nothing also went to K_SINK
+    assert sink.events(flush=app) == []  # the reply is the result: nothing also went to K_SINK
 
 
 def test_checksum_json_request_keeps_its_json_answer_and_event(s3: Any, sink: RecordingSink) -> None:
@@ -140,7 +121,7 @@ def test_checksum_json_request_keeps_its_json_answer_and_event(s3: Any, sink: Re
     response = app.test_client().post("/", json={"bucket": "data", "key": "k", "algorithms": ["crc32"]})
     assert response.status_code == 200 and "ce-specversion" not in response.headers
     assert response.get_json()["checksums"] == {"crc32": "cbf43926"}
-    assert [e.get_type() for e in sink.events(app)] == [types.CHECKSUM_COMPUTED]
+    assert [e.get_type() for e in sink.events(flush=app)] == [types.CHECKSUM_COMPUTED]
 
 
 def test_missing_object_is_permanent_for_a_delivery_and_404_for_json(s3: Any, sink: RecordingSink) -> None:
@@ -194,9 +175,9 @@ def test_scrub_event_replies_with_the_summary_and_derives_mismatch_ids(s3: Any, 
     first, again = reply_of(post_event(app, ping)), reply_of(post_event(app, ping))
     assert first.get_type() == types.SCRUB_COMPLETED and first.get_data()["mismatched"] == 1
     assert first.get_id() == again.get_id()
-    mismatches = [e for e in sink.events(app) if e.get_type() == types.SCRUB_MISMATCH]
+    mismatches = [e for e in sink.events(flush=app) if e.get_type() == types.SCRUB_MISMATCH]
     assert len(mismatches) == 2 and mismatches[0].get_id() == mismatches[1].get_id()
-    assert all(e.get_type() != types.SCRUB_COMPLETED for e in sink.events(app))
+    assert all(e.get_type() != types.SCRUB_COMPLETED for e in sink.events(flush=app))
     assert mismatches[0].get_data()["computed"] == f"{zlib.adler32(b'rotten'):08x}"
 
 
@@ -216,7 +197,7 @@ def test_copy_event_replies_with_its_completed_event_keyed_on_the_job(s3: Any, s
     assert first.get_id() == again.get_id()  # one terminal event per job, however many deliveries
     job_id = first.get_data()["job_id"]
     assert job_id.startswith("ce-") and job_id == again.get_data()["job_id"]  # a stable hash, not random
-    emitted = sink.events(app)
+    emitted = sink.events(flush=app)
     assert types.COPY_COMPLETED not in {e.get_type() for e in emitted}
     started = [e for e in emitted if e.get_type() == types.COPY_STARTED]
     assert len(started) == 1 and started[0].get_subject() == job_id
@@ -228,7 +209,7 @@ def test_copy_permanent_failure_emits_one_failed_event_retryable_none(s3: Any, s
     for _ in range(2):
         response = post_event(app, missing)
         assert response.status_code == 422 and response.get_json()["code"] == "NO_SUCH_OBJECT"
-    failed = [e for e in sink.events(app) if e.get_type() == types.COPY_FAILED]
+    failed = [e for e in sink.events(flush=app) if e.get_type() == types.COPY_FAILED]
     assert len(failed) == 2 and failed[0].get_id() == failed[1].get_id()  # the receiver keeps one
     sink.sent.clear()
     s3.put_object(Bucket="data", Key="there", Body=b"x")

@@ -21,8 +21,6 @@ from dynafed_runtime.incoming import Incoming
 from dynafed_runtime.logs import JsonFormatter
 from functions.checksum.app import create_app as create_checksum_app
 
-pytestmark = pytest.mark.unit
-
 CANARY_SECRET = "CANARY-secret-4e1d9a0b77"
 CANARY_TOKEN = "CANARY-token-0c3b"
 SIGNATURE = "feedfacecafebeef" * 4

@@ -8,22 +8,13 @@ import zlib
 import boto3
 import pytest
 from botocore.config import Config
-from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from moto import mock_aws
 
 from dynafed_contract import events
 from functions.scrub.app import create_app
+from tests.unit.sink_fakes import RecordingSink
 
 STORES = json.dumps({"stores": {"default": {"endpoint_url": None, "access_key_id": "k", "secret_access_key": "s"}}})
-
-
-class RecordingSink:
-    def __init__(self) -> None:
-        self.events: list = []
-
-    def __call__(self, url: str, headers: dict[str, str], body: bytes) -> int:
-        self.events.append(from_http_event(HTTPMessage(headers, body)))
-        return 202
 
 
 @pytest.fixture()
@@ -45,8 +36,7 @@ def world():
 
 
 def _events(app, sink, type_):
-    app.extensions["dynafed_fn"].events.flush()
-    return [e for e in sink.events if e.get_type() == type_]
+    return [e for e in sink.events(flush=app) if e.get_type() == type_]
 
 
 def test_scrub_reports_the_rotten_object_only(world) -> None:

@@ -12,8 +12,6 @@ import pytest
 
 from tests import seeding
 
-pytestmark = pytest.mark.unit
-
 ROOT = Path(__file__).resolve().parents[2]
 #: a Hypothesis test run the way the suite seeds it (tests/seeding.py), printing what it drew
 SCRIPT = """
