@@ -222,14 +222,19 @@ class AlgorithmNames:
     nullable: bool = False
 
     def name_pattern(self) -> str:
-        return r"\s*(?:" + "|".join(caseless(n) for n in sorted(self.names, key=lambda n: (-len(n), n))) + r")\s*"
+        """One name, surrounding whitespace included."""
+        return rf"\s*{self._names()}\s*"
+
+    def _names(self) -> str:
+        return "(?:" + "|".join(caseless(n) for n in sorted(self.names, key=lambda n: (-len(n), n))) + ")"
 
     def schema(self) -> dict[str, Any]:
-        name = f"(?:{self.name_pattern()})"
+        name = self._names()
         listed = {"type": "array", "minItems": 1, "maxItems": self.max_items,
-                  "items": {"type": "string", "pattern": anchored(name)}}
+                  "items": {"type": "string", "pattern": anchored(self.name_pattern())}}
+        # no two quantifiers may match the same whitespace: a backtracking engine would take exponential time
         joined = {"type": "string", "description": "comma-separated names",
-                  "pattern": anchored(rf"[\s,]*{name}(?:,[\s,]*{name}){{0,{self.max_items - 1}}}[\s,]*")}
+                  "pattern": anchored(rf"[\s,]*{name}(?:\s*,[\s,]*{name}){{0,{self.max_items - 1}}}[\s,]*")}
         return {"anyOf": [listed, joined, *([{"type": "null"}] if self.nullable else [])]}
 
 
