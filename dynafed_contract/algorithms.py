@@ -18,7 +18,7 @@ HEX_DIGITS: dict[str, int] = {"adler32": 8, "crc32": 8, "crc32c": 8, "md5": 32, 
                               "sha512": 128}
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
-_ALIASES = {
+ALIASES = {
     # RFC 9530's registry name for adler32; XRootD maps it the same way
     "adler": "adler32",
     "sha-1": "sha1",
@@ -33,7 +33,7 @@ def normalize_algorithm(name: str) -> str | None:
     """Return the canonical algorithm name for ``name`` (any case, RFC 3230
     spellings like ``SHA-256`` included), or ``None`` when unknown."""
     key = name.strip().lower()
-    key = _ALIASES.get(key, key)
+    key = ALIASES.get(key, key)
     return key if key in ALGORITHMS else None
 
 

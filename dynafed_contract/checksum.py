@@ -7,6 +7,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from dynafed_contract import fields
+from dynafed_contract.algorithms import ALIASES, COMBINABLE
+from dynafed_contract.fieldspec import AlgorithmNames, Body, Choice, Integer, Rule, is_integer
 
 #: Cache modes: ``none`` always computes (a stored value, when present, is
 #: checked against the computed one); ``use`` answers from stored values and
@@ -42,7 +44,22 @@ class ChecksumRequest:
         return self.range_start is not None
 
 
-_FIELDS = {"store", "bucket", "key", "algorithms", "cache", "range"}
+#: an object in a named store (also a copy's source or destination)
+OBJECT = Body({"store": fields.STORE, "bucket": fields.BUCKET, "key": fields.KEY}, required=("bucket", "key"))
+CACHE = Choice(CACHE_MODES, default="none")
+_OFFSET = Integer(minimum=0)
+_COMBINABLE_NAMES = AlgorithmNames((*COMBINABLE, *(a for a, n in ALIASES.items() if n in COMBINABLE)),
+                                   fields.MAX_ALGORITHM_NAMES, nullable=True)
+REQUEST = Body(
+    {**OBJECT.properties, "algorithms": fields.ALGORITHM_NAMES, "cache": CACHE,
+     "range": {"type": "array", "prefixItems": [_OFFSET.schema(), _OFFSET.schema()], "minItems": 2, "maxItems": 2,
+               "description": "[start, end): bytes start to end - 1"}},
+    required=OBJECT.required,
+    # a range is of combinable digests only, and never cached
+    dependent={"range": {"properties": {"algorithms": _COMBINABLE_NAMES.schema(), "cache": {"const": "none"}}}},
+    rules=(Rule("a range's start is at most its end",
+                lambda body: "range" not in body or body["range"][0] <= body["range"][1]),),
+)
 
 
 def object_ref(body: Mapping[str, Any], what: str = "request") -> ObjectRef:
@@ -56,11 +73,11 @@ def object_ref(body: Mapping[str, Any], what: str = "request") -> ObjectRef:
 def parse_checksum_request(body: Any) -> ChecksumRequest:
     """Validate a JSON checksum request (raises ContractViolation)."""
     body = fields.require_mapping(body, "request body")
-    fields.reject_unknown(body, _FIELDS, "checksum request")
+    fields.reject_unknown(body, REQUEST.names, "checksum request")
     ref = object_ref(body)
     algorithms = fields.algorithm_list(body.get("algorithms"), default=DEFAULT_ALGORITHMS)
-    cache = body.get("cache", "none")
-    if cache not in CACHE_MODES:
+    cache = body.get("cache", CACHE.default)
+    if not CACHE.accepts(cache):
         raise fields.invalid(f"field 'cache' must be one of {', '.join(CACHE_MODES)}")
     start = end = None
     if "range" in body:
@@ -71,13 +88,10 @@ def parse_checksum_request(body: Any) -> ChecksumRequest:
 
 
 def _parse_range(value: Any, algorithms: tuple[str, ...]) -> tuple[int, int]:
-    from dynafed_contract.algorithms import COMBINABLE
-
     if (
         not isinstance(value, list)
         or len(value) != 2
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        or value[0] < 0
+        or not all(is_integer(v) and _OFFSET.accepts(v) for v in value)
         or value[1] < value[0]
     ):
         raise fields.invalid("field 'range' must be [start, end) with 0 <= start <= end")

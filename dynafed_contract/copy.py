@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from dynafed_contract import fields, urlpolicy
-from dynafed_contract.checksum import ObjectRef, object_ref
-from dynafed_contract.url_headers import parse_client_certificate, parse_headers
+from dynafed_contract.checksum import OBJECT, ObjectRef, object_ref
+from dynafed_contract.fieldspec import Body, Choice, Flag, Number, OneOf, Rule, Text, anchored
+from dynafed_contract.url_headers import HEADERS, X509, distinct_names, parse_client_certificate, parse_headers
 
 #: ``auto`` verifies by the best means available; ``full`` also re-reads the
 #: destination after the copy and compares its digest.
@@ -118,41 +118,79 @@ def parse_url(obj: Mapping[str, Any], what: str) -> str:
     return url
 
 
-_FIELDS = {"source", "destination", "job_id", "verify", "verify_mode", "overwrite"}
+def _url_allowed(url: str) -> bool:
+    try:
+        urlpolicy.parse_http_url(url)
+    except urlpolicy.UrlRefused:
+        return False
+    return True
+
+
+def _urls(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [body[end] for end in ("source", "destination") if "url" in body[end]]
+
+
+def _ref(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    return obj.get("store", fields.STORE.default), obj["bucket"], obj["key"]
+
+
+URL = Text(max_length=MAX_URL_LENGTH, format="uri")
+#: an http(s) source or destination, with the credentials for its host
+URL_ENDPOINT = Body({"url": URL, "headers": HEADERS, "x509": X509}, required=("url",))
+VERIFY_MODE = Choice(VERIFY_MODES, default="auto")
+VERIFY: dict[str, Any] = {"anyOf": [{"const": "full"}, {"type": "string",
+                                                         "pattern": anchored(fields.ALGORITHM_NAMES.name_pattern())}],
+                          "default": "adler32", "description": "an algorithm, or 'full': adler32 with verify_mode full"}
+REQUEST = Body(
+    {"source": OneOf((OBJECT, URL_ENDPOINT)),
+     "destination": OneOf((OBJECT, URL_ENDPOINT), description=(
+         "an object, or push: an http(s)/WebDAV URL under DYNAFED_FN_HTTP_DESTINATIONS, written with one "
+         "streamed PUT (strategy http-put); a failed push deletes what it wrote")),
+     "job_id": fields.JOB_ID, "verify": VERIFY, "verify_mode": VERIFY_MODE, "overwrite": Flag()},
+    required=("source", "destination"),
+    rules=(
+        Rule("source and destination are not the same object",
+             lambda body: bool(_urls(body)) or _ref(body["source"]) != _ref(body["destination"])),
+        Rule("a url passes the URL policy (http or https, a host, no userinfo, no control characters: "
+             "dynafed_contract/urlpolicy.py)", lambda body: all(_url_allowed(e["url"]) for e in _urls(body))),
+        Rule("a header is not given twice (names compare case-insensitively)",
+             lambda body: all(distinct_names(e.get("headers")) for e in _urls(body))),
+    ),
+)
 
 
 def parse_copy_request(body: Any) -> CopyRequest:
     """Validate a JSON copy request (raises ContractViolation)."""
     body = fields.require_mapping(body, "request body")
-    fields.reject_unknown(body, _FIELDS, "copy request")
+    fields.reject_unknown(body, REQUEST.names, "copy request")
     source_json = fields.require_mapping(body.get("source"), "field 'source'")
     source: ObjectRef | UrlSource
     if "url" in source_json:
-        fields.reject_unknown(source_json, {"url", "headers", "x509"}, "source")
+        fields.reject_unknown(source_json, URL_ENDPOINT.names, "source")
         source = UrlSource(parse_url(source_json, "source"), parse_headers(source_json.get("headers"), "source"),
                            parse_client_certificate(source_json.get("x509"), "source"))
     else:
-        fields.reject_unknown(source_json, {"store", "bucket", "key"}, "source")
+        fields.reject_unknown(source_json, OBJECT.names, "source")
         source = object_ref(source_json, "source")
     dest_json = fields.require_mapping(body.get("destination"), "field 'destination'")
     destination: ObjectRef | UrlDestination
     if "url" in dest_json:
-        fields.reject_unknown(dest_json, {"url", "headers", "x509"}, "destination")
+        fields.reject_unknown(dest_json, URL_ENDPOINT.names, "destination")
         destination = UrlDestination(parse_url(dest_json, "destination"),
                                      parse_headers(dest_json.get("headers"), "destination"),
                                      parse_client_certificate(dest_json.get("x509"), "destination"))
     else:
-        fields.reject_unknown(dest_json, {"store", "bucket", "key"}, "destination")
+        fields.reject_unknown(dest_json, OBJECT.names, "destination")
         destination = object_ref(dest_json, "destination")
     verify_raw = body.get("verify", "adler32")
-    verify_mode = body.get("verify_mode", "auto")
+    verify_mode = body.get("verify_mode", VERIFY_MODE.default)
+    if not VERIFY_MODE.accepts(verify_mode):  # also beside verify "full", which sets it
+        raise fields.invalid(f"field 'verify_mode' must be one of {', '.join(VERIFY_MODES)}")
     if verify_raw == "full":  # shorthand: default algorithm, full re-read
         verify_raw, verify_mode = "adler32", "full"
     if not isinstance(verify_raw, str):
         raise fields.invalid("field 'verify' must be an algorithm name or 'full'")
     (verify,) = fields.algorithm_list([verify_raw], default=("adler32",))[:1]
-    if verify_mode not in VERIFY_MODES:
-        raise fields.invalid(f"field 'verify_mode' must be one of {', '.join(VERIFY_MODES)}")
     if isinstance(source, ObjectRef) and source == destination:
         raise fields.invalid("source and destination are the same object")
     return CopyRequest(
@@ -250,15 +288,20 @@ class CleanupRequest:
     dry_run: bool = False
 
 
+OLDER_THAN = Number(minimum=0)
+CLEANUP = Body({"store": fields.STORE, "bucket": fields.BUCKET, "older_than_s": OLDER_THAN,
+                        "prefix": fields.PREFIX, "dry_run": Flag()}, required=("bucket", "older_than_s"))
+
+
 def parse_cleanup_request(body: Any) -> CleanupRequest:
     """Validate a ``POST /cleanup`` body (raises ContractViolation)."""
     body = fields.require_mapping(body, "request body")
-    fields.reject_unknown(body, {"store", "bucket", "older_than_s", "prefix", "dry_run"}, "cleanup request")
+    fields.reject_unknown(body, CLEANUP.names, "cleanup request")
     older = body.get("older_than_s")
-    if isinstance(older, bool) or not isinstance(older, (int, float)) or not math.isfinite(older) or older < 0:
+    if not OLDER_THAN.accepts(older):
         raise fields.invalid("field 'older_than_s' must be a number of seconds >= 0")
-    prefix = body.get("prefix", "")
-    if not isinstance(prefix, str) or len(prefix.encode()) > fields.MAX_KEY_BYTES:
+    prefix = body.get("prefix", fields.PREFIX.default)
+    if not fields.PREFIX.accepts(prefix):
         raise fields.invalid("field 'prefix' must be a string of at most 1024 bytes")
     return CleanupRequest(store=fields.store_name(body), bucket=fields.bucket_name(body),
                           older_than_s=float(older), prefix=prefix,

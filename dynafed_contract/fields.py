@@ -1,30 +1,39 @@
 """Small validators shared by the request parsers (pure functions)."""
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from dynafed_contract.algorithms import ALGORITHMS, normalize_algorithm
+from dynafed_contract.algorithms import ALGORITHMS, ALIASES, normalize_algorithm
 from dynafed_contract.errors import ContractViolation, ErrorCode
+from dynafed_contract.fieldspec import NOT_UTF8, AlgorithmNames, Text, anchored, at_end
 
 #: S3 limits a key to 1024 bytes of UTF-8.
 MAX_KEY_BYTES = 1024
 MAX_BODY_BYTES = 64 * 1024
-# Every pattern is applied with ``fullmatch``: ``re.match(r"...$")`` also
-# accepts a trailing "\n" ("$" matches before a final newline).
-_STORE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_JOB_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}")
+
+# The fields every request shares, each written once (dynafed_contract/fieldspec.py):
+# the parsers below check them and openapi.py shows their schemas.
+STORE = Text(pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", invalid="is not a valid store name", default="default")
 #: S3 bucket naming rules (docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html; SeaweedFS
 #: applies the same in weed/s3api/s3bucket/s3api_bucket.go, VerifyS3BucketName): 3-63 characters, lowercase
 #: letters, digits, '.' and '-', a letter or digit at each end, no '..', not an IPv4 address
-_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_IPV4_LIKE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
-_BUCKET_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_BUCKET_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_BUCKET_INVALID = "is not a valid S3 bucket name (3-63 of a-z 0-9 . -, see S3's naming rules)"
+BUCKET = Text(pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", invalid=_BUCKET_INVALID, refuse=tuple(
+    (pattern, _BUCKET_INVALID) for pattern in (
+        r"\.\.", anchored(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"), r"^(?:xn--|sthree-|amzn-s3-demo-)",
+        at_end(r"-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3"))))
 #: what SeaweedFS refuses as a key (weed/s3api/s3_constants/header.go, IsValidObjectKey:
 #: a '.' or '..' segment once '\\' reads as '/', or a NUL) and AWS resolves in URLs
-_DOT_SEGMENT = re.compile(r"(?:^|[/\\])\.{1,2}(?:[/\\]|$)")
+KEY = Text(max_bytes=MAX_KEY_BYTES, refuse=(
+    ("\\u0000", "contains a NUL character"), (NOT_UTF8, "is not valid UTF-8"),
+    (r"(?:^|[/\\])\.{1,2}(?:[/\\]|" + at_end("") + ")", "has a '.' or '..' path segment")))
+#: a listing prefix: any UTF-8 string up to a key's length, "" for all
+PREFIX = Text(min_length=0, max_bytes=MAX_KEY_BYTES, default="")
+JOB_ID = Text(pattern=r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", nullable=True)
+#: every parser takes at most this many algorithm names (4 spellings of each)
+MAX_ALGORITHM_NAMES = 4 * len(ALGORITHMS)
+ALGORITHM_NAMES = AlgorithmNames((*ALGORITHMS, *ALIASES), MAX_ALGORITHM_NAMES, nullable=True)
 
 
 def invalid(detail: str) -> ContractViolation:
@@ -53,8 +62,8 @@ def string_field(obj: Mapping[str, Any], name: str, *, default: str | None = Non
 
 
 def store_name(obj: Mapping[str, Any], name: str = "store") -> str:
-    value = string_field(obj, name, default="default")
-    if not _STORE_RE.fullmatch(value):
+    value = string_field(obj, name, default=STORE.default)
+    if STORE.problem(value):
         raise invalid(f"field '{name}' is not a valid store name")
     return value
 
@@ -68,24 +77,13 @@ def bucket_name(obj: Mapping[str, Any]) -> str:
 
 def is_bucket_name(value: str) -> bool:
     """S3's bucket naming rules (the strict, DNS-compatible ones every store accepts)."""
-    return (bool(_BUCKET_RE.fullmatch(value)) and ".." not in value and not _IPV4_LIKE.fullmatch(value)
-            and not value.startswith(_BUCKET_PREFIXES) and not value.endswith(_BUCKET_SUFFIXES))
+    return BUCKET.problem(value) is None
 
 
 def key_problem(value: str) -> str | None:
     """Why ``value`` cannot be an object key (None: it can): too long, a NUL,
     not UTF-8, or a ``.``/``..`` segment (stores refuse them or resolve them)."""
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
-        return f"is longer than {MAX_KEY_BYTES} bytes"
-    if "\x00" in value:
-        return "contains a NUL character"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid UTF-8"
-    if _DOT_SEGMENT.search(value):
-        return "has a '.' or '..' path segment"
-    return None
+    return KEY.problem(value) if value else None  # an empty key is string_field's to refuse
 
 
 def object_key(obj: Mapping[str, Any]) -> str:
@@ -105,7 +103,7 @@ def algorithm_list(value: Any, *, default: tuple[str, ...]) -> tuple[str, ...]:
         value = [part for part in value.split(",") if part.strip()]
     if not isinstance(value, list) or not value:
         raise invalid("field 'algorithms' must be a non-empty list of names")
-    if len(value) > 4 * len(ALGORITHMS):
+    if len(value) > MAX_ALGORITHM_NAMES:
         raise invalid("field 'algorithms' has too many entries")
     out: list[str] = []
     for raw in value:
@@ -125,14 +123,14 @@ def algorithm_list(value: Any, *, default: tuple[str, ...]) -> tuple[str, ...]:
 
 def is_job_id(value: str) -> bool:
     """Whether ``value`` is a valid job id (the one pattern, also for ids made of CloudEvent ids)."""
-    return bool(_JOB_ID_RE.fullmatch(value))
+    return JOB_ID.accepts(value)
 
 
 def job_id(value: Any) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str) or not _JOB_ID_RE.fullmatch(value):
-        raise invalid("field 'job_id' must match [A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+    if not JOB_ID.accepts(value):
+        raise invalid(f"field 'job_id' must match {JOB_ID.pattern}")
     return value
 
 

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynafed_contract.algorithms import ALGORITHMS
-from dynafed_contract.checksum import CACHE_MODES
-from dynafed_contract.copy import STATUSES, STRATEGIES, VERIFY_MODES
+from dynafed_contract import checksum, copy, url_headers
+from dynafed_contract.copy import STATUSES, STRATEGIES
 from dynafed_contract.errors import ErrorCode
 
 PROBLEM = {
@@ -21,28 +20,10 @@ PROBLEM = {
         "instance": {"type": "string"},
     },
 }
-_STORE = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", "default": "default"}
-_BUCKET = {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"}
-_KEY = {"type": "string", "minLength": 1, "maxLength": 1024}
-_OBJECT: dict[str, Any] = {
-    "type": "object",
-    "required": ["bucket", "key"],
-    "additionalProperties": False,
-    "properties": {"store": _STORE, "bucket": _BUCKET, "key": _KEY},
-}
-_ALGOS = {"type": "array", "minItems": 1, "maxItems": 28,
-          "items": {"type": "string", "enum": list(ALGORITHMS)}}
 _CHECKSUMS = {"type": "object", "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]+$"}}
 
-CHECKSUM_REQUEST = {
-    **_OBJECT,
-    "properties": {
-        **_OBJECT["properties"],
-        "algorithms": _ALGOS,
-        "cache": {"type": "string", "enum": list(CACHE_MODES), "default": "none"},
-        "range": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 2, "maxItems": 2},
-    },
-}
+# The requests' schemas come from the same field specs the parsers check (dynafed_contract/fieldspec.py).
+CHECKSUM_REQUEST = checksum.REQUEST.schema()
 CHECKSUM_RESULT = {
     "type": "object",
     "required": ["store", "bucket", "key", "size", "etag", "checksums", "cached", "elapsed_s"],
@@ -57,46 +38,8 @@ CHECKSUM_RESULT = {
     },
 }
 #: credentials for a URL's own host (dynafed_contract/url_headers.py)
-URL_HEADERS = {
-    "type": "object", "maxProperties": 32,
-    "description": ("Request headers sent to this URL's host only (e.g. Authorization: Bearer <token>, the "
-                    "TransferHeader* set of an HTTP-TPC COPY with the prefix removed). Secrets: never "
-                    "followed across a redirect, never logged, never shown in results, errors or events. "
-                    "Host, framing, hop-by-hop, Range and If-* headers are refused (the function sets them)."),
-    # a value is printable: no control characters but TAB (url_headers.parse_headers)
-    "additionalProperties": {"type": "string", "maxLength": 8192,
-                             "pattern": "^[^\\u0000-\\u0008\\u000a-\\u001f\\u007f]*$"},
-}
-URL_X509 = {
-    "type": "string", "maxLength": 32768,
-    "description": ("An X.509 client credential for this URL's host, PEM: certificate(s) and the unencrypted "
-                    "private key, e.g. the delegated grid proxy Dynafed hands a hook. A secret, as headers."),
-}
-COPY_REQUEST = {
-    "type": "object",
-    "required": ["source", "destination"],
-    "additionalProperties": False,
-    "properties": {
-        "source": {"oneOf": [
-            _OBJECT,
-            {"type": "object", "required": ["url"], "additionalProperties": False,
-             "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192},
-                            "headers": URL_HEADERS, "x509": URL_X509}},
-        ]},
-        "destination": {"oneOf": [
-            _OBJECT,
-            {"type": "object", "required": ["url"], "additionalProperties": False,
-             "description": ("push: an http(s)/WebDAV URL under DYNAFED_FN_HTTP_DESTINATIONS, written with one "
-                             "streamed PUT (strategy http-put); a failed push deletes what it wrote"),
-             "properties": {"url": {"type": "string", "format": "uri", "maxLength": 8192},
-                            "headers": URL_HEADERS, "x509": URL_X509}},
-        ]},
-        "job_id": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:\\-]{0,127}$"},
-        "verify": {"type": "string", "enum": [*ALGORITHMS, "full"], "default": "adler32"},
-        "verify_mode": {"type": "string", "enum": list(VERIFY_MODES), "default": "auto"},
-        "overwrite": {"type": "boolean", "default": False},
-    },
-}
+URL_HEADERS = url_headers.HEADERS
+COPY_REQUEST = copy.REQUEST.schema()
 COPY_RESULT = {
     "type": "object",
     "description": (
@@ -141,17 +84,7 @@ COPY_NDJSON_LINE = {
     "properties": {"type": {"type": "string", "enum": ["started", "progress", "result", "error"]},
                    "job_id": {"type": "string"}},
 }
-CLEANUP_REQUEST = {
-    "type": "object",
-    "required": ["bucket", "older_than_s"],
-    "additionalProperties": False,
-    "properties": {
-        "store": _STORE, "bucket": _BUCKET,
-        "older_than_s": {"type": "number", "minimum": 0},
-        "prefix": {"type": "string", "maxLength": 1024},
-        "dry_run": {"type": "boolean", "default": False},
-    },
-}
+CLEANUP_REQUEST = copy.CLEANUP.schema()
 CLEANUP_RESULT = {
     "type": "object",
     "required": ["store", "bucket", "aborted"],

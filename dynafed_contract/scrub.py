@@ -9,11 +9,11 @@ import dataclasses
 from typing import Any
 
 from dynafed_contract import fields
-from dynafed_contract.algorithms import ALGORITHMS
 from dynafed_contract.events import PING
 from dynafed_contract.events import SCRUB_COMPLETED as COMPLETED
 from dynafed_contract.events import SCRUB_MISMATCH as MISMATCH
 from dynafed_contract.events import SCRUB_REQUESTED as REQUESTED
+from dynafed_contract.fieldspec import Body, Integer, Text
 from dynafed_contract.openapi import function_document
 
 __all__ = ["COMPLETED", "MISMATCH", "PING", "REQUESTED", "ScrubRequest", "openapi_document",
@@ -33,21 +33,26 @@ class ScrubRequest:
     start_after: str | None = None
 
 
-_FIELDS = {"store", "bucket", "prefix", "algorithms", "max_objects", "start_after"}
+MAX_OBJECTS = Integer(minimum=1, maximum=MAX_OBJECTS_LIMIT, default=1000)
+#: where a previous answer stopped (its ``next_start_after``)
+START_AFTER = Text(nullable=True)
+REQUEST = Body({"store": fields.STORE, "bucket": fields.BUCKET, "prefix": fields.PREFIX,
+                "algorithms": fields.ALGORITHM_NAMES, "max_objects": MAX_OBJECTS, "start_after": START_AFTER},
+               required=("bucket",))
 
 
 def parse_scrub_request(body: Any) -> ScrubRequest:
     """Validate a JSON scrub request (raises ContractViolation)."""
     body = fields.require_mapping(body, "request body")
-    fields.reject_unknown(body, _FIELDS, "scrub request")
-    prefix = body.get("prefix", "")
-    if not isinstance(prefix, str) or len(prefix.encode()) > fields.MAX_KEY_BYTES:
+    fields.reject_unknown(body, REQUEST.names, "scrub request")
+    prefix = body.get("prefix", fields.PREFIX.default)
+    if not fields.PREFIX.accepts(prefix):
         raise fields.invalid("field 'prefix' must be a string of at most 1024 bytes")
-    max_objects = body.get("max_objects", 1000)
-    if isinstance(max_objects, bool) or not isinstance(max_objects, int) or not 1 <= max_objects <= MAX_OBJECTS_LIMIT:
+    max_objects = body.get("max_objects", MAX_OBJECTS.default)
+    if not MAX_OBJECTS.accepts(max_objects):
         raise fields.invalid(f"field 'max_objects' must be an integer in 1..{MAX_OBJECTS_LIMIT}")
     start_after = body.get("start_after")
-    if start_after is not None and (not isinstance(start_after, str) or not start_after):
+    if start_after is not None and not START_AFTER.accepts(start_after):
         raise fields.invalid("field 'start_after' must be a non-empty string")
     algorithms = None
     if body.get("algorithms") is not None:
@@ -56,19 +61,7 @@ def parse_scrub_request(body: Any) -> ScrubRequest:
                         start_after)
 
 
-REQUEST_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["bucket"],
-    "additionalProperties": False,
-    "properties": {
-        "store": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
-        "bucket": {"type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"},
-        "prefix": {"type": "string", "maxLength": 1024},
-        "algorithms": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": list(ALGORITHMS)}},
-        "max_objects": {"type": "integer", "minimum": 1, "maximum": MAX_OBJECTS_LIMIT},
-        "start_after": {"type": "string", "minLength": 1},
-    },
-}
+REQUEST_SCHEMA: dict[str, Any] = REQUEST.schema()
 RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["store", "bucket", "prefix", "scanned", "verified", "mismatched", "unverifiable", "errors",

@@ -9,19 +9,41 @@ refused because the copy function sets those itself.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from dynafed_contract import fields
+from dynafed_contract.fieldspec import Text, anchored, caseless
 
 MAX_HEADERS = 32
 MAX_HEADER_VALUE = 8192
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
+#: a value is printable: no control characters but TAB
+HEADER_VALUE = Text(pattern=r"[^\u0000-\u0008\u000a-\u001f\u007f]*", min_length=0, max_length=MAX_HEADER_VALUE)
 #: set by the transport or meaningless across hops: a caller must not choose them
 FORBIDDEN = frozenset({"host", "content-length", "transfer-encoding", "connection", "te", "upgrade",
                        "keep-alive", "proxy-authorization", "proxy-connection", "trailer", "expect",
                        "range", "if-match", "if-none-match", "if-unmodified-since", "content-range"})
+
+
+#: a header name: an HTTP token (RFC 9110 §5.6.2), none the copy function sets itself
+_SET_BY_US = "is set by the copy function itself"
+HEADER_NAME = Text(pattern=r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}",
+                   refuse=((anchored("|".join(caseless(n) for n in sorted(FORBIDDEN))), _SET_BY_US),))
+HEADERS: dict[str, Any] = {
+    "type": ["object", "null"], "maxProperties": MAX_HEADERS,
+    "description": ("Request headers sent to this URL's host only (e.g. Authorization: Bearer <token>, the "
+                    "TransferHeader* set of an HTTP-TPC COPY with the prefix removed). Secrets: never "
+                    "followed across a redirect, never logged, never shown in results, errors or events. "
+                    "Host, framing, hop-by-hop, Range and If-* headers are refused (the function sets them)."),
+    "propertyNames": HEADER_NAME.schema(),
+    "additionalProperties": HEADER_VALUE.schema(),
+}
+
+
+def distinct_names(headers: Mapping[str, Any] | None) -> bool:
+    """No header given twice (names compare case-insensitively)."""
+    names = [name.lower() for name in headers or {}]
+    return len(set(names)) == len(names)
 
 
 def parse_headers(value: Any, what: str) -> dict[str, str]:
@@ -35,14 +57,14 @@ def parse_headers(value: Any, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     seen: set[str] = set()
     for name, raw in headers.items():
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        problem = HEADER_NAME.problem(name) if isinstance(name, str) else HEADER_NAME.invalid
+        if problem is not None and problem != _SET_BY_US:
             raise fields.invalid(f"{what} header name {str(name)[:40]!r} is not an HTTP token")
-        if name.lower() in FORBIDDEN:
+        if problem is not None:
             raise fields.invalid(f"{what} header {name!r} is set by the copy function itself")
         if name.lower() in seen:
             raise fields.invalid(f"{what} header {name!r} is given twice")
-        if not isinstance(raw, str) or len(raw) > MAX_HEADER_VALUE \
-                or any(ord(c) < 0x20 and c != "\t" for c in raw) or "\x7f" in raw:
+        if not HEADER_VALUE.accepts(raw):
             raise fields.invalid(f"{what} header {name!r} must be a printable string of at most "
                                  f"{MAX_HEADER_VALUE} characters")
         seen.add(name.lower())
@@ -57,9 +79,13 @@ def header_names(headers: Mapping[str, str]) -> list[str]:
 
 #: a grid proxy (certificate chain + key) is a few KiB; the whole request body is capped at 64 KiB
 MAX_CERTIFICATE_BYTES = 32 * 1024
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----")
-_PEM_KEY = re.compile(r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[A-Za-z0-9+/=\s]+"
-                      r"-----END (?:RSA |EC )?PRIVATE KEY-----")
+_PEM_CERT = r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+-----END CERTIFICATE-----"
+_PEM_KEY = r"-----BEGIN (?:RSA |EC )?PRIVATE KEY-----[A-Za-z0-9+/=\s]+-----END (?:RSA |EC )?PRIVATE KEY-----"
+_PEM = "holds no PEM certificate and unencrypted PEM private key"
+X509 = Text(min_length=0, max_bytes=MAX_CERTIFICATE_BYTES, contains=(_PEM_CERT, _PEM_KEY), invalid=_PEM,
+            nullable=True, description=(
+                "An X.509 client credential for this URL's host, PEM: certificate(s) and the unencrypted "
+                "private key, e.g. the delegated grid proxy Dynafed hands a hook. A secret, as headers."))
 
 
 def parse_client_certificate(value: Any, what: str) -> str | None:
@@ -69,8 +95,9 @@ def parse_client_certificate(value: Any, what: str) -> str | None:
     never quotes it."""
     if value is None:
         return None
-    if not isinstance(value, str) or len(value.encode("utf-8", "replace")) > MAX_CERTIFICATE_BYTES:
+    problem = X509.problem(value) if isinstance(value, str) else "is not a string"
+    if problem is not None and problem != _PEM:
         raise fields.invalid(f"{what} x509 must be PEM text of at most {MAX_CERTIFICATE_BYTES} bytes")
-    if not _PEM_CERT.search(value) or not _PEM_KEY.search(value):
+    if problem is not None:
         raise fields.invalid(f"{what} x509 must hold a PEM certificate and an unencrypted PEM private key")
     return value

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-#: the schema's bucket pattern (dynafed_contract/openapi.py _BUCKET), as Python reads it
+#: the bucket pattern (dynafed_contract/fields.py BUCKET), as Python reads it
 _BUCKET_PATTERN = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 

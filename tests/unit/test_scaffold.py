@@ -79,7 +79,7 @@ def test_the_manifest_and_image_suites_pass_with_a_generated_function(tmp_path: 
     """The recipe leaves the suite green: in a copy of the tracked tree, after
     ``new_function("thumbnail")``, the manifest and image suites (which derive
     the function set from the tree) pass with the new function among those
-    they check."""
+    they check, and so does the parser/schema agreement test of its contract."""
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     copy = tmp_path / "repo"
     for name in tracked.decode().split("\0"):
@@ -97,3 +97,6 @@ def test_the_manifest_and_image_suites_pass_with_a_generated_function(tmp_path: 
     assert "[thumbnail]" in collected.stdout, collected.stdout[-2000:]
     result = pytest_in_copy("tests/manifests")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    # its contract's parser and /openapi.json schema come from one Body: the agreement test finds it
+    agreement = pytest_in_copy("tests/fuzz/test_schema_agreement.py", "-k", "thumbnail", "-vv")
+    assert "[thumbnail.REQUEST] PASSED" in agreement.stdout, agreement.stdout[-4000:] + agreement.stderr[-2000:]
