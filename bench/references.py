@@ -24,14 +24,26 @@ def _same(got: int, want: int) -> None:
         raise RuntimeError(f"read {got} bytes, expected {want}")
 
 
+def _drained(body: Any, read_size: int = MiB) -> int:
+    """Read a GET's body to its end ``read_size`` at a time, keeping nothing: how many bytes."""
+    total = 0
+    while chunk := body.read(read_size):
+        total += len(chunk)
+    return total
+
+
+def _run_all(threads: list[threading.Thread]) -> None:
+    """Start every thread, then wait for all (they run concurrently)."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def raw_get_single(client: Any, bucket: str, key: str, size: int, *, read_size: int) -> Sampler:
     """One GET, the body read ``read_size`` at a time (botocore StreamingBody.read)."""
     def run() -> int:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        total = 0
-        while chunk := body.read(read_size):
-            total += len(chunk)
-        return total
+        return _drained(client.get_object(Bucket=bucket, Key=key)["Body"], read_size)
 
     return throughput(f"get.single.{read_size // MiB}MiB", f"boto3 GET, 1 stream, read({read_size // MiB} MiB)",
                       size, run, check=lambda n: _same(n, size))
@@ -42,19 +54,11 @@ def raw_get_ranged(client: Any, bucket: str, key: str, size: int, *, streams: in
     step = -(-size // streams)
 
     def one(start: int, end: int, out: list[int]) -> None:
-        body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
-        total = 0
-        while chunk := body.read(MiB):
-            total += len(chunk)
-        out.append(total)
+        out.append(_drained(client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]))
 
     def run() -> int:
         out: list[int] = []
-        threads = [threading.Thread(target=one, args=(s, min(s + step, size), out)) for s in range(0, size, step)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_all([threading.Thread(target=one, args=(s, min(s + step, size), out)) for s in range(0, size, step)])
         return sum(out)
 
     return throughput(f"get.ranged.{streams}", f"boto3 GET, {streams} ranged streams", size, run,
@@ -157,20 +161,13 @@ def packed_bound(client: Any, bucket: str, key: str, size: int, name: str, algor
                     digest.update(view)
 
     def get(out: list[int]) -> None:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        total = 0
-        while chunk := body.read(MiB):
-            total += len(chunk)
-        out.append(total)
+        out.append(_drained(client.get_object(Bucket=bucket, Key=key)["Body"]))
 
     def run() -> int:
         out: list[int] = []
         threads = [threading.Thread(target=get, args=(out,))]
         threads += [threading.Thread(target=hash_memory, args=(g,)) for g in groups]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_all(threads)
         return sum(out)
 
     return throughput(f"pack.{name}", f"raw GET beside the {name} digests in memory, concurrently (measured bound)",
