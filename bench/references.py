@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.fixtures import delete_quietly, rclone_binary, rclone_env
@@ -89,21 +89,12 @@ def boto3_stream_copy(source_client: Any, bucket: str, key: str, dest_client: An
 
     config = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=4)
 
-    def sample() -> float:
-        delete_quietly(dest_client, dest_bucket, dest_key)
-        started = time.perf_counter()
+    def copy() -> None:
         body = source_client.get_object(Bucket=bucket, Key=key)["Body"]
         dest_client.upload_fileobj(body, dest_bucket, dest_key, Config=config)
-        seconds = time.perf_counter() - started
-        head = dest_client.head_object(Bucket=dest_bucket, Key=dest_key)
-        delete_quietly(dest_client, dest_bucket, dest_key)
-        _same(int(head["ContentLength"]), size)
-        return size / seconds / GB
 
-    sampler = throughput("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive)", size,
-                         lambda: None)
-    sampler.sample = sample
-    return sampler
+    return _copy_rate_sampler("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive)",
+                              dest_client, dest_bucket, dest_key, size, copy)
 
 
 def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]:
@@ -198,18 +189,26 @@ def rclone_copy(stores: Mapping[str, Mapping[str, str]], source: tuple[str, str,
     argv = [rclone_binary(), "copyto", f"{source[0]}:{source[1]}/{source[2]}",
             f"{destination[0]}:{destination[1]}/{destination[2]}"]
 
+    return _copy_rate_sampler("rclone.copy", "rclone copyto between the two stores (default -> archive)",
+                              dest_client, destination[1], destination[2], size,
+                              lambda: subprocess.run(argv, env=env, capture_output=True, check=True, timeout=1200))
+
+
+def _copy_rate_sampler(key: str, name: str, client: Any, dest_bucket: str, dest_key: str, size: int,
+                       copy: Callable[[], object]) -> Sampler:
+    """GB/s of ``copy()``, the destination deleted before (untimed) and after,
+    its size checked (a copy through the client: the streamed references)."""
     def sample() -> float:
-        delete_quietly(dest_client, destination[1], destination[2])
+        delete_quietly(client, dest_bucket, dest_key)
         started = time.perf_counter()
-        subprocess.run(argv, env=env, capture_output=True, check=True, timeout=1200)
+        copy()
         seconds = time.perf_counter() - started
-        head = dest_client.head_object(Bucket=destination[1], Key=destination[2])
-        delete_quietly(dest_client, destination[1], destination[2])
+        head = client.head_object(Bucket=dest_bucket, Key=dest_key)
+        delete_quietly(client, dest_bucket, dest_key)
         _same(int(head["ContentLength"]), size)
         return size / seconds / GB
 
-    sampler = throughput("rclone.copy", "rclone copyto between the two stores (default -> archive)", size,
-                         lambda: None)
+    sampler = throughput(key, name, size, lambda: None)
     sampler.sample = sample
     return sampler
 
