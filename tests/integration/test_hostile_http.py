@@ -29,6 +29,7 @@ import requests
 from dynafed_client.stack import Stack
 from tests.container_cmd import ContainerCmd
 from tests.faults.httpsource import StaticHttpSource
+from tests.raw_http import read_response
 
 BUCKET = "demo"
 
@@ -43,22 +44,8 @@ class Gunicorn(ContainerCmd):
         """Send ``data`` as is; the response's status, headers and body (read to its length)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
             sock.sendall(data)
-            received = b""
-            while b"\r\n\r\n" not in received:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-            head, _, body = received.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-            length = int(headers.get("content-length", "0"))
-            while len(body) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-            return int(lines[0].split()[1]), headers, body
+            response = read_response(sock)
+        return response.status, response.headers, response.body
 
 
 
