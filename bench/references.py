@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.fixtures import delete_quietly, rclone_binary, rclone_env
@@ -24,14 +24,26 @@ def _same(got: int, want: int) -> None:
         raise RuntimeError(f"read {got} bytes, expected {want}")
 
 
+def _drained(body: Any, read_size: int = MiB) -> int:
+    """Read a GET's body to its end ``read_size`` at a time, keeping nothing: how many bytes."""
+    total = 0
+    while chunk := body.read(read_size):
+        total += len(chunk)
+    return total
+
+
+def _run_all(threads: list[threading.Thread]) -> None:
+    """Start every thread, then wait for all (they run concurrently)."""
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def raw_get_single(client: Any, bucket: str, key: str, size: int, *, read_size: int) -> Sampler:
     """One GET, the body read ``read_size`` at a time (botocore StreamingBody.read)."""
     def run() -> int:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        total = 0
-        while chunk := body.read(read_size):
-            total += len(chunk)
-        return total
+        return _drained(client.get_object(Bucket=bucket, Key=key)["Body"], read_size)
 
     return throughput(f"get.single.{read_size // MiB}MiB", f"boto3 GET, 1 stream, read({read_size // MiB} MiB)",
                       size, run, check=lambda n: _same(n, size))
@@ -42,19 +54,11 @@ def raw_get_ranged(client: Any, bucket: str, key: str, size: int, *, streams: in
     step = -(-size // streams)
 
     def one(start: int, end: int, out: list[int]) -> None:
-        body = client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
-        total = 0
-        while chunk := body.read(MiB):
-            total += len(chunk)
-        out.append(total)
+        out.append(_drained(client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]))
 
     def run() -> int:
         out: list[int] = []
-        threads = [threading.Thread(target=one, args=(s, min(s + step, size), out)) for s in range(0, size, step)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_all([threading.Thread(target=one, args=(s, min(s + step, size), out)) for s in range(0, size, step)])
         return sum(out)
 
     return throughput(f"get.ranged.{streams}", f"boto3 GET, {streams} ranged streams", size, run,
@@ -85,21 +89,12 @@ def boto3_stream_copy(source_client: Any, bucket: str, key: str, dest_client: An
 
     config = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=4)
 
-    def sample() -> float:
-        delete_quietly(dest_client, dest_bucket, dest_key)
-        started = time.perf_counter()
+    def copy() -> None:
         body = source_client.get_object(Bucket=bucket, Key=key)["Body"]
         dest_client.upload_fileobj(body, dest_bucket, dest_key, Config=config)
-        seconds = time.perf_counter() - started
-        head = dest_client.head_object(Bucket=dest_bucket, Key=dest_key)
-        delete_quietly(dest_client, dest_bucket, dest_key)
-        _same(int(head["ContentLength"]), size)
-        return size / seconds / GB
 
-    sampler = throughput("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive)", size,
-                         lambda: None)
-    sampler.sample = sample
-    return sampler
+    return _copy_rate_sampler("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive)",
+                              dest_client, dest_bucket, dest_key, size, copy)
 
 
 def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]:
@@ -157,20 +152,13 @@ def packed_bound(client: Any, bucket: str, key: str, size: int, name: str, algor
                     digest.update(view)
 
     def get(out: list[int]) -> None:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"]
-        total = 0
-        while chunk := body.read(MiB):
-            total += len(chunk)
-        out.append(total)
+        out.append(_drained(client.get_object(Bucket=bucket, Key=key)["Body"]))
 
     def run() -> int:
         out: list[int] = []
         threads = [threading.Thread(target=get, args=(out,))]
         threads += [threading.Thread(target=hash_memory, args=(g,)) for g in groups]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _run_all(threads)
         return sum(out)
 
     return throughput(f"pack.{name}", f"raw GET beside the {name} digests in memory, concurrently (measured bound)",
@@ -201,18 +189,26 @@ def rclone_copy(stores: Mapping[str, Mapping[str, str]], source: tuple[str, str,
     argv = [rclone_binary(), "copyto", f"{source[0]}:{source[1]}/{source[2]}",
             f"{destination[0]}:{destination[1]}/{destination[2]}"]
 
+    return _copy_rate_sampler("rclone.copy", "rclone copyto between the two stores (default -> archive)",
+                              dest_client, destination[1], destination[2], size,
+                              lambda: subprocess.run(argv, env=env, capture_output=True, check=True, timeout=1200))
+
+
+def _copy_rate_sampler(key: str, name: str, client: Any, dest_bucket: str, dest_key: str, size: int,
+                       copy: Callable[[], object]) -> Sampler:
+    """GB/s of ``copy()``, the destination deleted before (untimed) and after,
+    its size checked (a copy through the client: the streamed references)."""
     def sample() -> float:
-        delete_quietly(dest_client, destination[1], destination[2])
+        delete_quietly(client, dest_bucket, dest_key)
         started = time.perf_counter()
-        subprocess.run(argv, env=env, capture_output=True, check=True, timeout=1200)
+        copy()
         seconds = time.perf_counter() - started
-        head = dest_client.head_object(Bucket=destination[1], Key=destination[2])
-        delete_quietly(dest_client, destination[1], destination[2])
+        head = client.head_object(Bucket=dest_bucket, Key=dest_key)
+        delete_quietly(client, dest_bucket, dest_key)
         _same(int(head["ContentLength"]), size)
         return size / seconds / GB
 
-    sampler = throughput("rclone.copy", "rclone copyto between the two stores (default -> archive)", size,
-                         lambda: None)
+    sampler = throughput(key, name, size, lambda: None)
     sampler.sample = sample
     return sampler
 

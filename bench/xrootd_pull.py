@@ -11,7 +11,6 @@ seconds, MB/s, and whether the stored object's adler32 equals XRootD's.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import requests
 
-MiB = 1024 * 1024
+from bench.xrootd_site import MiB, print_rate, xrootd_bench
 
 
 def _adler32_of_object(client: object, bucket: str, key: str) -> str:
@@ -36,19 +35,12 @@ def _adler32_of_object(client: object, bucket: str, key: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
-    args = parser.parse_args(argv)
+    return xrootd_bench(__doc__, argv, _measure)
 
-    from dynafed_client.stack import Stack
-    from tests.interop.helpers import gateway_process
-    from tests.interop.xrootd import xrootd_missing, xrootd_peer
 
-    missing = xrootd_missing()
-    if missing:
-        print(f"cannot measure: {missing}", file=sys.stderr)
-        return 2
-    size = args.size_mib * MiB
+def _measure(size: int) -> None:
+    from tests.interop.xrootd import gateway_trusting, stack_trusting, xrootd_peer
+
     with xrootd_peer() as peer, tempfile.TemporaryDirectory(prefix="dynafedfn-xrd-bench-") as tmp:
         name = f"protected/bench/{uuid.uuid4().hex}.bin"
         data = os.urandom(size)
@@ -58,15 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         src = peer.server.url(name)
         token = peer.server.mint_macaroon("protected/")
         state = Path(tmp) / "stack"
-        sources = f"http://127.0.0.1,{peer.server.base_url}"
-        os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)
-        try:
-            stack = Stack.up(state, with_events=False, with_gateway=False,
-                             extra_env={"DYNAFED_FN_HTTP_SOURCES": sources})
-        finally:
-            os.environ.pop("X509_CERT_DIR", None)
-        with stack, gateway_process(state, env={"DYNAFED_FN_HTTP_SOURCES": sources,
-                                                "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}) as gateway:
+        allowed = {"DYNAFED_FN_HTTP_SOURCES": f"http://127.0.0.1,{peer.server.base_url}"}
+        stack = stack_trusting(peer, state, allowed)
+        with stack, gateway_trusting(peer, state, env=allowed) as gateway:
             s3 = stack.s3_client("default")
             key = f"bench/{uuid.uuid4().hex}.bin"
             started = time.perf_counter()
@@ -74,10 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                                         headers={"Source": src, "TransferHeaderAuthorization": f"Bearer {token}"})
             elapsed = time.perf_counter() - started
             last = response.text.rstrip().splitlines()[-1] if response.text else ""
-            print(json.dumps({"path": "gateway COPY (TransferHeaderAuthorization)", "bytes": size,
-                              "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
-                              "status": response.status_code, "last_line": last,
-                              "adler32_equal": _adler32_of_object(s3, "demo", key) == expected}))
+            print_rate("gateway COPY (TransferHeaderAuthorization)", size, elapsed, status=response.status_code,
+                       last_line=last, adler32_equal=_adler32_of_object(s3, "demo", key) == expected)
             mapping = Path(tmp) / "mapping.json"
             mapping.write_text(json.dumps({"prefix": [{"url": "/fed/demo/", "store": "default", "bucket": "demo"}]}))
             env = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
@@ -88,11 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                                    f"/fed/demo/{key2}", "", f"Bearer {token}"], capture_output=True, text=True,
                                   env=env, timeout=3600)
             elapsed = time.perf_counter() - started
-            print(json.dumps({"path": "filepull hook (auth argument, cksumcheck 1)", "bytes": size,
-                              "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
-                              "exit": done.returncode, "last_line": done.stdout.strip().splitlines()[-1:],
-                              "adler32_equal": _adler32_of_object(s3, "demo", key2) == expected}))
-    return 0
+            print_rate("filepull hook (auth argument, cksumcheck 1)", size, elapsed, exit=done.returncode,
+                       last_line=done.stdout.strip().splitlines()[-1:],
+                       adler32_equal=_adler32_of_object(s3, "demo", key2) == expected)
 
 
 if __name__ == "__main__":

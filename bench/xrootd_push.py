@@ -17,8 +17,6 @@ adler32 equals the source's.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import tempfile
@@ -30,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-MiB = 1024 * 1024
+from bench.xrootd_site import MiB, print_rate, xrootd_bench
 
 
 def _chunks(data: bytes, size: int = 4 * MiB) -> Iterator[bytes]:
@@ -40,34 +38,21 @@ def _chunks(data: bytes, size: int = 4 * MiB) -> Iterator[bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--size-mib", type=int, default=1024)
-    args = parser.parse_args(argv)
+    return xrootd_bench(__doc__, argv, _measure)
 
-    from dynafed_client.stack import Stack
-    from tests.interop.helpers import gateway_process
-    from tests.interop.xrootd import xrootd_missing, xrootd_peer
 
-    missing = xrootd_missing()
-    if missing:
-        print(f"cannot measure: {missing}", file=sys.stderr)
-        return 2
-    size = args.size_mib * MiB
+def _measure(size: int) -> None:
+    from tests.interop.xrootd import gateway_trusting, stack_trusting, xrootd_peer
+
     with xrootd_peer() as peer, tempfile.TemporaryDirectory(prefix="dynafedfn-xrd-push-") as tmp:
         data = os.urandom(size)
         expected = f"{zlib.adler32(data):08x}"
         token = peer.server.mint_macaroon("protected/", activities=("UPLOAD", "MANAGE", "DELETE", "DOWNLOAD",
                                                                     "READ_METADATA", "LIST"))
         state = Path(tmp) / "stack"
-        destinations = f"http://127.0.0.1,{peer.server.base_url}"
-        os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)
-        try:
-            stack = Stack.up(state, with_events=False, with_gateway=False,
-                             extra_env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations})
-        finally:
-            os.environ.pop("X509_CERT_DIR", None)
-        with stack, gateway_process(state, env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations,
-                                                "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}) as gateway:
+        allowed = {"DYNAFED_FN_HTTP_DESTINATIONS": f"http://127.0.0.1,{peer.server.base_url}"}
+        stack = stack_trusting(peer, state, allowed)
+        with stack, gateway_trusting(peer, state, env=allowed) as gateway:
             s3 = stack.s3_client("default")
             key = f"bench/{uuid.uuid4().hex}.bin"
             s3.upload_fileobj(_Reader(data), "demo", key)
@@ -79,20 +64,17 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.perf_counter() - started
             last = response.text.rstrip().splitlines()[-1] if response.text else ""
             pushed = peer.server.read(name) if peer.server.exists(name) else b""
-            print(json.dumps({"path": "gateway push COPY -> XRootD (TransferHeaderAuthorization, https)",
-                              "bytes": size, "seconds": round(elapsed, 2),
-                              "MB_per_s": round(size / elapsed / 1e6, 1), "status": response.status_code,
-                              "last_line": last, "adler32_equal": f"{zlib.adler32(pushed):08x}" == expected}))
+            print_rate("gateway push COPY -> XRootD (TransferHeaderAuthorization, https)", size, elapsed,
+                       status=response.status_code, last_line=last,
+                       adler32_equal=f"{zlib.adler32(pushed):08x}" == expected)
             del pushed
             key2 = f"bench/{uuid.uuid4().hex}.bin"
             started = time.perf_counter()
             put = requests.put(f"{gateway}/default/demo/{key2}", data=_Reader(data), timeout=3600,
                                headers={"Content-Length": str(size)})
             elapsed = time.perf_counter() - started
-            print(json.dumps({"path": "PUT into the gateway (streamed multipart upload)", "bytes": size,
-                              "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
-                              "status": put.status_code,
-                              "adler32_equal": put.headers.get("Digest") == f"adler32={expected}"}))
+            print_rate("PUT into the gateway (streamed multipart upload)", size, elapsed, status=put.status_code,
+                       adler32_equal=put.headers.get("Digest") == f"adler32={expected}")
             public = f"public/bench/{uuid.uuid4().hex}.bin"
             peer.server.write(public, data)
             key3 = f"bench/{uuid.uuid4().hex}.bin"
@@ -101,12 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                                    headers={"Destination": f"{gateway}/default/demo/{key3}"})
             elapsed = time.perf_counter() - started
             head = s3.head_object(Bucket="demo", Key=key3) if tpc.ok else {}
-            print(json.dumps({"path": "XRootD push COPY -> gateway PUT", "bytes": size,
-                              "seconds": round(elapsed, 2), "MB_per_s": round(size / elapsed / 1e6, 1),
-                              "status": tpc.status_code,
-                              "last_line": tpc.text.rstrip().splitlines()[-1] if tpc.text else "",
-                              "stored_bytes": head.get("ContentLength")}))
-    return 0
+            print_rate("XRootD push COPY -> gateway PUT", size, elapsed, status=tpc.status_code,
+                       last_line=tpc.text.rstrip().splitlines()[-1] if tpc.text else "",
+                       stored_bytes=head.get("ContentLength"))
 
 
 class _Reader:

@@ -47,6 +47,7 @@ from dynafed_client.retry import RetryState
 from dynafed_client.transport import NDJSON, HttpTransport
 from dynafed_contract.algorithms import normalize_algorithm
 from dynafed_contract.checksum import ObjectRef
+from dynafed_net.hangup import HangUpOnCancel, shut_down
 
 log = logging.getLogger("dynafed_client")
 
@@ -258,7 +259,7 @@ class Client:
             if not isinstance(answer, dict):
                 raise _MidStream(errors.ProtocolError("copy answer is not a JSON object"))
             return answer, response.retries
-        watch = _CloseOnCancel(response, cancel) if stream else None
+        watch = HangUpOnCancel(cancel, lambda: _hang_up(response), name="copy-cancel") if stream else None
         try:
             for line in response.lines():
                 kind = line.get("type")
@@ -320,42 +321,12 @@ class Client:
         return body if isinstance(body, dict) else {"body": body}
 
 
-class _CloseOnCancel:
-    """Closes a streamed answer once ``cancel`` is set: the function sees its
-    client go (the ndjson generator closes) and stops the copy. A small
-    thread per streamed request, checking every 0.2 s (``threading.Event``
-    cannot wait for two events at once)."""
-
-    def __init__(self, response: Any, cancel: threading.Event) -> None:
-        self._response = response
-        self._cancel = cancel
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="copy-cancel", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.is_set():
-            if self._cancel.wait(0.2):
-                if not self._done.is_set():
-                    _hang_up(self._response)
-                return
-
-    def stop(self) -> None:
-        self._done.set()
-
-
 def _hang_up(response: Any) -> None:
     """Shut the answer's socket down (that wakes a reader blocked in recv, a
-    plain close would not) and close it."""
-    import socket
-
+    plain close would not) and close it: the function sees its client go
+    (the ndjson generator closes) and stops the copy."""
     raw = getattr(getattr(response, "raw", None), "raw", None)
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    try:
-        if sock is not None:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
+    shut_down(getattr(getattr(raw, "connection", None), "sock", None))
     response.close()
 
 

@@ -59,12 +59,7 @@ def source_json(source: Source) -> dict[str, Any]:
     credential (secrets, for the copy function only; UrlSource.to_json
     redacts the URL and leaves them out, for logs and results)."""
     if isinstance(source, UrlSource):
-        body: dict[str, Any] = {"url": source.url}
-        if source.headers:
-            body["headers"] = dict(source.headers)
-        if source.x509:
-            body["x509"] = source.x509
-        return body
+        return _url_request_form(source)
     return source.to_json()
 
 
@@ -87,13 +82,18 @@ def destination_json(destination: Destination) -> dict[str, Any]:
     """The request form of a destination: a URL's headers included (secrets,
     for the copy function only)."""
     if isinstance(destination, UrlDestination):
-        body: dict[str, Any] = {"url": destination.url}
-        if destination.headers:
-            body["headers"] = dict(destination.headers)
-        if destination.x509:
-            body["x509"] = destination.x509
-        return body
+        return _url_request_form(destination)
     return destination.to_json()
+
+
+def _url_request_form(ref: UrlSource | UrlDestination) -> dict[str, Any]:
+    """A URL with its headers and X.509 credential, unredacted (sources and destinations alike)."""
+    body: dict[str, Any] = {"url": ref.url}
+    if ref.headers:
+        body["headers"] = dict(ref.headers)
+    if ref.x509:
+        body["x509"] = ref.x509
+    return body
 
 
 def display(ref: Source | Destination) -> str:

@@ -17,8 +17,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+from dynafed_client.config import FunctionEndpoint
+from dynafed_client.errors import ConfigError as ClientConfigError
 from loadtest.config import ConfigError
 
 RUN_ENV = "DYNAFED_LT_RUN"
@@ -35,10 +36,12 @@ class Endpoint:
     host: str | None = None
 
     def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"function URL must be http(s)://host[:port], got {self.url!r}")
-        object.__setattr__(self, "url", self.url.rstrip("/"))
+        # the client's rule for a function URL, raised as the load test's error
+        try:
+            checked = FunctionEndpoint(self.url, self.host)
+        except ClientConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        object.__setattr__(self, "url", checked.url)
 
     def headers(self) -> dict[str, str]:
         return {"Host": self.host} if self.host else {}

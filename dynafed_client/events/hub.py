@@ -11,12 +11,13 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from dynafed_client.events.model import ReceivedEvent
+from dynafed_client.events.queued import QueuedEvents
 
 
-class Subscription:
+class Subscription(QueuedEvents):
     """Events for one subject, in arrival order. Iterate (until :meth:`close`)
     or call :meth:`get` with a timeout."""
 
@@ -30,22 +31,6 @@ class Subscription:
         if not self.closed:
             self._queue.put(event)
 
-    def get(self, timeout: float | None = None) -> ReceivedEvent | None:
-        """The next event, or None after ``timeout`` seconds or once closed."""
-        if self.closed and self._queue.empty():
-            return None
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def __iter__(self) -> Iterator[ReceivedEvent]:
-        while True:
-            event = self.get()
-            if event is None:
-                return
-            yield event
-
     def close(self) -> None:
         """Stop receiving; a blocked iterator ends."""
         if not self.closed:
@@ -55,9 +40,6 @@ class Subscription:
 
     def __enter__(self) -> Subscription:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class EventHub:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
 
 import requests
 
 from dynafed_client.events.model import ReceivedEvent
+from dynafed_client.events.queued import QueuedEvents
 
 
-class RemoteSubscription:
+class RemoteSubscription(QueuedEvents):
     """Polls the receiver in a daemon thread; ``get``/iterate like :class:`Subscription`."""
 
     def __init__(self, base_url: str, subject: str | None, *, poll_wait: float = 2.0,
@@ -61,21 +61,6 @@ class RemoteSubscription:
                 self.errors += 1
                 self._stop.wait(0.5)
 
-    def get(self, timeout: float | None = None) -> ReceivedEvent | None:
-        if self.closed and self._queue.empty():
-            return None
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def __iter__(self) -> Iterator[ReceivedEvent]:
-        while True:
-            event = self.get()
-            if event is None:
-                return
-            yield event
-
     def close(self) -> None:
         if not self._stop.is_set():
             self._stop.set()
@@ -83,9 +68,6 @@ class RemoteSubscription:
 
     def __enter__(self) -> RemoteSubscription:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class RemoteEventSource:

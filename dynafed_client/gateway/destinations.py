@@ -12,14 +12,12 @@ applies the same policy again before its PUT (functions/copy/push.py).
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 
 from dynafed_client.gateway import errors
-from dynafed_contract.errors import ErrorCode
-from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_client.gateway.preflight import Resolver, pin_resolved
+from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url
 from dynafed_net.pinned_http import pinned_session, resolve_addresses
-
-Resolver = Callable[[str, int], Sequence[str]]
 
 
 def check_destination(url: str, allow: AllowList, *, allow_private: bool,
@@ -32,12 +30,8 @@ def check_destination(url: str, allow: AllowList, *, allow_private: bool,
     if not allow.allows(parsed):
         raise errors.Forbidden("push destination is neither a store served here nor under the gateway's "
                                "allowed http destinations")
-    try:
-        return pin(parsed, resolver(parsed.host, parsed.port), allow_private=allow_private)
-    except UrlRefused as exc:
-        if exc.code is ErrorCode.UPSTREAM_UNAVAILABLE:
-            raise errors.BadGateway("cannot resolve the destination host") from None
-        raise errors.Forbidden("destination host resolves to a non-public address") from None
+    return pin_resolved(parsed, resolver, allow_private=allow_private, side="destination",
+                        forbidden=errors.Forbidden)
 
 
 def probe_destination(url: str, headers: Mapping[str, str], *, allow: AllowList, allow_private: bool,

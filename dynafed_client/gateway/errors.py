@@ -23,6 +23,7 @@ foreign exceptions become these.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dynafed_client import errors as ce
@@ -141,3 +142,16 @@ def from_botocore(exc: BaseException, what: str) -> GatewayError:
     if isinstance(exc, BotoCoreError):
         return Unavailable(f"store error ({type(exc).__name__})")
     return GatewayError(f"internal error ({type(exc).__name__})")
+
+
+def found(head: Callable[[], object], what: str) -> bool:
+    """Whether ``head`` (a HEAD of an object or a bucket) finds ``what``: False
+    on the store's not-found, any other failure raised as :func:`from_botocore` maps it."""
+    try:
+        head()
+    except Exception as exc:
+        mapped = from_botocore(exc, what)
+        if isinstance(mapped, NotFound):
+            return False
+        raise mapped from None
+    return True

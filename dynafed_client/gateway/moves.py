@@ -50,11 +50,4 @@ def move_object(client: Any, source: ObjectRef, destination: ObjectRef, *, overw
 
 
 def _exists(client: Any, ref: ObjectRef) -> bool:
-    try:
-        client.head_object(Bucket=ref.bucket, Key=ref.key)
-    except Exception as exc:
-        mapped = errors.from_botocore(exc, "object")
-        if isinstance(mapped, errors.NotFound):
-            return False
-        raise mapped from None
-    return True
+    return errors.found(lambda: client.head_object(Bucket=ref.bucket, Key=ref.key), "object")

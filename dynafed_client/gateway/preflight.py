@@ -45,12 +45,21 @@ def check_source(url: str, allow: AllowList, *, allow_private: bool,
     parsed = parse_source(url)
     if not allow.allows(parsed):
         raise errors.SourceForbidden("source URL is not in the gateway's allowed http sources")
+    return pin_resolved(parsed, resolver, allow_private=allow_private, side="source",
+                        forbidden=errors.SourceForbidden)
+
+
+def pin_resolved(parsed: HttpUrl, resolver: Resolver, *, allow_private: bool, side: str,
+                 forbidden: type[errors.GatewayError]) -> PinnedTarget:
+    """Resolve once and judge every address (a pull source's and a push
+    destination's last check): ``forbidden`` for a non-public one, BadGateway
+    when the ``side`` ("source", "destination") host does not resolve."""
     try:
         return pin(parsed, resolver(parsed.host, parsed.port), allow_private=allow_private)
     except UrlRefused as exc:
         if exc.code is ErrorCode.UPSTREAM_UNAVAILABLE:
-            raise errors.BadGateway("cannot resolve the source host") from None
-        raise errors.SourceForbidden("source host resolves to a non-public address") from None
+            raise errors.BadGateway(f"cannot resolve the {side} host") from None
+        raise forbidden(f"{side} host resolves to a non-public address") from None
 
 
 def probe_http_source(url: str, headers: Mapping[str, str], *, allow: AllowList, allow_private: bool = False,

@@ -96,14 +96,7 @@ class Storage:
         return True
 
     def bucket_exists(self, store: str, bucket: str) -> bool:
-        try:
-            self.client(store).head_bucket(Bucket=bucket)
-        except Exception as exc:
-            mapped = errors.from_botocore(exc, "bucket")
-            if isinstance(mapped, errors.NotFound):
-                return False
-            raise mapped from None
-        return True
+        return errors.found(lambda: self.client(store).head_bucket(Bucket=bucket), "bucket")
 
     def presign_get(self, ref: ObjectRef, *, expires_s: int) -> str:
         """A presigned GET URL of the object (a credential: do not log)."""

@@ -28,6 +28,16 @@ START_MARKER = "\n--- "
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
+def last_run(log_path: Path) -> str | None:
+    """What ``log_path`` holds since its latest :func:`spawn` (from the start
+    line; all of it when it has none), or None when it cannot be read."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    return text[max(text.rfind(START_MARKER), 0):]
+
+
 def spawn(argv: Sequence[str], *, log_path: Path, env: Mapping[str, str] | None = None,
           cwd: Path | str | None = None) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new session with stdout+stderr appended to ``log_path``."""

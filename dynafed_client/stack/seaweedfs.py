@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import ports as _ports
 from .errors import StackError
-from .processes import START_MARKER, wait_until
+from .processes import last_run, wait_until
 from .s3 import client_for_store, store_entry
 
 IDENTITIES = ("default", "archive")
@@ -153,11 +153,7 @@ def create_bucket(client: Any, bucket: str) -> bool:
 
 def fatal_line(log_path: Path) -> str | None:
     """The first glog fatal line (``F<mmdd> ...``) or flag error of the last run in a weed log."""
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return None
-    for line in text[text.rfind(START_MARKER) + 1:].splitlines():
+    for line in (last_run(log_path) or "").splitlines():
         if re.match(r"F\d{4} ", line) or "flag provided but not defined" in line:
             return line.rstrip()
     return None

@@ -128,19 +128,29 @@ def _wait_http(st: StackState, name: str, what: str, check: Callable[[], bool | 
                          retry_on=(requests.RequestException,))
 
 
-def _start_events(st: StackState, timeout: float) -> None:
-    reason = services.module_missing(services.EVENTS_MODULE)
+def _start_client_server(st: StackState, name: str, module: str, what: str, command: Callable[[int], list[str]],
+                         ready: Callable[[str], Callable[[], bool | None]], timeout: float) -> str | None:
+    """The event receiver or the gateway (``python -m <module>``) on a free port,
+    waited for until ``ready(url)`` says so; its URL, or None when skipped."""
+    reason = services.module_missing(module)
     if reason:
-        _skip(st, EVENTS, reason)
-        return
+        _skip(st, name, reason)
+        return None
     port = ports.free_port(exclude=_used_ports(st))
-    argv = services.events_command(port, Path(st.state_dir) / "events.ndjson")
-    pid = _spawn(st, EVENTS, argv, env=services.base_env(), cwd=services.repo_root())
+    pid = _spawn(st, name, command(port), env=services.base_env(), cwd=services.repo_root())
     url = _url(port)
+    _wait_http(st, name, what, ready(url), pid, timeout)
+    return url
+
+
+def _start_events(st: StackState, timeout: float) -> None:
     # a 200 comes from the app in gunicorn's worker, not from the arbiter that bound the port
-    _wait_http(st, EVENTS, "event receiver", partial(_ready_200, f"{url}/healthz"), pid, timeout)
-    st.events = url
-    st.save()
+    url = _start_client_server(st, EVENTS, services.EVENTS_MODULE, "event receiver",
+                               lambda port: services.events_command(port, Path(st.state_dir) / "events.ndjson"),
+                               lambda url: partial(_ready_200, f"{url}/healthz"), timeout)
+    if url:
+        st.events = url
+        st.save()
 
 
 def _start_functions(st: StackState, names: Iterable[str], extra_env: Mapping[str, str] | None,
@@ -158,10 +168,9 @@ def _start_functions(st: StackState, names: Iterable[str], extra_env: Mapping[st
                                     sink=st.events, extra=extra_env)
         # gunicorn's control socket defaults to $XDG_RUNTIME_DIR/gunicorn.ctl
         # (else ~/.gunicorn/gunicorn.ctl), shared by every gunicorn of the user
-        run_dir = Path(st.state_dir) / "run" / name
-        run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run_dir = _run_dir(st, name)
         if "XDG_RUNTIME_DIR" not in (extra_env or {}):
-            env["XDG_RUNTIME_DIR"] = str(run_dir)
+            env["XDG_RUNTIME_DIR"] = run_dir
         pid = _spawn(st, name, services.function_command(name, root), env=env, cwd=root)
         started[name] = (pid, _url(port))
     # start all, then wait: their imports overlap
@@ -169,6 +178,13 @@ def _start_functions(st: StackState, names: Iterable[str], extra_env: Mapping[st
         _wait_http(st, name, f"function {name}", partial(_ready_200, f"{url}/readyz"), pid, timeout)
         st.functions[name] = url
         st.save()
+
+
+def _run_dir(st: StackState, name: str) -> str:
+    """A gunicorn's own ``XDG_RUNTIME_DIR`` (private, in the state dir)."""
+    run_dir = Path(st.state_dir) / "run" / name
+    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return str(run_dir)
 
 
 def _start_source(st: StackState, upload: UploadChecksum, token: str, timeout: float) -> None:
@@ -183,9 +199,7 @@ def _start_source(st: StackState, upload: UploadChecksum, token: str, timeout: f
     env = services.function_env(name, port=port, stores_file=None, sink=checksum_url,
                                 extra=uploads.source_settings(upload, checksum_url=checksum_url, token=token,
                                                               reply_sink=st.events))
-    run_dir = Path(st.state_dir) / "run" / name
-    run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    env["XDG_RUNTIME_DIR"] = str(run_dir)
+    env["XDG_RUNTIME_DIR"] = _run_dir(st, name)
     pid = _spawn(st, name, services.function_command(name), env=env, cwd=services.repo_root())
     url = _url(port)
     _wait_http(st, name, "filer source", partial(_ready_200, f"{url}/readyz"), pid, timeout)
@@ -198,18 +212,13 @@ def _start_source(st: StackState, upload: UploadChecksum, token: str, timeout: f
 
 
 def _start_gateway(st: StackState, timeout: float) -> None:
-    reason = services.module_missing(services.GATEWAY_MODULE)
-    if reason:
-        _skip(st, GATEWAY, reason)
-        return
-    port = ports.free_port(exclude=_used_ports(st))
-    argv = services.gateway_command(port, Path(st.state_dir))
-    pid = _spawn(st, GATEWAY, argv, env=services.base_env(), cwd=services.repo_root())
-    url = _url(port)
     # any answer comes from the app in gunicorn's worker (the arbiter only binds the port)
-    _wait_http(st, GATEWAY, "gateway", lambda: _any_http_response(url), pid, timeout)
-    st.gateway = url
-    st.save()
+    url = _start_client_server(st, GATEWAY, services.GATEWAY_MODULE, "gateway",
+                               lambda port: services.gateway_command(port, Path(st.state_dir)),
+                               lambda url: partial(_any_http_response, url), timeout)
+    if url:
+        st.gateway = url
+        st.save()
 
 
 def _stop(st: StackState, timeout: float) -> dict[str, str]:

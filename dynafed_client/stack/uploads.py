@@ -22,7 +22,7 @@ import secrets
 from pathlib import Path
 
 from .errors import StackError
-from .processes import START_MARKER
+from .processes import last_run
 
 SOURCE = "filersource"
 #: The filer logs this once its webhook queue is configured
@@ -141,8 +141,4 @@ def source_settings(upload: UploadChecksum, *, checksum_url: str, token: str,
 
 def webhook_configured(log_path: Path) -> bool | None:
     """True once the weed log (of its latest start) says the filer set up its webhook queue."""
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return None
-    return True if WEBHOOK_CONFIGURED in text[text.rfind(START_MARKER):] else None
+    return True if WEBHOOK_CONFIGURED in (last_run(log_path) or "") else None

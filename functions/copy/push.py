@@ -32,7 +32,6 @@ Steps:
 """
 from __future__ import annotations
 
-import contextlib
 import http.client
 import logging
 import socket
@@ -46,6 +45,7 @@ from dynafed_contract.copy import COMPLETED, Strategy, UrlDestination
 from dynafed_contract.digest_fields import encode_member, stated_digests, want_headers
 from dynafed_contract.errors import ErrorCode
 from dynafed_contract.urlpolicy import AllowList, PinnedTarget, UrlRefused, parse_http_url, pin
+from dynafed_net.hangup import HangUpOnCancel, shut_down
 from dynafed_net.pinned_http import pinned_session, resolve_addresses
 from dynafed_runtime import errors
 from dynafed_runtime.credentials import ClientCredential
@@ -165,7 +165,8 @@ class HttpDestination:
         shuts the socket down (PushCancelled)."""
         connection = self._connect()
         assert connection.sock is not None
-        hang_up = _HangUp(connection.sock, cancel)
+        sock = connection.sock
+        hang_up = HangUpOnCancel(cancel, lambda: shut_down(sock), name="push-cancel")
         path = urlsplit(self._pinned.url)
         try:
             connection.putrequest("PUT", (path.path or "/") + (f"?{path.query}" if path.query else ""),
@@ -283,30 +284,6 @@ class SourceBody:
     def close(self) -> None:
         self._reader.close()
         self._pool.close()
-
-
-class _HangUp:
-    """Shuts a socket down once ``cancel`` is set: a PUT blocked on a stalled
-    destination stops at once instead of at the read timeout. (A thread that
-    checks every 0.2 s: ``threading.Event`` cannot wait for two events.)"""
-
-    def __init__(self, sock: socket.socket, cancel: threading.Event) -> None:
-        self._sock, self._cancel, self._done = sock, cancel, threading.Event()
-        self.fired = False
-        self._thread = threading.Thread(target=self._watch, name="push-cancel", daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._done.is_set():
-            if self._cancel.wait(0.2):
-                if not self._done.is_set():
-                    self.fired = True
-                    with contextlib.suppress(OSError):
-                        self._sock.shutdown(socket.SHUT_RDWR)
-                return
-
-    def stop(self) -> None:
-        self._done.set()
 
 
 def copy_push(*, source: CopySource, destination: HttpDestination, plan: PartPlan | None, algorithm: str,

@@ -150,9 +150,7 @@ class CopyService:
         except (errors.InvalidRequest, errors.JobIdConflict):
             raise
         except Exception as exc:
-            error = errors.translate(exc)
-            self._emit_failed(job_id, error, 0, None)
-            raise error from None
+            raise self._failed(job_id, exc, 0, None) from None
 
     def _open_source(self, request: CopyRequest) -> tuple[CopySource, Store | None]:
         config = self.ctx.config
@@ -297,20 +295,13 @@ class CopyService:
             reporter.reach(prepared.total)
             reporter.flush()
         except Exception as exc:
-            error = errors.translate(exc)
-            self._emit_failed(job_id, error, reporter.done, prepared.total)
-            raise error from None
+            raise self._failed(job_id, exc, reporter.done, prepared.total) from None
         assert outcome.checksum is not None
         with self._pushed_lock:
             self._pushed[job_id] = (prepared.total, outcome.checksum)
             while len(self._pushed) > 1000:
                 self._pushed.popitem(last=False)
-        result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
-                              bool(outcome.verified_by), outcome=outcome)
-        self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
-        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy.value,
-                                          "bytes": outcome.bytes_done})
-        return result
+        return self._completed(prepared, outcome, bool(outcome.verified_by))
 
     def _run(self, prepared: Prepared, publish: Publish | None, cancel: threading.Event) -> dict[str, Any]:
         job_id, request = prepared.job_id, prepared.request
@@ -340,15 +331,8 @@ class CopyService:
             reporter.reach(prepared.total)
             reporter.flush()
         except Exception as exc:
-            error = errors.translate(exc)
-            self._emit_failed(job_id, error, reporter.done, prepared.total)
-            raise error from None
-        result = self._result(prepared, outcome.status, outcome.bytes_done, {request.verify: outcome.checksum},
-                              True, outcome=outcome)
-        self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
-        log.info("copy completed", extra={"job_id": job_id, "strategy": outcome.strategy.value,
-                                          "bytes": outcome.bytes_done})
-        return result
+            raise self._failed(job_id, exc, reporter.done, prepared.total) from None
+        return self._completed(prepared, outcome, True)
 
     def _dispatch(self, prepared: Prepared, run: CopyRun) -> Outcome:
         match prepared.strategy:
@@ -375,9 +359,21 @@ class CopyService:
                               {prepared.request.verify: prepared.present}, True,
                               verified_by=["destination-checksum"])
         if not prepared.ours:  # else this job's terminal event went out when it completed
-            self.ctx.events.emit(events.COPY_COMPLETED, prepared.job_id,
-                                 {k: v for k, v in result.items() if k != "type"})
+            self._emit_completed(prepared.job_id, result)
         return result
+
+    def _completed(self, prepared: Prepared, outcome: Outcome, verified: bool) -> dict[str, Any]:
+        """The completed result of a copy that ran (pulled or pushed), its event sent and logged."""
+        assert outcome.checksum is not None
+        result = self._result(prepared, outcome.status, outcome.bytes_done,
+                              {prepared.request.verify: outcome.checksum}, verified, outcome=outcome)
+        self._emit_completed(prepared.job_id, result)
+        log.info("copy completed", extra={"job_id": prepared.job_id, "strategy": outcome.strategy.value,
+                                          "bytes": outcome.bytes_done})
+        return result
+
+    def _emit_completed(self, job_id: str, result: dict[str, Any]) -> None:
+        self.ctx.events.emit(events.COPY_COMPLETED, job_id, {k: v for k, v in result.items() if k != "type"})
 
     def _result(self, prepared: Prepared, status: str, bytes_done: int, checksums: dict[str, str],
                 verified: bool, *, outcome: Outcome | None = None, **extra: Any) -> dict[str, Any]:
@@ -393,11 +389,14 @@ class CopyService:
                            elapsed_s=time.perf_counter() - prepared.started, source=prepared.request.source,
                            destination=prepared.request.destination, **extra)
 
-    def _emit_failed(self, job_id: str, error: errors.FunctionError, bytes_done: int, total: int | None) -> None:
+    def _failed(self, job_id: str, exc: Exception, bytes_done: int, total: int | None) -> errors.FunctionError:
+        """``exc`` translated, its copy.failed event sent and logged: the error to raise."""
+        error = errors.translate(exc)
         self.ctx.events.emit(events.COPY_FAILED, job_id,
                              failed_data(job_id=job_id, problem=errors.problem(error), bytes_done=bytes_done,
                                          total=total))
         log.info("copy failed", extra={"job_id": job_id, "code": error.code.value})
+        return error
 
 
 def _content_etag(etag: str) -> bool:

@@ -128,14 +128,21 @@ class WebDavTarget:
         value = adler32_hex(data + b"x" if self.lie else data)
         return {"Digest": f"adler32={value}"}
 
-    def _head(self, handler: BaseHTTPRequestHandler) -> None:
+    def _stored(self, handler: BaseHTTPRequestHandler) -> bytes | None:
+        """The file a HEAD or GET names (the request recorded, its token checked);
+        None when it is already answered (401, 403, 404)."""
         path = self._record(handler)
         if path is None:
-            return
+            return None
         with self._lock:
             data = self.files.get(path)
         if data is None:
             self._answer(handler, 404, {})
+        return data
+
+    def _head(self, handler: BaseHTTPRequestHandler) -> None:
+        data = self._stored(handler)
+        if data is None:
             return
         headers = {"Content-Length": str(len(data))}
         if self.digest and handler.headers.get("Want-Digest"):
@@ -146,14 +153,8 @@ class WebDavTarget:
         handler.end_headers()
 
     def _get(self, handler: BaseHTTPRequestHandler) -> None:
-        path = self._record(handler)
-        if path is None:
-            return
-        with self._lock:
-            data = self.files.get(path)
-        if data is None:
-            self._answer(handler, 404, {})
-        else:
+        data = self._stored(handler)
+        if data is not None:
             self._answer(handler, 200, {"Content-Type": "application/octet-stream"}, data)
 
     def _delete(self, handler: BaseHTTPRequestHandler) -> None:

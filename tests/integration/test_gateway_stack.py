@@ -16,26 +16,14 @@ import pytest
 import requests
 
 from tests.interop.helpers import Gate, HttpSource, gateway_process, stack_allowing
+from tests.perf_markers import parse_tpc_body
 
 MiB = 1024 * 1024
-MARKER = re.compile(r"Perf Marker\nTimestamp: \d+\nStripe Index: 0\nStripe Bytes Transferred: (\d+)\n"
-                    r"Total Stripe Count: 1\nEnd\n")
 MARKER_BYTES = re.compile(r"Stripe Bytes Transferred: (\d+)\n")
 
 
 def b64(name: str, data: bytes) -> str:
     return base64.b64encode(hashlib.new(name, data).digest()).decode()
-
-
-def parse_tpc_body(body: str) -> tuple[list[int], str]:
-    """(bytes of each Perf Marker, final line); asserts nothing else is in the body."""
-    pos, seen = 0, []
-    while (m := MARKER.match(body, pos)) is not None:
-        seen.append(int(m.group(1)))
-        pos = m.end()
-    tail = body[pos:]
-    assert tail.endswith("\n") and tail.count("\n") == 1, f"unexpected body tail {tail[:300]!r}"
-    return seen, tail.rstrip("\n")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import uuid
 import zlib
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.interop.helpers import Gate, HttpSource, stack_allowing
+from tests.watching import run_watching
 
 MiB = 1024 * 1024
 # Dynafed: sscanf(p, "monitor: %s %s %f %ld %ld %ld", src, dst, &avg, &inst, &xferred, &elapsed)
@@ -40,24 +40,7 @@ def run_hook(name: str, module: str, argv: list[str], env: dict[str, str],
 def run_hook_watching(name: str, module: str, argv: list[str], env: dict[str, str],
                       on_line: Callable[[str], None], timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """:func:`run_hook`, calling ``on_line`` with each stdout line as the hook prints it."""
-    with subprocess.Popen([*command(name, module), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env=env) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        stderr: list[str] = []
-        drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
-        drain.start()
-        lines: list[str] = []
-        timer = threading.Timer(timeout, proc.kill)  # a guard against a hang, not a measurement
-        timer.start()
-        try:
-            for line in proc.stdout:
-                lines.append(line)
-                on_line(line.rstrip("\n"))
-            returncode = proc.wait()
-        finally:
-            timer.cancel()
-        drain.join(timeout=30)
-    return subprocess.CompletedProcess(proc.args, returncode, "".join(lines), "".join(stderr))
+    return run_watching([*command(name, module), *argv], env, on_line, timeout)
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,7 @@ send them. The servers listen on loopback only.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,78 +27,26 @@ import pytest
 import requests
 
 from dynafed_client.stack import Stack
+from tests.container_cmd import ContainerCmd
 from tests.faults.httpsource import StaticHttpSource
+from tests.raw_http import read_response
 
-REPO = Path(__file__).resolve().parents[2]
 BUCKET = "demo"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Gunicorn:
-    """One function under gunicorn, exactly as its container CMD runs it."""
+class Gunicorn(ContainerCmd):
+    """One function under gunicorn, exactly as its container CMD runs it (2 threads unless told)."""
 
     def __init__(self, function: str, tmp: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / f"{function}-{self.port}.log"
-        run_dir = tmp / f"run-{self.port}"
-        run_dir.mkdir()
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
-        full_env = {**base, "PYTHONUNBUFFERED": "1", "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "XDG_RUNTIME_DIR": str(run_dir), "THREADS": "2", **env}
-        argv = [str(Path(sys.executable).with_name("gunicorn")), "-c", f"functions/{function}/gunicorn.conf.py",
-                f"functions.{function}.wsgi:app"]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(argv, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        self._wait_healthy()
-
-    def _wait_healthy(self) -> None:
-        for _ in range(600):  # start-up is bounded by the process exiting or answering
-            if self.proc.poll() is not None:
-                break
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"gunicorn did not start:\n{self.log.read_text(errors='replace')[-3000:]}", pytrace=False)
+        super().__init__(function, tmp, {"THREADS": "2", **env})
 
     def raw(self, data: bytes) -> tuple[int, dict[str, str], bytes]:
         """Send ``data`` as is; the response's status, headers and body (read to its length)."""
         with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
             sock.sendall(data)
-            received = b""
-            while b"\r\n\r\n" not in received:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                received += chunk
-            head, _, body = received.partition(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-            length = int(headers.get("content-length", "0"))
-            while len(body) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-            return int(lines[0].split()[1]), headers, body
+            response = read_response(sock)
+        return response.status, response.headers, response.body
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import random
 import signal
 import socket
@@ -27,10 +26,9 @@ import requests
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 
 from dynafed_client.stack import Stack
+from tests.container_cmd import REPO, ContainerCmd
 
-REPO = Path(__file__).resolve().parents[2]
 BUCKET = "demo"
-START_TIMEOUT = 60.0
 
 # A CloudEvents sink in its own process: records every POST (headers and
 # body) as one JSON line, answers 202. Prints its port once listening.
@@ -58,12 +56,6 @@ server.serve_forever()
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_for(condition: Callable[[], Any], what: str, timeout: float, proc: subprocess.Popen | None = None,
              log: Path | None = None) -> Any:
     """Poll ``condition`` until truthy; fail (with the log tail) on timeout or process exit."""
@@ -82,26 +74,11 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float, proc: subp
     pytest.fail(f"{what} not ready (exit code {proc.poll() if proc else None}):\n{tail}", pytrace=False)
 
 
-class Function:
+class Function(ContainerCmd):
     """One gunicorn process running the checksum function exactly like the container CMD."""
 
     def __init__(self, tmp: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / f"gunicorn-{self.port}.log"
-        run_dir = tmp / f"run-{self.port}"
-        run_dir.mkdir()
-        # nothing of the developer's shell may leak in (tokens, sinks)
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("DYNAFED_FN_", "K_"))}
-        self.env = {**base, "PYTHONUNBUFFERED": "1", "HOST": "127.0.0.1", "PORT": str(self.port),
-                    "XDG_RUNTIME_DIR": str(run_dir), **env}
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        self.argv = [gunicorn, "-c", "functions/checksum/gunicorn.conf.py", "functions.checksum.wsgi:app"]
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-        wait_for(lambda: requests.get(f"{self.url}/healthz", timeout=2).status_code == 200,
-                 "gunicorn", START_TIMEOUT, self.proc, self.log)
+        super().__init__("checksum", tmp, env)
 
     def log_lines(self) -> list[dict[str, Any]]:
         """The JSON lines of the log (gunicorn's own lines are not JSON)."""
@@ -111,14 +88,6 @@ class Function:
                 docs.append(json.loads(line))
         return docs
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
 
 
 @pytest.fixture(scope="module")

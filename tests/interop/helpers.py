@@ -32,6 +32,8 @@ import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.watching import run_watching
+
 REQUIRE_ENV = "DYNAFED_FN_REQUIRE_REAL_PARTS"
 DEBIAN_PYTHON = "/usr/bin/python3"
 INSTALL_HINT = "apt-get install -y gfal2 gfal2-plugin-http python3-gfal2 davix"
@@ -71,17 +73,8 @@ def davix_missing() -> str | None:
 
 def run_gfal2(script: str, *args: str, timeout: float = 240) -> dict[str, Any]:
     """Run ``script`` with Debian's python; its last stdout line is JSON (returned)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    done = subprocess.run([DEBIAN_PYTHON, "-c", script, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 or not lines:
-        raise AssertionError(f"gfal2 script failed (exit {done.returncode}):\nstdout:\n{done.stdout[-3000:]}\n"
-                             f"stderr:\n{done.stderr[-3000:]}")
-    result = json.loads(lines[-1])
-    result["_stdout"] = done.stdout
-    result["_stderr"] = done.stderr
-    return result
+    return _gfal2_result(subprocess.run([DEBIAN_PYTHON, "-c", script, *args], capture_output=True, text=True,
+                                        timeout=timeout, env=_gfal2_env()))
 
 
 def run_gfal2_watching(script: str, *args: str, on_line: Callable[[str], None],
@@ -89,32 +82,24 @@ def run_gfal2_watching(script: str, *args: str, on_line: Callable[[str], None],
     """:func:`run_gfal2`, calling ``on_line`` with each stdout line as the
     script prints it (so a test can react to gfal2's monitor callbacks while
     the transfer runs)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    env["PYTHONUNBUFFERED"] = "1"
-    with subprocess.Popen([DEBIAN_PYTHON, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, env=env) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        stderr: list[str] = []
-        drain = threading.Thread(target=lambda: stderr.extend(proc.stderr), daemon=True)  # type: ignore[union-attr]
-        drain.start()
-        out: list[str] = []
-        guard = threading.Timer(timeout, proc.kill)  # against a hang, not a measurement
-        guard.start()
-        try:
-            for line in proc.stdout:
-                out.append(line)
-                on_line(line.rstrip("\n"))
-            returncode = proc.wait()
-        finally:
-            guard.cancel()
-        drain.join(timeout=30)
-    lines = [line for line in out if line.strip()]
-    if returncode != 0 or not lines:
-        raise AssertionError(f"gfal2 script failed (exit {returncode}):\nstdout:\n{''.join(out)[-3000:]}\n"
-                             f"stderr:\n{''.join(stderr)[-3000:]}")
+    env = {**_gfal2_env(), "PYTHONUNBUFFERED": "1"}
+    return _gfal2_result(run_watching([DEBIAN_PYTHON, "-c", script, *args], env, on_line, timeout))
+
+
+def _gfal2_env() -> dict[str, str]:
+    # Debian's python3 runs the script: none of this virtualenv's PYTHON* / VIRTUAL_ENV settings
+    return {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+
+
+def _gfal2_result(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The script's last stdout line as JSON, with its whole stdout and stderr; AssertionError when it failed."""
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        raise AssertionError(f"gfal2 script failed (exit {done.returncode}):\nstdout:\n{done.stdout[-3000:]}\n"
+                             f"stderr:\n{done.stderr[-3000:]}")
     result: dict[str, Any] = json.loads(lines[-1])
-    result["_stdout"] = "".join(out)
-    result["_stderr"] = "".join(stderr)
+    result["_stdout"] = done.stdout
+    result["_stderr"] = done.stderr
     return result
 
 

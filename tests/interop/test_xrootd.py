@@ -36,8 +36,15 @@ from typing import Any
 import pytest
 import requests
 
-from tests.interop.helpers import gateway_process, gfal2_missing, require
-from tests.interop.xrootd import XRootDPeer, xrdadler32, xrootd_missing, xrootd_peer
+from tests.interop.helpers import gfal2_missing, require
+from tests.interop.xrootd import (
+    XRootDPeer,
+    gateway_trusting,
+    stack_trusting,
+    xrdadler32,
+    xrootd_missing,
+    xrootd_peer,
+)
 
 MiB = 1024 * 1024
 #: around the 64 KiB block XRootD and adler32 implementations work in, S3's
@@ -59,22 +66,17 @@ def site(peer: XRootDPeer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """The local stack (no gateway of its own) inside the namespace, its copy
     function trusting the throwaway CA by ``X509_CERT_DIR``, and a gateway
     trusting it by ``DYNAFED_FN_CA_BUNDLE``; both allow XRootD as a source."""
-    from dynafed_client.stack import Stack, StackError
+    from dynafed_client.stack import StackError
 
     state = tmp_path_factory.mktemp("xrootd-stack")
     sources = f"http://127.0.0.1,{peer.server.base_url}"
-    os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)  # the stack passes the environment on
     try:
-        st = Stack.up(state, with_events=False, with_gateway=False,
-                      extra_env={"DYNAFED_FN_HTTP_SOURCES": sources, "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB),
-                                 "DYNAFED_FN_LOG_LEVEL": "DEBUG"})
+        st = stack_trusting(peer, state, {"DYNAFED_FN_HTTP_SOURCES": sources,
+                                          "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB), "DYNAFED_FN_LOG_LEVEL": "DEBUG"})
     except StackError as exc:
         pytest.fail(f"local stack failed to start in the namespace:\n{exc}", pytrace=False)
-    finally:
-        os.environ.pop("X509_CERT_DIR", None)
     # everything at DEBUG: the tests search every log for the tokens they used
-    gateway_env = {"DYNAFED_FN_HTTP_SOURCES": sources, "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}
-    with st, gateway_process(state, "--log-level", "DEBUG", env=gateway_env) as gateway:
+    with st, gateway_trusting(peer, state, "--log-level", "DEBUG", env={"DYNAFED_FN_HTTP_SOURCES": sources}) as gateway:
         yield {"stack": st, "gateway": gateway, "state": state}
 
 

@@ -45,7 +45,7 @@ import requests
 
 from tests.faults.webdavtarget import Gate, WebDavTarget
 from tests.interop.helpers import gateway_process, require
-from tests.interop.xrootd import XRootDPeer, xrootd_missing, xrootd_peer
+from tests.interop.xrootd import XRootDPeer, gateway_trusting, stack_trusting, xrootd_missing, xrootd_peer
 
 MiB = 1024 * 1024
 BUCKET = "demo"
@@ -63,21 +63,16 @@ def site(peer: XRootDPeer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """The local stack inside the namespace; its copy function may PUT to
     XRootD (trusting the throwaway CA) and to loopback; a gateway allowing
     the same push destinations."""
-    from dynafed_client.stack import Stack, StackError
+    from dynafed_client.stack import StackError
 
     state = tmp_path_factory.mktemp("xrootd-push-stack")
     destinations = f"http://127.0.0.1,{peer.server.base_url}"
-    os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)
     try:
-        st = Stack.up(state, with_events=False, with_gateway=False,
-                      extra_env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations,
-                                 "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB)})
+        st = stack_trusting(peer, state, {"DYNAFED_FN_HTTP_DESTINATIONS": destinations,
+                                          "DYNAFED_FN_COPY_PART_BYTES": str(5 * MiB)})
     except StackError as exc:
         pytest.fail(f"local stack failed to start in the namespace:\n{exc}", pytrace=False)
-    finally:
-        os.environ.pop("X509_CERT_DIR", None)
-    with st, gateway_process(state, env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations,
-                                         "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)}) as gateway:
+    with st, gateway_trusting(peer, state, env={"DYNAFED_FN_HTTP_DESTINATIONS": destinations}) as gateway:
         yield {"stack": st, "gateway": gateway, "state": state}
 
 

@@ -442,3 +442,28 @@ def xrootd_peer(scratch: Path | None = None) -> Iterator[XRootDPeer]:
                 server.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- the local stack beside it --------------------------------------------------------
+
+def stack_trusting(peer: XRootDPeer, state: Path, extra_env: Mapping[str, str]) -> Any:
+    """The local stack (no gateway, no events of its own) in ``state``, started
+    inside the namespace, its copy function trusting the throwaway CA by
+    ``X509_CERT_DIR`` (the stack passes the environment on). StackError as
+    :meth:`Stack.up` raises it."""
+    from dynafed_client.stack import Stack
+
+    os.environ["X509_CERT_DIR"] = str(peer.ca.cert_dir)
+    try:
+        return Stack.up(state, with_events=False, with_gateway=False, extra_env=dict(extra_env))
+    finally:
+        os.environ.pop("X509_CERT_DIR", None)
+
+
+def gateway_trusting(peer: XRootDPeer, state: Path, *args: str,
+                     env: Mapping[str, str]) -> contextlib.AbstractContextManager[str]:
+    """A gateway process for the stack in ``state`` (``gateway_process``),
+    trusting the throwaway CA by ``DYNAFED_FN_CA_BUNDLE``; yields its URL."""
+    from tests.interop.helpers import gateway_process
+
+    return gateway_process(state, *args, env={**env, "DYNAFED_FN_CA_BUNDLE": str(peer.ca.bundle)})

@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from tests.harness.filters import expression_matches
 from tests.manifests import knative_facts as kf
 from tests.manifests import project_facts as pf
 
@@ -419,30 +420,11 @@ def service_problems(build: Build, facts: Facts, checks: Iterable[str] | None = 
 
 # --- Eventing ---------------------------------------------------------------
 
-def filter_matches(expr: Obj, event: dict[str, str]) -> bool:
-    """Evaluate one Subscriptions-API filter expression (exact/prefix/suffix/all/any/not)."""
-    if len(expr) != 1:
-        raise ValueError(f"a filter expression has exactly one dialect: {expr}")
-    ((dialect, arg),) = expr.items()
-    if dialect == "exact":
-        return all(event.get(k) == v for k, v in arg.items())
-    if dialect == "prefix":
-        return all(event.get(k, "").startswith(v) for k, v in arg.items())
-    if dialect == "suffix":
-        return all(event.get(k, "").endswith(v) for k, v in arg.items())
-    if dialect == "all":
-        return all(filter_matches(e, event) for e in arg)
-    if dialect == "any":
-        return any(filter_matches(e, event) for e in arg)
-    if dialect == "not":
-        return not filter_matches(arg, event)
-    raise ValueError(f"filter dialect {dialect!r} cannot be checked offline")
-
-
 def trigger_matches(trigger: Obj, event: dict[str, str]) -> bool:
     spec = trigger["spec"]
     if spec.get("filters"):
-        return all(filter_matches(e, event) for e in spec["filters"])
+        # Knative's SubscriptionsAPI semantics, as the broker harness evaluates them
+        return all(expression_matches(e, event) for e in spec["filters"])
     attrs = (spec.get("filter") or {}).get("attributes") or {}
     return all(event.get(k) == v for k, v in attrs.items())
 

@@ -43,6 +43,7 @@ from dynafed_client.progress import CopyProgress
 from dynafed_client.results import CopyResult
 from dynafed_contract.checksum import ObjectRef
 from tests.faults.httpsource import StaticHttpSource
+from tests.raw_http import read_response
 from tests.tripwire import Tripwire
 
 ACCESS_KEY = "AKIDHOSTILEDOORS"
@@ -274,24 +275,6 @@ def test_receiver_refuses_an_over_long_chunked_body_instead_of_parsing_a_cut(rec
     assert answer.status_code == 413, answer.text
 
 
-def _read_response(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    head, _, rest = data.partition(b"\r\n\r\n")
-    length = int(next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), b"0"))
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        rest += chunk
-    return head
-
-
 def test_receiver_closes_the_connection_after_a_413(receiver: EventReceiver) -> None:
     """The declared body is not read: keeping the connection would make its
     bytes the next request line (a desync an attacker can shape)."""
@@ -299,7 +282,7 @@ def test_receiver_closes_the_connection_after_a_413(receiver: EventReceiver) -> 
         smuggled = b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n"
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/cloudevents+json\r\n"
                      + f"Content-Length: {MAX_BODY + 1}\r\n\r\n".encode() + smuggled)
-        head = _read_response(sock)
+        head = read_response(sock).head
         assert head.startswith(b"HTTP/1.1 413"), head
         assert b"connection: close" in head.lower()
         assert sock.recv(65536) == b"", "the server kept the connection open after a 413"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -26,12 +25,11 @@ from dynafed_client.progress import CopyProgress
 from dynafed_client.results import ChecksumResult, CopyResult
 from dynafed_contract.checksum import ObjectRef
 from dynafed_contract.copy import UrlSource
+from tests.perf_markers import markers_and_rest
 
 DATA = b"Wikipedia" * 1000
 STORES = {name: {"endpoint_url": "https://s3.amazonaws.com", "access_key_id": "AKID",
                  "secret_access_key": "secret"} for name in ("default", "archive", "hidden")}
-MARKER = re.compile(r"Perf Marker\nTimestamp: \d+\nStripe Index: 0\nStripe Bytes Transferred: (\d+)\n"
-                    r"Total Stripe Count: 1\nEnd\n")
 
 
 class RecordingDispatcher:
@@ -247,21 +245,13 @@ def copy(client: WsgiClient, path: str, **headers: str) -> Any:
     return client.open(path, method="COPY", headers={k.replace("_", "-"): v for k, v in headers.items()})
 
 
-def markers_and_final(body: str) -> tuple[list[int], str]:
-    pos, seen = 0, []
-    while (m := MARKER.match(body, pos)) is not None:
-        seen.append(int(m.group(1)))
-        pos = m.end()
-    return seen, body[pos:]
-
-
 def test_copy_pull_success(client: WsgiClient, dispatcher: RecordingDispatcher, s3: Any) -> None:
     resp = copy(client, "/archive/archive/copy.bin", Source="http://localhost/default/demo/dir/obj.bin",
                 Credential="none", X_Number_Of_Streams="0", Secure_Redirection="1", X_No_Delegate="true",
                 RequireChecksumVerification="false")
     assert resp.status_code == 202
     assert resp.mimetype == "text/plain"
-    seen, final = markers_and_final(resp.get_data(as_text=True))
+    seen, final = markers_and_rest(resp.get_data(as_text=True))
     assert final == "success: Created\n"
     assert seen[0] == 0 and seen[-1] == len(DATA) and seen == sorted(seen) and len(seen) >= 2
     (call,) = dispatcher.copies
@@ -334,7 +324,7 @@ def test_mid_transfer_failure_ends_with_failure_line(client: WsgiClient, dispatc
     dispatcher.fail_copy = ce.ServerError(code="UPSTREAM_ERROR", status=502, detail="connection reset by store")
     resp = copy(client, "/archive/archive/broken", Source="http://localhost/default/demo/dir/obj.bin")
     assert resp.status_code == 202
-    seen, final = markers_and_final(resp.get_data(as_text=True))
+    seen, final = markers_and_rest(resp.get_data(as_text=True))
     assert final == "failure: UPSTREAM_ERROR: connection reset by store\n"
     assert seen == sorted(seen) and seen[-1] > 0
     assert "Contents" not in s3.list_objects_v2(Bucket="archive")

@@ -1,7 +1,6 @@
 """The COPY body: Perf Marker format, pacing, and the final line whatever happens."""
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 
@@ -10,20 +9,7 @@ import pytest
 from dynafed_client import errors as ce
 from dynafed_client.gateway.perfmarkers import failure_line, perf_marker
 from dynafed_client.gateway.transfers import TransferStream, describe
-
-MARKER = re.compile(r"Perf Marker\nTimestamp: (\d+)\nStripe Index: 0\nStripe Bytes Transferred: (\d+)\n"
-                    r"Total Stripe Count: 1\nEnd\n")
-
-
-def parse_body(body: str) -> tuple[list[int], str]:
-    """(bytes of each marker, final line); fails on anything unexpected."""
-    pos, seen = 0, []
-    while (m := MARKER.match(body, pos)) is not None:
-        seen.append(int(m.group(2)))
-        pos = m.end()
-    rest = body[pos:]
-    assert rest.endswith("\n") and rest.count("\n") == 1, f"unexpected tail {rest!r}"
-    return seen, rest[:-1]
+from tests.perf_markers import MARKER, parse_tpc_body
 
 
 def test_marker_format_exact() -> None:
@@ -40,7 +26,7 @@ def test_failure_line_is_one_bounded_line() -> None:
 
 
 def run_stream(run: Callable[[Callable[[int], None]], int | None], **kwargs: object) -> tuple[list[int], str]:
-    return parse_body("".join(TransferStream(run, **kwargs)))  # type: ignore[arg-type]
+    return parse_tpc_body("".join(TransferStream(run, **kwargs)))  # type: ignore[arg-type]
 
 
 def test_success_markers_increase_and_end_with_success() -> None:
@@ -68,9 +54,9 @@ def test_first_marker_comes_before_the_copy_reports() -> None:
     first = next(stream)  # while the copy is still blocked
     assert not release.is_set()
     match = MARKER.fullmatch(first)
-    assert match is not None and match.group(2) == "0"
+    assert match is not None and match.group("bytes") == "0"
     release.set()
-    seen, final = parse_body("".join(stream))
+    seen, final = parse_tpc_body("".join(stream))
     assert final == "success: Created" and seen == [7]
 
 
