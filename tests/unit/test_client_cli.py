@@ -182,7 +182,7 @@ def test_the_loadtest_command_declares_its_extra() -> None:
 def test_commands_running_the_server_side_need_an_extra_of_the_client(
         capsys: pytest.CaptureFixture[str], name: str, hint: str) -> None:
     """The client alone does not install what the stack and the gateway run
-    (tests/unit/test_distributions.py); without it they say what to install."""
+    (tests/manifests/test_distributions.py); without it they say what to install."""
     (entry,) = [entry for entry in COMMANDS if entry.name == name]
     assert entry.needs and entry.install_hint() == hint
     missing = dataclasses.replace(entry, needs=(*entry.needs, "no_such_module_of_the_extra"))
