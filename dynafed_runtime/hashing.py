@@ -85,6 +85,7 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
                                   first_body=body)
 
     engine = PipelinedDigests(algorithms, depth=tuning.read_ahead + 1)
+    stream_pool: BufferPool | None = None
     try:
         if parallel and tuning.ordered_streams > 1:
             for view, owner in read_buffers_parallel(
@@ -95,11 +96,13 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
                 if on_bytes is not None:
                     on_bytes(len(view))
         else:
-            pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
+            stream_pool = pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
             for view in read_buffers(client, info, pool, start=start, end=end, body=body):
                 engine.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
                 if on_bytes is not None:
                     on_bytes(len(view))
     finally:
-        result = engine.hexdigests()
+        result = engine.hexdigests()  # joins the digest threads: every buffer is back
+        if stream_pool is not None:
+            stream_pool.recycle()
     return result
