@@ -97,15 +97,20 @@ def boto3_stream_copy(source_client: Any, bucket: str, key: str, dest_client: An
                               dest_client, dest_bucket, dest_key, size, copy)
 
 
+def _random_views(buffer_mib: int) -> list[memoryview]:
+    """``buffer_mib`` MiB of random bytes as the 8 MiB views the engine hashes."""
+    data = bytearray(os.urandom(buffer_mib * MiB))
+    return [memoryview(data)[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
+
+
 def in_memory_digests(*, buffer_mib: int = 64, rounds: int = 4) -> list[Sampler]:
     """GB/s of every algorithm on memory with the implementation the engine
     chose (``IMPLEMENTATIONS``), in 8 MiB updates as the engine makes them,
     plus the standard library's adler32/crc32 for comparison. One core."""
     from dynafed_runtime.digests import IMPLEMENTATIONS, new_digest
 
-    data = bytearray(os.urandom(buffer_mib * MiB))
-    views = [memoryview(data)[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
-    size = len(data) * rounds
+    views = _random_views(buffer_mib)
+    size = buffer_mib * MiB * rounds
     samplers = []
     for algorithm in SEVEN:
         def run(algorithm: str = algorithm) -> None:
@@ -138,9 +143,8 @@ def packed_bound(client: Any, bucket: str, key: str, size: int, name: str, algor
     from dynafed_contract.algorithms import CRC_LIKE
     from dynafed_runtime.digests import new_digest
 
-    data = bytearray(os.urandom(buffer_mib * MiB))
-    views = [memoryview(data)[i:i + 8 * MiB] for i in range(0, len(data), 8 * MiB)]
-    repeats = max(1, -(-size // len(data)))
+    views = _random_views(buffer_mib)
+    repeats = max(1, -(-size // (buffer_mib * MiB)))
     groups = [[a for a in algorithms if a in CRC_LIKE]] + [[a] for a in algorithms if a not in CRC_LIKE]
     groups = [g for g in groups if g]
 

@@ -85,17 +85,23 @@ def http_transport(verify: bool | str = True, *, timeout: float = 2.0) -> Transp
     is the caller's (the emitter retries and counts drops).
     """
     connections: dict[tuple[str, str, int | None], http.client.HTTPConnection] = {}
+    contexts: list[ssl.SSLContext] = []  # built on the first https connection, reused by every reconnect
 
-    def connect(parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
-        host = parts.hostname or ""
-        if parts.scheme == "https":
+    def tls_context() -> ssl.SSLContext:
+        if not contexts:
             import certifi
 
             context = ssl.create_default_context(cafile=verify if isinstance(verify, str) else certifi.where())
             if verify is False:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            return http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=context)
+            contexts.append(context)
+        return contexts[0]
+
+    def connect(parts: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        host = parts.hostname or ""
+        if parts.scheme == "https":
+            return http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=tls_context())
         if parts.scheme != "http":
             raise ValueError(f"sink URL scheme must be http or https, not {parts.scheme!r}")
         return http.client.HTTPConnection(host, parts.port, timeout=timeout)

@@ -96,9 +96,9 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
                 if on_bytes is not None:
                     on_bytes(len(view))
         else:
-            stream_pool = pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
-            for view in read_buffers(client, info, pool, start=start, end=end, body=body):
-                engine.update(view, release=lambda b=view.obj: pool.put(b))  # type: ignore[misc]
+            stream_pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
+            for view in read_buffers(client, info, stream_pool, start=start, end=end, body=body):
+                engine.update(view, release=lambda b=view.obj, p=stream_pool: p.put(b))  # type: ignore[misc]
                 if on_bytes is not None:
                     on_bytes(len(view))
     finally:

@@ -6,6 +6,7 @@ counts drops), and an https sink signed by a site CA trusted through the CA
 bundle of dynafed_net.trust."""
 from __future__ import annotations
 
+import contextlib
 import http.server
 import ssl
 import threading
@@ -56,14 +57,21 @@ class Sink(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}"
 
 
+@contextlib.contextmanager
+def serving(server: Sink) -> Iterator[Sink]:
+    """``server`` answering on its own thread until the block ends."""
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
-    server = Sink()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(Sink()) as server:
+        yield server
 
 
 HEADERS = {"ce-id": "1", "ce-type": "t", "ce-source": "/s", "ce-specversion": "1.0",
@@ -89,34 +97,22 @@ def test_the_sinks_status_is_returned_as_is(sink: Sink) -> None:
 
 
 def test_a_connection_the_sink_closes_is_reopened() -> None:
-    server = Sink(close_after_each=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Sink(close_after_each=True)) as server:
         send = http_transport()
         assert [send(server.url, HEADERS, b"{}") for _ in range(3)] == [202] * 3
         assert len(server.posts) == 3
         assert len({connection for connection, _, _, _ in server.posts}) == 3
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_an_idle_connection_the_sink_dropped_silently_is_retried_once_on_a_fresh_one() -> None:
     """The sink closes each kept-alive connection after answering without
     saying so (an idle timeout); the next event finds it dead and goes out on a
     new connection, exactly once."""
-    server = Sink(drop_idle=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Sink(drop_idle=True)) as server:
         send = http_transport()
         assert [send(server.url, HEADERS, b'{"n": %d}' % i) for i in range(3)] == [202] * 3
         assert [body for _, _, _, body in server.posts] == [b'{"n": %d}' % i for i in range(3)]
         assert len({connection for connection, _, _, _ in server.posts}) == 3
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_no_sink_listening_raises_to_the_emitter() -> None:
@@ -131,14 +127,9 @@ def test_an_https_sink_signed_by_a_site_ca_needs_the_trust_bundle(tmp_path: Path
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(ca.server_cert, ca.server_key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     url = f"https://localhost:{server.server_address[1]}/"
-    try:
+    with serving(server):
         with pytest.raises(ssl.SSLError):
             http_transport()(url, HEADERS, b"{}")
         trusted = TrustSettings(ca_bundle=ca.bundle).verify()
         assert http_transport(trusted)(url, HEADERS, b"{}") == 202
-    finally:
-        server.shutdown()
-        server.server_close()
