@@ -89,7 +89,7 @@ def write(out_dir: Path, *, figures: Mapping[str, Figure], targets: Sequence[Tar
         f"{counts['PASS']} targets met, {counts['FAIL']} missed, {counts['inconclusive (machine load)']} "
         f"inconclusive (machine load), {counts['not measured']} not measured. Wall-clock ratios from the median "
         "of the rounds (best run beside it); CPU ratios from each series' least-disturbed (smallest) run, "
-        "CPU per GiB or per request from /proc, by process group.",
+        "CPU per GiB or per request from each process's CPU-time clock, by process group.",
         targets_table(targets),
         "## Wall-clock comparisons (information only: they move with the machine's load)",
         comparisons_table(targets),

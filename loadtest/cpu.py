@@ -1,7 +1,7 @@
 """CPU seconds each function spent during a load phase, per request and per
 GiB it processed: what a Knative operator pays for.
 
-Local target only: the runner reads ``/proc`` for every process of each
+Local target only: the runner reads the CPU-time clock of every process of each
 function's gunicorn (master and workers: ``bench.cpu``) and of the S3 server
 before and after the Locust phase and writes ``cpu.json``. On Knative the
 pods' CPU is the cluster's to report (``container_cpu_usage_seconds_total``,
@@ -21,8 +21,8 @@ GiB = 1024 ** 3
 def write(run_dir: Path, seconds: Mapping[str, float], *, wall_s: float) -> None:
     """Record the CPU seconds by process group of one phase."""
     (Path(run_dir) / FILE).write_text(json.dumps({"cpu_seconds": dict(seconds), "wall_s": round(wall_s, 3),
-                                                  "source": "/proc/<pid>/stat utime+stime, process trees "
-                                                            "of the local stack"}, indent=1) + "\n")
+                                                  "source": "process CPU-time clocks (bench.cpu), process "
+                                                            "trees of the local stack"}, indent=1) + "\n")
 
 
 def summarize(run_dir: Path, rows: Sequence[Mapping[str, Any]], target_kind: str | None) -> dict[str, Any]:
