@@ -17,12 +17,12 @@ missing an accelerator refuses to start instead of hashing 2-10x slower
 than what was measured (``SHIPPED``).
 
 ``DigestSet`` feeds the same buffers to every digest on the calling thread.
-``PipelinedDigests`` runs the hashlib digests on their own threads behind
+``PipelinedDigests`` runs the slow digests on their own threads behind
 bounded queues, so the reader (network I/O) and the digests overlap, and the
-cheap CRC-like ones on the reader's thread; buffers are
-shared, never copied, and handed back to their owner (``release``) once every
-digest has consumed them — that is what lets a reader recycle a fixed set of
-preallocated buffers.
+fast ones (``READER_THREAD``) on the reader's thread, on each slice of bytes
+as it lands (``update_inline``); buffers are shared, never copied, and
+handed back to their owner (``release``) once every digest has consumed
+them — that is what lets a reader recycle a fixed set of preallocated buffers.
 """
 from __future__ import annotations
 
@@ -81,6 +81,35 @@ def _pick_crc32c() -> tuple[Callable[[Buffer, int], int], str]:
     # CRC32C_SW_MODE=force, or a CPU without the instruction: correct, ~9x slower
     return crc32c.crc32c, "crc32c" if crc32c.hardware_based else "crc32c-software"
 
+
+def cpu_has_sha_extensions(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU hashes sha1 and sha256 in hardware (x86 ``sha_ni``,
+    ARMv8 ``sha1`` + ``sha2``), which OpenSSL, under hashlib, uses."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+                cpuinfo = f.read(65536)
+        except OSError:
+            return False
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags = set(value.split())
+            return "sha_ni" in flags or {"sha1", "sha2"} <= flags
+    return False
+
+
+def reader_thread_algorithms(sha_extensions: bool) -> frozenset[str]:
+    """The digests fast enough to run on the reader's thread, on bytes still
+    in its cache: the CRC-like ones (10-25 GB/s) and, with SHA extensions,
+    sha1 and sha256 (~2 GB/s on cached bytes, ~1.2 GB/s on bytes fetched from
+    memory: measured in docs/performance.md). md5 and sha512 (~0.8 GB/s
+    either way) keep a thread of their own, so that reading overlaps them."""
+    return CRC_LIKE | (frozenset({"sha1", "sha256"}) if sha_extensions else frozenset())
+
+
+#: Digests ``PipelinedDigests`` runs on the reader's thread on this CPU.
+READER_THREAD: frozenset[str] = reader_thread_algorithms(cpu_has_sha_extensions())
 
 _ADLER32, _ADLER32_IMPL = _pick_adler32()
 _CRC32, _CRC32_IMPL = _pick_crc32()
@@ -214,26 +243,31 @@ class _Countdown:
 
 
 class PipelinedDigests:
-    """hashlib digests each on its own thread behind a bounded queue; the cheap
-    CRC-like digests on the calling (reader) thread.
+    """The slow digests each on its own thread behind a bounded queue; the
+    fast ones (``on_reader``, by default ``READER_THREAD``) on the calling
+    (reader) thread.
 
     ``update`` hands the buffer to every digest thread (no copy: callers must
     not mutate a buffer until its ``release`` callback ran, or, without one,
-    ever), then feeds the cheap digests itself, and returns unless a queue is
-    full, which bounds memory to ``depth`` buffers per digest. hashlib digests
-    release the GIL on buffers over 2 KiB, so they run in parallel with the
-    reader and with each other. adler32 / crc32 / crc32c run at 10-25 GB/s:
-    on a thread of their own each buffer would cross to another core and
-    back for a fraction of a millisecond of work, which measured ~15-25 %
-    more worker CPU per GiB than hashing them where the bytes were just read
-    (docs/performance.md); on the reader thread they add ~0.05-0.15 CPU-s
-    per GiB to a thread that otherwise waits on the socket.
+    ever), then feeds the fast digests itself, and returns unless a queue is
+    full, which bounds memory to ``depth`` buffers per digest. A reader that
+    fills its buffers slice by slice does better: ``update_inline`` on each
+    slice as it lands, ``hand_off`` once the buffer is full.
+
+    hashlib digests release the GIL on buffers over 2 KiB, so the threads run
+    in parallel with the reader and with each other. The fast digests cost
+    more on another thread than their work: the bytes have left the reader's
+    cache by the time that thread reads them (sha1/sha256 ~0.9 instead of
+    ~0.5 CPU-s per GiB; adler32 / crc32 / crc32c ~15-25 % more worker CPU),
+    and each buffer crosses to another core and back (docs/performance.md).
     """
 
-    def __init__(self, algorithms: Iterable[str], *, depth: int = 4) -> None:
+    def __init__(self, algorithms: Iterable[str], *, depth: int = 4,
+                 on_reader: frozenset[str] | None = None) -> None:
         algorithms = list(algorithms)
-        self._inline = [new_digest(a) for a in algorithms if a in CRC_LIKE]
-        groups: list[list[Digest]] = [[new_digest(a)] for a in algorithms if a not in CRC_LIKE]
+        fast = READER_THREAD if on_reader is None else on_reader
+        self._inline = [new_digest(a) for a in algorithms if a in fast]
+        groups: list[list[Digest]] = [[new_digest(a)] for a in algorithms if a not in fast]
         self._groups = groups
         self._queues: list[queue.Queue[object]] = [queue.Queue(depth) for _ in groups]
         self._errors: list[BaseException] = []
@@ -263,8 +297,13 @@ class PipelinedDigests:
                 if countdown is not None:
                     countdown.done()
 
+    @property
+    def has_inline(self) -> bool:
+        """Whether some digests run on the calling thread (``update_inline``)."""
+        return bool(self._inline)
+
     def update(self, data: Buffer, release: Release | None = None) -> None:
-        """Queue ``data`` for every digest thread, hash it with the cheap digests
+        """Queue ``data`` for every digest thread, hash it with the fast digests
         here; ``release`` runs once all consumed it."""
         if self._errors:
             raise self._errors[0]
@@ -274,16 +313,35 @@ class PipelinedDigests:
                 release()
             return
         countdown = _Countdown(consumers, release) if release is not None else None
-        # the threads first: they start on this buffer while the cheap digests run here
+        # the threads first: they start on this buffer while the fast digests run here
         for q in self._queues:
             q.put((data, countdown))
         if self._inline:
             try:
-                for digest in self._inline:
-                    digest.update(data)
+                self.update_inline(data)
             finally:
                 if countdown is not None:
                     countdown.done()
+
+    def update_inline(self, data: Buffer) -> None:
+        """Hash ``data`` with the digests of the calling thread only (the
+        next bytes, in order; the threads get them later from ``hand_off``)."""
+        for digest in self._inline:
+            digest.update(data)
+
+    def hand_off(self, data: Buffer, release: Release | None = None) -> None:
+        """Queue ``data`` for the digest threads only (the calling thread's
+        digests saw its bytes through ``update_inline``); ``release`` runs
+        once the threads consumed it, at once if there are none."""
+        if self._errors:
+            raise self._errors[0]
+        if not self._queues:
+            if release is not None:
+                release()
+            return
+        countdown = _Countdown(len(self._queues), release) if release is not None else None
+        for q in self._queues:
+            q.put((data, countdown))
 
     def close(self) -> None:
         """Stop the threads after they consume what is queued (idempotent)."""

@@ -13,9 +13,11 @@ read (one pinned stream, resumption, parallel ranges) is the business of
   next to its S3 server the server is the bottleneck and the extra streams
   cost worker CPU for no gain (docs/performance.md);
 * anything else: one pinned stream read in place into ``read_ahead``
-  recycled buffers on this thread, each hashlib digest on its own thread fed
-  the same buffers and the cheap CRC-like ones on this thread, where the
-  bytes were just read (``PipelinedDigests``); ``ordered_streams`` > 1 reads it as
+  recycled buffers on this thread, the slow digests (md5, sha512) each on
+  its own thread fed the same buffers, the fast ones (CRC-like; sha1/sha256
+  with SHA extensions: ``digests.READER_THREAD``) on this thread, on each
+  ``fill_step`` slice as it lands, while the bytes are in this core's cache
+  (``PipelinedDigests``); ``ordered_streams`` > 1 reads it as
   parallel ranges handed over in order instead (off by default: md5/sha*
   are slower than one stream on this kind of machine, docs/performance.md).
 """
@@ -51,6 +53,10 @@ class ReadTuning:
     parallel_min: int = 64 * MiB
     #: ranges up to this size are hashed on the calling thread
     inline_max: int = 1 * MiB
+    #: bytes per socket read on the single stream, hashed by the reader
+    #: thread's digests at once: well inside a core's L2 (4 MiB here), so
+    #: they hash bytes the socket copy just wrote (docs/performance.md)
+    fill_step: int = 1 * MiB
 
 
 def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, start: int = 0,
@@ -97,8 +103,10 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
                     on_bytes(len(view))
         else:
             stream_pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
-            for view in read_buffers(client, info, stream_pool, start=start, end=end, body=body):
-                engine.update(view, release=lambda b=view.obj, p=stream_pool: p.put(b))  # type: ignore[misc]
+            on_fill = engine.update_inline if engine.has_inline else None
+            for view in read_buffers(client, info, stream_pool, start=start, end=end, body=body,
+                                     on_fill=on_fill, fill_step=tuning.fill_step):
+                engine.hand_off(view, release=lambda b=view.obj, p=stream_pool: p.put(b))  # type: ignore[misc]
                 if on_bytes is not None:
                     on_bytes(len(view))
     finally:

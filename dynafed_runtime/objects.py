@@ -26,6 +26,8 @@ from typing import Any
 from dynafed_contract.algorithms import ALGORITHMS, canonical_stored
 from dynafed_contract.metadata_copy import preserved_headers
 from dynafed_runtime import errors
+from dynafed_runtime.low_water import DEFAULT_LEVEL as DEFAULT_LOW_WATER
+from dynafed_runtime.low_water import LowWater
 
 log = logging.getLogger("dynafed_fn.objects")
 
@@ -300,28 +302,35 @@ class BufferPoolClosed(Exception):
 Readinto = Callable[[memoryview], "int | None"]
 
 
-def _readinto_of(body: Any) -> Readinto:
-    """The cheapest ``readinto`` of a botocore body.
+def _readinto_of(body: Any, low_water: int) -> tuple[Readinto, Callable[[], None]]:
+    """The cheapest ``readinto`` of a botocore body, and what to call once done with it.
 
     urllib3's ``HTTPResponse.readinto`` reads into a temporary bytes object and
     copies it; the ``http.client`` response underneath reads from the socket
-    into the caller's buffer directly. botocore asks urllib3 not to decode
-    content (the object's bytes are what is stored), so the layers agree on
-    the bytes; we count them ourselves. Fakes (moto) offer a plain readinto.
+    into the caller's buffer directly, here under a receive low-water mark
+    (``low_water``: ``dynafed_runtime.low_water``). botocore asks urllib3 not
+    to decode content (the object's bytes are what is stored), so the layers
+    agree on the bytes; we count them ourselves. Fakes (moto) offer a plain
+    readinto.
     """
     raw = getattr(body, "_raw_stream", body)
     fp = getattr(raw, "_fp", None)
     if isinstance(fp, http.client.HTTPResponse):
-        return fp.readinto
+        marked = LowWater(fp, low_water)
+        return marked.readinto, marked.close
     if hasattr(raw, "readinto"):
-        return raw.readinto  # type: ignore[no-any-return]
+        return raw.readinto, _nothing
 
     def copy_in(view: memoryview) -> int:
         data = body.read(len(view))
         view[:len(data)] = data
         return len(data)
 
-    return copy_in
+    return copy_in, _nothing
+
+
+def _nothing() -> None:
+    pass
 
 
 def _finish(body: Any, complete: bool) -> None:
@@ -343,7 +352,8 @@ def _finish(body: Any, complete: bool) -> None:
 
 
 def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int = 0, end: int | None = None,
-                 max_resumes: int = 3, body: Any = None) -> Iterator[memoryview]:
+                 max_resumes: int = 3, body: Any = None, on_fill: Callable[[memoryview], Any] | None = None,
+                 fill_step: int | None = None, low_water: int = DEFAULT_LOW_WATER) -> Iterator[memoryview]:
     """Yield views of ``pool`` buffers holding the bytes [start, end) in order.
 
     Every view but the last is a full buffer. The caller owns each buffer it
@@ -356,11 +366,20 @@ def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int 
     ``body``: a response body already open at ``start`` and running to the
     object's end (``open_object``), read first instead of a new GET; closed
     here whatever happens.
+
+    ``on_fill``: called with each slice of a buffer as it is read (in order,
+    every byte once, resumptions included), before the buffer is yielded;
+    ``fill_step`` bounds a slice (default: the whole buffer). Work done there
+    finds the bytes still in this core's cache. ``low_water``: the socket's
+    receive low-water mark while much of a response is to come (1: none).
     """
     end = info.size if end is None else min(end, info.size)
     position = start
     resumes = 0
-    readinto: Readinto | None = _readinto_of(body) if body is not None else None
+    readinto: Readinto | None = None
+    done_with = _nothing
+    if body is not None:
+        readinto, done_with = _readinto_of(body, low_water)
     body_end = info.size  # where the open body's bytes end
     try:
         while position < end:
@@ -372,11 +391,11 @@ def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int 
                 while filled < len(view):
                     if body is None:
                         body = _get(client, info, position + filled, end)
-                        readinto = _readinto_of(body)
+                        readinto, done_with = _readinto_of(body, low_water)
                         body_end = end
                     assert readinto is not None
                     try:
-                        count = readinto(view[filled:])
+                        count = readinto(view[filled:len(view) if fill_step is None else filled + fill_step])
                     except errors.FunctionError:
                         raise
                     except (http.client.HTTPException, OSError) as exc:
@@ -389,6 +408,7 @@ def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int 
                         count = None
                     if not count:
                         # connection cut (or a short body): resume from here
+                        done_with()
                         _finish(body, complete=False)
                         body = readinto = None
                         resumes += 1
@@ -398,6 +418,8 @@ def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int 
                         log.warning("read interrupted, resuming",
                                     extra={"object": info.what, "offset": position + filled})
                         continue
+                    if on_fill is not None:
+                        on_fill(view[filled:filled + count])
                     filled += count
                 position += filled
                 yielded = True
@@ -408,4 +430,5 @@ def read_buffers(client: Any, info: ObjectInfo, pool: BufferPool, *, start: int 
     finally:
         if body is not None:
             # a connection goes back to the pool only with nothing left unread
+            done_with()
             _finish(body, complete=position >= body_end)

@@ -204,22 +204,68 @@ def test_every_buffer_type_is_accepted(kind: type, pipelined: bool) -> None:
     assert engine.hexdigests() == {a: reference(a, data) for a in ALGORITHMS}
 
 
-def test_cheap_digests_run_on_the_callers_thread_hashlib_ones_on_their_own() -> None:
-    """adler32/crc32/crc32c are fed where the bytes were read (no hand-off of
-    each buffer to another thread for a fraction of a millisecond of work);
-    each hashlib digest keeps a thread of its own."""
+def test_fast_digests_run_on_the_callers_thread_slow_ones_on_their_own() -> None:
+    """The fast digests are fed where the bytes were read (no hand-off of each
+    buffer to another thread, whose core would fetch the bytes again); each
+    slow one keeps a thread of its own."""
     before = {t.name for t in threading.enumerate()}
-    cheap = PipelinedDigests(["adler32", "crc32", "crc32c"])
+    fast = frozenset({"adler32", "crc32", "crc32c", "sha1"})
+    cheap = PipelinedDigests(["adler32", "crc32", "crc32c", "sha1"], on_reader=fast)
     assert {t.name for t in threading.enumerate()} - before == set()
     released: list[str] = []
     cheap.update(b"abc", release=lambda: released.append("cheap"))
     assert released == ["cheap"]  # consumed on this thread before update returned
-    assert cheap.hexdigests() == {a: reference(a, b"abc") for a in ("adler32", "crc32", "crc32c")}
+    assert cheap.hexdigests() == {a: reference(a, b"abc") for a in ("adler32", "crc32", "crc32c", "sha1")}
 
-    mixed = PipelinedDigests(["adler32", "md5", "sha1"])
+    mixed = PipelinedDigests(["adler32", "md5", "sha1"], on_reader=frozenset({"adler32"}))
     assert {t.name for t in threading.enumerate()} - before == {"digest-md5", "digest-sha1"}
     done = threading.Event()
     mixed.update(b"xyz" * 1000, release=done.set)
     mixed.close()  # joins the digest threads: every consumer is done
     assert done.is_set()  # released once, after the two threads and this one
     assert mixed.hexdigests() == {a: reference(a, b"xyz" * 1000) for a in ("adler32", "md5", "sha1")}
+
+
+def test_slices_inline_then_the_whole_buffer_to_the_threads() -> None:
+    """A reader that fills a buffer slice by slice: ``update_inline`` on each
+    slice, ``hand_off`` of the full buffer; the digests equal one pass over
+    the bytes, and the buffer is released once, by the threads (at once
+    when there are none)."""
+    data = random.Random(7).randbytes(100_000)
+    engine = PipelinedDigests(list(ALGORITHMS), on_reader=frozenset({"adler32", "crc32c", "sha256"}))
+    assert engine.has_inline
+    releases: list[int] = []
+    for offset in range(0, len(data), 30_000):
+        buffer = data[offset:offset + 30_000]
+        for cut in range(0, len(buffer), 7_000):
+            engine.update_inline(buffer[cut:cut + 7_000])
+        engine.hand_off(buffer, release=lambda o=offset: releases.append(o))  # type: ignore[misc]
+    assert engine.hexdigests() == {a: reference(a, data) for a in ALGORITHMS}
+    assert sorted(releases) == [0, 30_000, 60_000, 90_000]
+
+    alone = PipelinedDigests(["crc32"], on_reader=frozenset({"crc32"}))
+    released: list[str] = []
+    alone.update_inline(b"123456789")
+    alone.hand_off(b"123456789", release=lambda: released.append("now"))
+    assert released == ["now"]
+    assert alone.hexdigests() == {"crc32": "cbf43926"}
+    assert not PipelinedDigests(["md5"], on_reader=frozenset()).has_inline
+
+
+@pytest.mark.parametrize(("cpuinfo", "expected"), [
+    ("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 sha_ni aes\n", True),           # x86 with SHA-NI
+    ("processor\t: 0\nflags\t\t: fpu sse4_2 avx2 aes\n", False),                  # x86 without
+    ("processor\t: 0\nFeatures\t: fp asimd aes pmull sha1 sha2 crc32\n", True),   # ARMv8 crypto
+    ("processor\t: 0\nFeatures\t: fp asimd crc32\n", False),
+    ("", False),
+])
+def test_sha1_and_sha256_join_the_reader_thread_only_with_sha_extensions(cpuinfo: str, expected: bool) -> None:
+    """With SHA extensions (what OpenSSL uses under hashlib) sha1/sha256 are
+    fast enough for the reader's thread; without them they stay threaded;
+    CRC-like digests always ride with the reader, md5/sha512 never."""
+    assert digests.cpu_has_sha_extensions(cpuinfo) is expected
+    on_reader = digests.reader_thread_algorithms(expected)
+    assert on_reader >= {"adler32", "crc32", "crc32c"}
+    assert {"md5", "sha512"}.isdisjoint(on_reader)
+    assert ({"sha1", "sha256"} <= on_reader) is expected
+    assert digests.READER_THREAD == digests.reader_thread_algorithms(digests.cpu_has_sha_extensions())

@@ -232,6 +232,30 @@ def test_read_buffers_resume_after_a_cut_connection_still_pinned() -> None:
     assert all(call["IfMatch"] == ETAG for call in fake.calls)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(size=st.integers(0, 20_000), chunk=st.integers(1, 5000), step=st.integers(1, 3000),
+       cuts=st.lists(st.integers(1, 6000), max_size=3))
+def test_read_buffers_on_fill_sees_every_byte_once_in_order_before_its_buffer(
+        size: int, chunk: int, step: int, cuts: list[int]) -> None:
+    """``on_fill`` gets each slice (at most ``fill_step`` bytes) as it is read,
+    resumptions after cut connections included: the slices joined are the
+    bytes, and every byte reached ``on_fill`` before its buffer was yielded."""
+    data = random.Random(size).randbytes(size)
+    fake = MemoryS3(data)
+    fake.cuts = list(cuts)
+    pool = BufferPool(2, chunk)
+    slices: list[bytes] = []
+    yielded = 0
+    for view in read_buffers(fake, info_for(data), pool, on_fill=lambda s: slices.append(bytes(s)),
+                             fill_step=step):
+        yielded += len(view)
+        assert sum(map(len, slices)) == yielded  # the buffer's bytes went through on_fill first
+        assert b"".join(slices)[yielded - len(view):yielded] == bytes(view)
+        pool.put(view.obj)
+    assert b"".join(slices) == data
+    assert all(0 < len(s) <= step for s in slices)
+
+
 def test_read_buffers_give_up_after_max_resumes() -> None:
     data = bytes(10_000)
     fake = MemoryS3(data)
