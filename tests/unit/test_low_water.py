@@ -63,6 +63,19 @@ def server() -> Iterator[tuple[int, dict[str, bytes]]]:
         thread.join(10)
 
 
+def get(port: int, path: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse, socket.socket]:
+    """One GET on a fresh connection: the connection, its response and its socket."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    connection.request("GET", path)
+    response = connection.getresponse()
+    assert connection.sock is not None
+    return connection, response, connection.sock
+
+
+def mark(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT)
+
+
 def read_all(response: http.client.HTTPResponse, sock: socket.socket, *, level: int,
              read_size: int = 256 * 1024) -> tuple[bytes, set[int]]:
     marked = LowWater(response, level)
@@ -70,7 +83,7 @@ def read_all(response: http.client.HTTPResponse, sock: socket.socket, *, level: 
     view = memoryview(bytearray(read_size))
     while True:
         count = marked.readinto(view)
-        marks.add(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT))
+        marks.add(mark(sock))
         if not count:
             break
         out += view[:count]
@@ -96,33 +109,26 @@ def test_the_mark_rises_mid_body_and_is_1_for_its_tail_and_the_next_response(
             assert 256 * 1024 in marks  # raised while the body streamed
         else:
             assert marks == {1}  # a small body never raises it
-        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 1
+        assert mark(sock) == 1
     connection.close()
 
 
 def test_a_reader_stopping_mid_body_puts_the_mark_back(server: tuple[int, dict[str, bytes]]) -> None:
     """``close`` before the end (a reader giving up on a range) resets the mark too."""
-    port, _ = server
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    connection.request("GET", f"/{5 * 1024 * 1024}")
-    response = connection.getresponse()
-    assert connection.sock is not None
+    connection, response, sock = get(server[0], f"/{5 * 1024 * 1024}")
     marked = LowWater(response, 256 * 1024)
     view = memoryview(bytearray(1024 * 1024))
     assert marked.readinto(view) == len(view)
-    assert connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 256 * 1024
+    assert mark(sock) == 256 * 1024
     marked.close()
-    assert connection.sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT) == 1
+    assert mark(sock) == 1
     connection.close()
 
 
 def test_level_1_or_a_socket_that_is_not_plain_tcp_is_left_alone(server: tuple[int, dict[str, bytes]]) -> None:
     port, bodies = server
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-    connection.request("GET", f"/{SIZES[0]}")
-    response = connection.getresponse()
-    assert connection.sock is not None
-    data, marks = read_all(response, connection.sock, level=1)
+    connection, response, sock = get(port, f"/{SIZES[0]}")
+    data, marks = read_all(response, sock, level=1)
     assert data == bodies[str(SIZES[0])] and marks == {1}
     connection.close()
 
