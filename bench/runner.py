@@ -279,7 +279,8 @@ def shipped_implementations(repo: Path) -> dict[str, str]:
     dists = {line.split("==")[0].strip().lower() for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")}
     adler = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
-    return {"adler32": adler, "crc32": "isal" if "isal" in dists else "zlib",
+    crc = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
+    return {"adler32": adler, "crc32": crc,
             "crc32c": "crc32c" if "crc32c" in dists else "missing (the function refuses to start)"}
 
 

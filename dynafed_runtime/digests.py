@@ -4,14 +4,20 @@
 once at import from measurements on this kind of machine (docs/performance.md):
 
     adler32  zlib-ng (~19-30 GB/s) > ISA-L (~12-15 GB/s) > zlib (~2.5 GB/s)
-    crc32    ISA-L (~10-12 GB/s) > zlib (~2.5-3 GB/s)
+    crc32    zlib-ng (~10-16 GB/s) > ISA-L (as fast, but see below) > zlib (~2.5 GB/s)
     crc32c   the crc32c package: SSE 4.2 / ARMv8 crc32 instructions (~15 GB/s;
              any C-contiguous buffer, ``y*``) > its C slicing-by-8 (~1.7 GB/s)
     md5/sha* hashlib (OpenSSL; ~0.6 GB/s md5, ~1.4 GB/s sha1/sha256 here)
 
 All of them release the GIL on large buffers (crc32c from 32 KiB on:
 ``crc32c_crc32c`` in its ``ext/_crc32c.c``), so digests run in parallel on
-several cores. ``IMPLEMENTATIONS`` says what was chosen; a function's
+several cores. They also share each thread with the others: ISA-L's crc32
+and adler32 return with the upper halves of the AVX registers in use (no
+``vzeroupper``), and every SSE-encoded instruction after that on the thread
+pays for it, OpenSSL's SHA-extension sha256 most: +35 % CPU per GiB until
+some AVX code cleans up (measured: docs/performance.md). zlib-ng cleans up,
+so it is preferred for crc32 too (tests/unit/test_vector_state.py checks
+every chosen implementation). ``IMPLEMENTATIONS`` says what was chosen; a function's
 gunicorn configuration calls :func:`require_accelerated` so that an image
 missing an accelerator refuses to start instead of hashing 2-10x slower
 than what was measured (``SHIPPED``).
@@ -63,6 +69,12 @@ def _pick_adler32() -> tuple[Callable[[Buffer, int], int], str]:
 
 
 def _pick_crc32() -> tuple[Callable[[Buffer, int], int], str]:
+    try:
+        from zlib_ng import zlib_ng
+
+        return zlib_ng.crc32, "zlib-ng"
+    except ImportError:
+        pass
     try:
         from isal import isal_zlib
 
@@ -129,7 +141,7 @@ IMPLEMENTATIONS: dict[str, str] = {
 #: What every function image runs (its requirements.txt installs the
 #: accelerators; tests/manifests/test_images.py checks it), the suite and
 #: ``make bench`` measure, and :func:`require_accelerated` insists on.
-SHIPPED: dict[str, str] = {"adler32": "zlib-ng", "crc32": "isal", "crc32c": "crc32c"}
+SHIPPED: dict[str, str] = {"adler32": "zlib-ng", "crc32": "zlib-ng", "crc32c": "crc32c"}
 
 #: set to ``1`` to start on slower digests anyway (tests of this check; a CPU
 #: without the crc32c instruction), with a warning in the log
@@ -296,6 +308,11 @@ class PipelinedDigests:
             finally:
                 if countdown is not None:
                     countdown.done()
+
+    @property
+    def has_threads(self) -> bool:
+        """Whether some digests run on threads of their own (``hand_off``)."""
+        return bool(self._queues)
 
     @property
     def has_inline(self) -> bool:

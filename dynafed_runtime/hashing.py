@@ -17,7 +17,8 @@ read (one pinned stream, resumption, parallel ranges) is the business of
   its own thread fed the same buffers, the fast ones (CRC-like; sha1/sha256
   with SHA extensions: ``digests.READER_THREAD``) on this thread, on each
   ``fill_step`` slice as it lands, while the bytes are in this core's cache
-  (``PipelinedDigests``); ``ordered_streams`` > 1 reads it as
+  (``PipelinedDigests``) — when those are all the digests asked, into one
+  buffer of ``fill_step`` bytes, refilled; ``ordered_streams`` > 1 reads it as
   parallel ranges handed over in order instead (off by default: md5/sha*
   are slower than one stream on this kind of machine, docs/performance.md).
 """
@@ -39,9 +40,10 @@ MiB = 1024 * 1024
 class ReadTuning:
     """How stored bytes are read for hashing (defaults measured: docs/performance.md)."""
 
-    #: bytes per read buffer
+    #: bytes per read buffer handed to digest threads
     chunk_size: int = DEFAULT_CHUNK
-    #: buffers in flight per stream (memory: read_ahead * chunk_size per stream)
+    #: buffers in flight per stream (memory: read_ahead * chunk_size per stream;
+    #: one buffer of fill_step bytes when no digest runs on a thread of its own)
     read_ahead: int = 4
     #: parallel ranged GETs when only combinable digests are asked (1 = one stream)
     streams: int = 1
@@ -102,7 +104,10 @@ def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, s
                 if on_bytes is not None:
                     on_bytes(len(view))
         else:
-            stream_pool = BufferPool(tuning.read_ahead, max(1, min(tuning.chunk_size, length)), mapped=True)
+            # with every digest on this thread nothing holds a buffer past hand_off:
+            # one buffer of fill_step bytes, refilled, stays in this core's cache
+            count, size = (tuning.read_ahead, tuning.chunk_size) if engine.has_threads else (1, tuning.fill_step)
+            stream_pool = BufferPool(count, max(1, min(size, length)), mapped=True)
             on_fill = engine.update_inline if engine.has_inline else None
             for view in read_buffers(client, info, stream_pool, start=start, end=end, body=body,
                                      on_fill=on_fill, fill_step=tuning.fill_step):

@@ -619,6 +619,8 @@ READ_PATHS = {
     # name: tuning small enough that a 100 kB object takes that path
     "inline": ReadTuning(),
     "one-stream-pipelined": ReadTuning(inline_max=0, read_ahead=2),
+    # slices of 3 001 bytes hashed as they land; CRC-like only: one buffer of that size, refilled
+    "one-stream-slices": ReadTuning(inline_max=0, read_ahead=2, fill_step=3_001),
     "parallel-combined": ReadTuning(inline_max=0, parallel_min=0, part_size=7_001, streams=3),
     "parallel-ordered": ReadTuning(inline_max=0, parallel_min=0, part_size=7_001, ordered_streams=3),
 }

@@ -81,7 +81,8 @@ def test_adler32_large_sums_wrap_modulo_65521() -> None:
     [
         ("_pick_adler32", ["isal", "isal.isal_zlib"], "zlib-ng"),
         ("_pick_adler32", ["isal", "isal.isal_zlib", "zlib_ng", "zlib_ng.zlib_ng"], "zlib"),
-        ("_pick_crc32", ["isal", "isal.isal_zlib"], "zlib"),
+        ("_pick_crc32", ["zlib_ng", "zlib_ng.zlib_ng"], "isal"),
+        ("_pick_crc32", ["isal", "isal.isal_zlib", "zlib_ng", "zlib_ng.zlib_ng"], "zlib"),
     ],
 )
 def test_fallbacks_when_accelerators_are_missing(monkeypatch: pytest.MonkeyPatch, picker: str,
@@ -233,7 +234,7 @@ def test_slices_inline_then_the_whole_buffer_to_the_threads() -> None:
     when there are none)."""
     data = random.Random(7).randbytes(100_000)
     engine = PipelinedDigests(list(ALGORITHMS), on_reader=frozenset({"adler32", "crc32c", "sha256"}))
-    assert engine.has_inline
+    assert engine.has_inline and engine.has_threads
     releases: list[int] = []
     for offset in range(0, len(data), 30_000):
         buffer = data[offset:offset + 30_000]
@@ -249,6 +250,7 @@ def test_slices_inline_then_the_whole_buffer_to_the_threads() -> None:
     alone.hand_off(b"123456789", release=lambda: released.append("now"))
     assert released == ["now"]
     assert alone.hexdigests() == {"crc32": "cbf43926"}
+    assert not alone.has_threads
     assert not PipelinedDigests(["md5"], on_reader=frozenset()).has_inline
 
 
