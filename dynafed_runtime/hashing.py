@@ -56,8 +56,9 @@ class ReadTuning:
     #: ranges up to this size are hashed on the calling thread
     inline_max: int = 1 * MiB
     #: bytes per socket read on the single stream, hashed by the reader
-    #: thread's digests at once: well inside a core's L2 (4 MiB here), so
-    #: they hash bytes the socket copy just wrote (docs/performance.md)
+    #: thread's digests at once, while the socket copy's bytes are in the
+    #: core's cache (L2 of 1-4 MiB on the machines measured; 512 KiB measured
+    #: worse: docs/performance.md)
     fill_step: int = 1 * MiB
 
 
