@@ -278,9 +278,8 @@ def shipped_implementations(repo: Path) -> dict[str, str]:
     text = (repo / "functions" / "checksum" / "requirements.txt").read_text(encoding="utf-8")
     dists = {line.split("==")[0].strip().lower() for line in text.splitlines()
              if line.strip() and not line.lstrip().startswith("#")}
-    adler = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
-    crc = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
-    return {"adler32": adler, "crc32": crc,
+    zlib_family = "zlib-ng" if "zlib-ng" in dists else "isal" if "isal" in dists else "zlib"
+    return {"adler32": zlib_family, "crc32": zlib_family,
             "crc32c": "crc32c" if "crc32c" in dists else "missing (the function refuses to start)"}
 
 
