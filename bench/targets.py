@@ -215,28 +215,34 @@ def _cpu_target(name: str, op: str, limit: float, numerator: Sequence[Sequence[f
     return Target(name, op, limit, value, detail, inconclusive=reason)
 
 
-def _paired_cpu_target(name: str, op: str, limit: float, numerator: Sequence[float], denominator: Sequence[float],
-                       detail: str, reference: str) -> Target:
-    """A CPU ratio of two series measured side by side in every round (ours,
-    then the straightforward function, rotated with the rest): the median of
-    the per-round ratios. Pairing cancels what the load did to a round, which
-    the least-disturbed runs of each series taken apart do not: where both do
+def _paired_cpu_target(name: str, op: str, limit: float, numerator: Sequence[Sequence[float]],
+                       denominator: Sequence[Sequence[float]], detail: str, reference: str) -> Target:
+    """A CPU ratio of figures measured in the same rounds (``run_rounds``:
+    ours and the straightforward function one right after the other, the
+    references beside them): the median of the per-round ratios of the sums.
+    Pairing cancels what the load did to a round, which the least-disturbed
+    runs of each series taken apart do not: where ours and the reference do
     the same work at the same bound (sha1 with SHA extensions: the digest and
     the socket copy), their minima came from different rounds and the verdict
     flipped between a quiet and a loaded run (docs/performance.md).
     Inconclusive when the reference's CPU moved more than ``CPU_TOLERANCE``
-    between rounds and the rounds fall on both sides of the limit."""
-    if not numerator or len(numerator) != len(denominator) or not all(denominator):
-        return _cpu_target(name, op, limit, [numerator], [denominator], detail, reference)
-    ratios = sorted(n / d for n, d in zip(numerator, denominator, strict=True))
+    between rounds and the rounds fall on both sides of the limit. Series of
+    unequal length (not paired) fall back to ``_cpu_target``."""
+    lengths = {len(x) for x in (*numerator, *denominator)}
+    if len(lengths) != 1 or 0 in lengths or not numerator or not denominator:
+        return _cpu_target(name, op, limit, numerator, denominator, detail, reference)
+    nums = [sum(x) for x in zip(*numerator, strict=True)]
+    dens = [sum(x) for x in zip(*denominator, strict=True)]
+    if not all(dens):
+        return _cpu_target(name, op, limit, numerator, denominator, detail, reference)
+    ratios = sorted(n / d for n, d in zip(nums, dens, strict=True))
     value = statistics.median(ratios)
-    least, _, _ = _cpu_ratio([numerator], [denominator])
+    least, _, _ = _cpu_ratio(numerator, denominator)
     detail += (f" (median of {len(ratios)} paired rounds, each {_fmt(ratios[0])}-{_fmt(ratios[-1])}; "
                f"the least-disturbed runs apart give {_fmt(least)})")
-    moved = spread(denominator)
-    sides = {_holds(op, r, limit) for r in ratios}
+    moved = spread(dens)
     reason = None
-    if moved is not None and moved > CPU_TOLERANCE and len(sides) > 1:
+    if moved is not None and moved > CPU_TOLERANCE and len({_holds(op, r, limit) for r in ratios}) > 1:
         reason = (f"CPU of {reference} moved {moved:.0%} between rounds (tolerance {CPU_TOLERANCE:.0%}) and the "
                   f"paired rounds fall on both sides of {limit:g}")
     best = ratios[0] if op == "<=" else ratios[-1]
@@ -299,11 +305,11 @@ def overhead(figures: Mapping[str, Figure], name: str, algorithms: Sequence[str]
     if worker is None or get is None or any(d is None for d in digests):
         return Target(title, "<=", 1.15, None, "figures missing")
     floor = sum(d for d in digests if d is not None) + get
-    return _cpu_target(title, "<=", 1.15, [_series(figures, key)],
+    return _paired_cpu_target(title, "<=", 1.15, [_series(figures, key)],
                        [_series(figures, f"mem.{a}", CLIENT) for a in algorithms]
                        + [_series(figures, GET_REFERENCE, CLIENT)],
-                       f"worker {_fmt(worker)} CPU-s/GiB vs digests in memory {_fmt(floor - get)} "
-                       f"+ boto3 GET {_fmt(get)}", "the in-memory digests and the GET")
+                              f"least: worker {_fmt(worker)} CPU-s/GiB vs digests in memory "
+                              f"{_fmt(floor - get)} + boto3 GET {_fmt(get)}", "the in-memory digests and the GET")
 
 
 def evaluate(figures: Mapping[str, Figure], size: int, *, cores: int | None = None) -> list[Target]:
@@ -328,7 +334,7 @@ def evaluate(figures: Mapping[str, Figure], size: int, *, cores: int | None = No
     for name in (*SEVEN, "seven"):
         ours, naive = _least_cpu(figures, f"fn.{name}"), _least_cpu(figures, f"naive.{name}")
         add(_paired_cpu_target(f"worker CPU-s/GiB, ours / straightforward function, {name}", "<=", 1.0,
-                               _series(figures, f"fn.{name}"), _series(figures, f"naive.{name}"),
+                               [_series(figures, f"fn.{name}")], [_series(figures, f"naive.{name}")],
                                f"least {_fmt(ours)} vs {_fmt(naive)} CPU-s/GiB", f"naive.{name}"))
 
     copy_cpu, boto_cpu = _least_cpu(figures, "fn.copy.stream"), _least_cpu(figures, "boto3.stream_copy", CLIENT)
@@ -338,9 +344,9 @@ def evaluate(figures: Mapping[str, Figure], size: int, *, cores: int | None = No
     extra = sum(h for h in hashing if h is not None)
     bound = f"; + md5 and adler32 in memory {_fmt(extra)}: ratio {_fmt(_ratio(copy_cpu, (boto_cpu or 0) + extra))}" \
         if boto_cpu and None not in hashing else ""
-    add(_cpu_target("streamed copy: worker CPU-s/GiB / boto3 GET+PUT client CPU-s/GiB", "<=", 1.2,
-                    [_series(figures, "fn.copy.stream")], [_series(figures, "boto3.stream_copy", CLIENT)],
-                    f"{_fmt(copy_cpu)} vs {_fmt(boto_cpu)} CPU-s/GiB{bound}", "boto3.stream_copy"))
+    add(_paired_cpu_target("streamed copy: worker CPU-s/GiB / boto3 GET+PUT client CPU-s/GiB", "<=", 1.2,
+                           [_series(figures, "fn.copy.stream")], [_series(figures, "boto3.stream_copy", CLIENT)],
+                           f"least {_fmt(copy_cpu)} vs {_fmt(boto_cpu)} CPU-s/GiB{bound}", "boto3.stream_copy"))
 
     small_cpu, get_cpu = _least_cpu(figures, "fn.small"), _least_cpu(figures, "get.small", CLIENT)
     floor = _least_cpu(figures, "fn.healthz")
