@@ -57,9 +57,11 @@ class ReadTuning:
     inline_max: int = 1 * MiB
     #: bytes per socket read on the single stream, hashed by the reader
     #: thread's digests at once, while the socket copy's bytes are in the
-    #: core's cache (L2 of 1-4 MiB on the machines measured; 512 KiB measured
-    #: worse: docs/performance.md)
-    fill_step: int = 1 * MiB
+    #: core's caches (L2 of 1-4 MiB, L3 of 32 MiB on the machines measured);
+    #: twice the receive low-water mark, so each read is one or two wake-ups
+    #: (256 and 512 KiB measured worse, 2 MiB with the 1 MiB mark better:
+    #: docs/performance.md)
+    fill_step: int = 2 * MiB
 
 
 def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, start: int = 0,
