@@ -229,11 +229,9 @@ def _paired_cpu_target(name: str, op: str, limit: float, numerator: Sequence[Seq
     between rounds and the rounds fall on both sides of the limit. Series of
     unequal length (not paired) fall back to ``_cpu_target``."""
     lengths = {len(x) for x in (*numerator, *denominator)}
-    if len(lengths) != 1 or 0 in lengths or not numerator or not denominator:
-        return _cpu_target(name, op, limit, numerator, denominator, detail, reference)
-    nums = [sum(x) for x in zip(*numerator, strict=True)]
-    dens = [sum(x) for x in zip(*denominator, strict=True)]
-    if not all(dens):
+    nums = [sum(x) for x in zip(*numerator, strict=True)] if numerator and len(lengths) == 1 else []
+    dens = [sum(x) for x in zip(*denominator, strict=True)] if denominator and len(lengths) == 1 else []
+    if not nums or not dens or not all(dens):
         return _cpu_target(name, op, limit, numerator, denominator, detail, reference)
     ratios = sorted(n / d for n, d in zip(nums, dens, strict=True))
     value = statistics.median(ratios)
@@ -306,9 +304,9 @@ def overhead(figures: Mapping[str, Figure], name: str, algorithms: Sequence[str]
         return Target(title, "<=", 1.15, None, "figures missing")
     floor = sum(d for d in digests if d is not None) + get
     return _paired_cpu_target(title, "<=", 1.15, [_series(figures, key)],
-                       [_series(figures, f"mem.{a}", CLIENT) for a in algorithms]
-                       + [_series(figures, GET_REFERENCE, CLIENT)],
-                              f"least: worker {_fmt(worker)} CPU-s/GiB vs digests in memory "
+                              [_series(figures, f"mem.{a}", CLIENT) for a in algorithms]
+                              + [_series(figures, GET_REFERENCE, CLIENT)],
+                              f"least worker {_fmt(worker)} CPU-s/GiB vs digests in memory "
                               f"{_fmt(floor - get)} + boto3 GET {_fmt(get)}", "the in-memory digests and the GET")
 
 

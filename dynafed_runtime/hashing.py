@@ -30,7 +30,7 @@ from typing import Any
 
 from dynafed_contract.algorithms import COMBINABLE
 from dynafed_runtime.digests import DigestSet, PipelinedDigests
-from dynafed_runtime.objects import DEFAULT_CHUNK, BufferPool, ObjectInfo, read_buffers
+from dynafed_runtime.objects import DEFAULT_CHUNK, DEFAULT_LOW_WATER, BufferPool, ObjectInfo, read_buffers
 from dynafed_runtime.ranges import combined_checksums, read_buffers_parallel
 
 MiB = 1024 * 1024
@@ -61,7 +61,7 @@ class ReadTuning:
     #: twice the receive low-water mark, so each read is one or two wake-ups
     #: (256 and 512 KiB measured worse, 2 MiB with the 1 MiB mark better:
     #: docs/performance.md)
-    fill_step: int = 2 * MiB
+    fill_step: int = 2 * DEFAULT_LOW_WATER
 
 
 def digest_object(client: Any, info: ObjectInfo, algorithms: Sequence[str], *, start: int = 0,
