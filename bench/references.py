@@ -13,8 +13,12 @@ import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from bench.copy_client import CopyClient
 from bench.fixtures import delete_quietly, rclone_binary, rclone_env
 from bench.measure import GB, MiB, Sampler, duration, per_gib, throughput
+
+#: the CPU group of the streamed-copy reference's process (``bench.copy_client``)
+COPY_CLIENT = "boto3-copy"
 
 SEVEN = ("adler32", "crc32", "crc32c", "md5", "sha1", "sha256", "sha512")
 
@@ -80,21 +84,16 @@ def small_gets(client: Any, bucket: str, key: str, count: int) -> Sampler:
     return sampler
 
 
-def boto3_stream_copy(source_client: Any, bucket: str, key: str, dest_client: Any, dest_bucket: str,
+def boto3_stream_copy(copier: CopyClient, bucket: str, key: str, dest_client: Any, dest_bucket: str,
                       dest_key: str, size: int) -> Sampler:
     """What a client does to copy between two identities without the function:
-    a boto3 GET streamed into a managed multipart upload (s3transfer,
-    64 MiB parts). Its client CPU is the reference of the streamed copy."""
-    from boto3.s3.transfer import TransferConfig
-
-    config = TransferConfig(multipart_threshold=64 * MiB, multipart_chunksize=64 * MiB, max_concurrency=4)
-
-    def copy() -> None:
-        body = source_client.get_object(Bucket=bucket, Key=key)["Body"]
-        dest_client.upload_fileobj(body, dest_bucket, dest_key, Config=config)
-
-    return _copy_rate_sampler("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive)",
-                              dest_client, dest_bucket, dest_key, size, copy)
+    a boto3 GET streamed into a managed multipart upload (s3transfer, 64 MiB
+    parts), run by ``copier`` in a process of its own (``bench.copy_client``:
+    its CPU is the reference of the streamed copy, measured as the group
+    ``COPY_CLIENT``)."""
+    return _copy_rate_sampler("boto3.stream_copy", "boto3 GET streamed into upload_fileobj (default -> archive, "
+                              "a process of its own)", dest_client, dest_bucket, dest_key, size,
+                              lambda: copier.copy(bucket, key, dest_bucket, dest_key))
 
 
 def _random_views(buffer_mib: int) -> list[memoryview]:

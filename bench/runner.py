@@ -18,6 +18,7 @@ import google_crc32c
 
 from bench import fixtures, ours, references
 from bench import report as reporting
+from bench.copy_client import CopyClient
 from bench.cpu import CpuMeter
 from bench.measure import Figure, MiB, Sampler, per_gib, per_request, run_rounds
 from bench.targets import HEADLINE, SEVEN, evaluate
@@ -176,38 +177,43 @@ def _run(options: BenchOptions, repo: Path, out_dir: Path, state_dir: Path) -> s
                options.fresh_runs, "fresh processes")
 
         _log("bench: copies")
-        copy_samplers = [per_gib(s, size) for s in (
-            references.boto3_copy_object(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-copy.bin"),
-            references.boto3_managed_copy(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-managed.bin"),
-            references.rclone_copy(stores, ("default", BUCKET, main_key),
-                                   ("archive", ARCHIVE_BUCKET, "bench/rclone.bin"), archive, size),
-            references.boto3_stream_copy(default, BUCKET, main_key, archive, ARCHIVE_BUCKET, "bench/boto3-stream.bin",
-                                         size),
-        )]
-        if copy_url:
-            copier = ours.FunctionCaller(copy_url)
-            # Dynafed's objects carry their adler32 (x-amz-meta-adler32, UVic
-            # convention); without it the copy function reads the source once
-            # to know the checksum it verifies, which a bare CopyObject does not
-            stored_key = "bench/main-with-adler32.bin"
-            default.copy_object(Bucket=BUCKET, Key=stored_key, CopySource={"Bucket": BUCKET, "Key": main_key},
-                                MetadataDirective="REPLACE", Metadata={"adler32": expected["adler32"]})
-            copy_samplers += [per_gib(s, size, "copy") for s in (
-                ours.copy_sampler("fn.copy.server", "server-side copy via the function (adler32 stored)", copier,
-                                  ("default", BUCKET, stored_key), ("default", COPY_BUCKET, "bench/fn-copy.bin"),
-                                  default, size, unit="s", expected_strategy="server-side"),
-                ours.copy_sampler("fn.copy.server.unstored",
-                                  "server-side copy via the function (no stored checksum: source read once)",
-                                  copier, ("default", BUCKET, main_key),
-                                  ("default", COPY_BUCKET, "bench/fn-copy2.bin"),
-                                  default, size, unit="s", expected_strategy="server-side"),
-                ours.copy_sampler("fn.copy.stream", "streamed copy via the function (default -> archive)", copier,
-                                  ("default", BUCKET, main_key), ("archive", ARCHIVE_BUCKET, "bench/fn-stream.bin"),
-                                  archive, size, unit="GB/s", expected_strategy=None),
+        # the streamed-copy reference runs in a process of its own, metered as a group of its own
+        with CopyClient(stores["default"], stores["archive"]) as boto3_copier:
+            meter.add(references.COPY_CLIENT, boto3_copier.pid)
+            copy_samplers = [per_gib(s, size) for s in (
+                references.boto3_copy_object(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-copy.bin"),
+                references.boto3_managed_copy(default, BUCKET, main_key, COPY_BUCKET, "bench/ref-managed.bin"),
+                references.rclone_copy(stores, ("default", BUCKET, main_key),
+                                       ("archive", ARCHIVE_BUCKET, "bench/rclone.bin"), archive, size),
             )]
-        else:
-            notes.append(f"copy function not measured: {stack.skipped.get('copy', 'not running')}")
-        rounds(copy_samplers, options.copy_runs, "copies")
+            copy_samplers.append(per_gib(references.boto3_stream_copy(boto3_copier, BUCKET, main_key, archive,
+                                                                       ARCHIVE_BUCKET, "bench/boto3-stream.bin", size),
+                                         size, references.COPY_CLIENT))
+            if copy_url:
+                copier = ours.FunctionCaller(copy_url)
+                # Dynafed's objects carry their adler32 (x-amz-meta-adler32, UVic
+                # convention); without it the copy function reads the source once
+                # to know the checksum it verifies, which a bare CopyObject does not
+                stored_key = "bench/main-with-adler32.bin"
+                default.copy_object(Bucket=BUCKET, Key=stored_key, CopySource={"Bucket": BUCKET, "Key": main_key},
+                                    MetadataDirective="REPLACE", Metadata={"adler32": expected["adler32"]})
+                copy_samplers += [per_gib(s, size, "copy") for s in (
+                    ours.copy_sampler("fn.copy.server", "server-side copy via the function (adler32 stored)", copier,
+                                      ("default", BUCKET, stored_key), ("default", COPY_BUCKET, "bench/fn-copy.bin"),
+                                      default, size, unit="s", expected_strategy="server-side"),
+                    ours.copy_sampler("fn.copy.server.unstored",
+                                      "server-side copy via the function (no stored checksum: source read once)",
+                                      copier, ("default", BUCKET, main_key),
+                                      ("default", COPY_BUCKET, "bench/fn-copy2.bin"),
+                                      default, size, unit="s", expected_strategy="server-side"),
+                    ours.copy_sampler("fn.copy.stream", "streamed copy via the function (default -> archive)", copier,
+                                      ("default", BUCKET, main_key), ("archive", ARCHIVE_BUCKET, "bench/fn-stream.bin"),
+                                      archive, size, unit="GB/s", expected_strategy=None),
+                )]
+            else:
+                notes.append(f"copy function not measured: {stack.skipped.get('copy', 'not running')}")
+            rounds(copy_samplers, options.copy_runs, "copies")
+            meter.remove(references.COPY_CLIENT)
 
         if options.big_size:
             _log(f"bench: peak worker RSS with a {options.big_size / GiB:.0f} GiB object")

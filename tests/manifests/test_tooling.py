@@ -147,14 +147,24 @@ exit 0
 """
 # Like the real curl with --retry-connrefused against a port-forward started
 # in the background: it gets its answer once the forward is up, i.e. once the
-# fake kubectl has logged this check's port-forward (event-driven; the loop
-# bound only guards against a hang).
+# fake kubectl has logged this check's port-forward (event-driven). Pure bash:
+# the PATH of ``fake_bin`` has neither grep nor seq, and a loop over
+# ``$(seq ...)`` without seq ran zero times, so curl did not wait and the
+# script's kill could beat the forward's log line under load. The bound only
+# guards against a hang, and says so rather than answering.
 FAKE_CURL = """
-want=$(( $(grep -c '^curl ' "$HOME/curl.log" 2>/dev/null || true) + 1 ))
-for _ in $(seq 1 600); do
-  [ "$(grep -c '^kubectl port-forward' "$HOME/kubectl.log" 2>/dev/null || true)" -ge "$want" ] && break
+count() {  # lines of file $2 starting with $1
+  local n=0 line
+  [ -f "$2" ] || { echo 0; return; }
+  while IFS= read -r line; do [[ $line == "$1"* ]] && n=$((n + 1)); done < "$2"
+  echo "$n"
+}
+want=$(( $(count "curl " "$HOME/curl.log") + 1 ))
+for (( i = 0; i < 900; i++ )); do
+  (( $(count "kubectl port-forward" "$HOME/kubectl.log") >= want )) && break
   sleep 0.1
 done
+if (( i == 900 )); then echo "fake curl: no port-forward logged" >&2; exit 7; fi
 echo "curl $*" >> "$HOME/curl.log"
 echo "Hello dynafed-fn!"
 """

@@ -8,16 +8,18 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import report
+from bench.copy_client import CopyClient
 from bench.cpu import CLIENT, CpuMeter, process_cpu_seconds, process_tick_seconds, process_tree
 from bench.measure import Figure, Sampler, per_gib, run_rounds, spread
 from bench.ours import bytes_counters
+from bench.references import COPY_CLIENT
 from bench.targets import CPU_TOLERANCE, FAIL, INCONCLUSIVE, INFO, NOT_MEASURED, PASS, SEVEN, Target, evaluate
 
 GiB = 1024 ** 3
@@ -206,6 +208,63 @@ def test_the_overhead_and_the_copy_pair_their_rounds_too() -> None:
     md5 = by_name(figs)["overhead ratio, checksum md5 (worker CPU / digests + GET)"]
     # rounds 1.78 / 1.82, 2.2 / 2.17, 1.9 / 1.87: the middle one
     assert md5.value == pytest.approx(2.2 / (1.9 + 0.27)) and "median of 3 paired" in md5.detail
+
+
+def test_the_streamed_copy_reference_is_read_from_its_own_process_group() -> None:
+    """The boto3 copy runs in a child of its own (bench.copy_client) metered
+    as the group ``boto3-copy``: the target reads that group, not the bench
+    process that only waited on a pipe; a summary from before the child
+    (no service on the figure) is still read from the client."""
+    figs = figures()
+    figs["boto3.stream_copy"] = fig("GB/s", [0.1] * 3, service=COPY_CLIENT,
+                                    cpu=[{COPY_CLIENT: x, CLIENT: 0.01} for x in (2.1, 2.2, 2.3)])
+    figs["fn.copy.stream"].cpu_runs = [{"copy": x} for x in (3.5, 3.6, 3.7)]
+    copy = by_name(figs)["streamed copy: worker CPU-s/GiB / boto3 GET+PUT client CPU-s/GiB"]
+    assert copy.value == pytest.approx(3.6 / 2.2) and copy.verdict == FAIL
+    figs["boto3.stream_copy"] = fig("GB/s", [0.1] * 3, cpu=[{CLIENT: x} for x in (3.0, 3.1, 3.2)])
+    assert by_name(figs)["streamed copy: worker CPU-s/GiB / boto3 GET+PUT client CPU-s/GiB"].value == \
+        pytest.approx(3.6 / 3.1)
+
+
+@pytest.fixture
+def moto_url() -> Iterator[str]:
+    """moto's S3 as a real loopback server: the copy client is another process."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def test_the_copy_client_copies_in_a_process_the_meter_sees(moto_url: str) -> None:
+    """bench.copy_client: a real child streams a GET into upload_fileobj
+    (three 64 MiB parts would be too big here: 5 MiB goes up in one PUT);
+    the bytes arrive whole, a missing source is the child's error line
+    (the figure's error) and the child stays up for the next copy; its CPU
+    is the group's, not this process's."""
+    store = {"endpoint_url": moto_url, "access_key_id": "AKIDA", "secret_access_key": "a-secret"}
+    from dynafed_client.stack.s3 import client_for_store
+
+    client = client_for_store(store)
+    client.create_bucket(Bucket="src")
+    client.create_bucket(Bucket="dst")
+    data = os.urandom(5 * 1024 * 1024 + 7)
+    client.put_object(Bucket="src", Key="a.bin", Body=data)
+    with CopyClient(store, store) as copier:
+        meter = CpuMeter({COPY_CLIENT: copier.pid})
+        before = meter.snapshot()
+        copier.copy("src", "a.bin", "dst", "b.bin")
+        used = meter.since(before)
+        assert client.get_object(Bucket="dst", Key="b.bin")["Body"].read() == data
+        assert used[COPY_CLIENT] > 0
+        with pytest.raises(RuntimeError, match="copy client: NoSuchKey"):
+            copier.copy("src", "missing.bin", "dst", "c.bin")
+        copier.copy("src", "a.bin", "dst", "c.bin")
+        assert client.head_object(Bucket="dst", Key="c.bin")["ContentLength"] == len(data)
+        child = copier.process
+    assert child is not None and child.returncode == 0  # end of input ended it
 
 
 def test_wall_clock_targets_need_a_quiet_machine() -> None:
