@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="results directory")
     parser.add_argument("--runs", type=int, default=5, help="rounds of the fast measurements")
-    parser.add_argument("--copy-runs", type=int, default=3, help="rounds of the copies")
+    parser.add_argument("--copy-runs", type=int, default=5, help="rounds of the copies")
     parser.add_argument("--size-mib", type=int, default=1024, help="main object size")
     parser.add_argument("--big-mib", type=int, default=4096, help="object size for peak RSS (0: skip)")
     parser.add_argument("--quick", action="store_true",
