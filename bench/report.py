@@ -88,8 +88,10 @@ def write(out_dir: Path, *, figures: Mapping[str, Figure], targets: Sequence[Tar
         "# Benchmark results",
         f"{counts['PASS']} targets met, {counts['FAIL']} missed, {counts['inconclusive (machine load)']} "
         f"inconclusive (machine load), {counts['not measured']} not measured. Wall-clock ratios from the median "
-        "of the rounds (best run beside it); CPU ratios from each series' least-disturbed (smallest) run, "
-        "CPU per GiB or per request from each process's CPU-time clock, by process group.",
+        "of the rounds (best run beside it); CPU ratios of figures measured in the same rounds from the median "
+        "of the per-round ratios (the extreme rounds beside it), the 4 KiB ratio from each series' "
+        "least-disturbed (smallest) block; CPU per GiB or per request from each process's CPU-time clock, by "
+        "process group.",
         targets_table(targets),
         "## Wall-clock comparisons (information only: they move with the machine's load)",
         comparisons_table(targets),
