@@ -2,10 +2,11 @@
 upload) in a process of its own, so that its CPU is that copy's alone.
 
 Run inside the bench process, the same copy's client CPU moved between
-2.2 and 4.5 CPU-s/GiB from round to round (the bench's heap, its other
-clients' pools and threads, the interpreter's allocator after the in-memory
-digests), while in a fresh process it stayed at 2.1-2.3: the reference of
-the streamed-copy target must not carry the bench's own state. The child is
+2.2 and 4.5 CPU-s/GiB from round to round, mixing the bench's own state
+(its heap, its other clients' pools and threads) into the reference. In a
+process of its own it still moves with the S3 server's pace (2.2-3.8:
+docs/performance.md, "Runs of 2026-12-03 afternoon"), but no longer with
+whatever the bench measured before. The child is
 started once, before the copy rounds (interpreter start-up and ``import
 boto3`` are not counted), and measured as a process group of its own
 (``bench.cpu.CpuMeter``).

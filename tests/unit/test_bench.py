@@ -8,7 +8,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -224,18 +224,6 @@ def test_the_streamed_copy_reference_is_read_from_its_own_process_group() -> Non
     figs["boto3.stream_copy"] = fig("GB/s", [0.1] * 3, cpu=[{CLIENT: x} for x in (3.0, 3.1, 3.2)])
     assert by_name(figs)["streamed copy: worker CPU-s/GiB / boto3 GET+PUT client CPU-s/GiB"].value == \
         pytest.approx(3.6 / 3.1)
-
-
-@pytest.fixture
-def moto_url() -> Iterator[str]:
-    """moto's S3 as a real loopback server: the copy client is another process."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 def test_the_copy_client_copies_in_a_process_the_meter_sees(moto_url: str) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
-from moto.server import ThreadedMotoServer
 
 from dynafed_contract.copy import UrlDestination, parse_copy_request
 from dynafed_contract.errors import ContractViolation
@@ -42,18 +41,6 @@ from tests.unit.sink_fakes import RecordingSink
 
 MiB = 1024 * 1024
 TOKEN = "Bearer push-secret-7f3a"
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    # a real HTTP endpoint, not mock_aws: mock_aws patches requests through the
-    # ``responses`` library, which reads a file-like request body whole before
-    # sending it — the push's streaming (and a cancel mid-body) would not be tested
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture
